@@ -1,0 +1,435 @@
+//! The three FFT identities of a 2-D convolution layer (Mathieu, Henaff & LeCun 2014).
+//!
+//! Stride and dilation are removed first by a polyphase split: input row `i * s + a * d` is
+//! row `i + q` of the phase-`p` sub-image, where `a * d = q * s + p`. Every phase becomes an
+//! extra input channel, the kernel splits into one sub-kernel per phase, and what is left is
+//! a stride-1 "valid" correlation of images of length `out + taps - 1`. A circular transform of
+//! at least that length is exact for it, so the FFT size is the output plus the (phase) kernel,
+//! rounded up to a fast size, never the full padded input plus kernel.
+//!
+//! With `^` the 2-D real FFT and sums per frequency bin:
+//! - forward: `Y^[n,f] = sum_c X^[n,c] conj(W^[f,c])`;
+//! - input gradient: `dX^[n,c] = sum_f dY^[n,f] W^[f,c]`;
+//! - weight gradient: `dW^[f,c] = sum_n conj(dY^[n,f]) X^[n,c]`.
+//!
+//! Each is, bin by bin, a complex matrix product over channels (block-diagonal over groups),
+//! run as one GEMM per bin and group.
+
+use num_complex::Complex;
+use rayon::prelude::*;
+use std::sync::Arc;
+
+use crate::fft2d::{Fft2d, Scalar, fast_len};
+use crate::geometry::{Conv2dGeometry, PhaseSource, check_len};
+
+/// Which tensor a spectrum was taken of; fixes its matrix shape per bin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SpectrumKind {
+    /// The input `x`: `batch x (in_channels * phases)`.
+    Input,
+    /// The weight: `out_channels x (in_channels / groups * phases)`.
+    Weight,
+    /// The output gradient `dy`: `batch x out_channels`.
+    OutputGrad,
+}
+
+/// The spectral form of one convolution geometry: FFT plans and polyphase maps, reusable
+/// across calls with the same geometry.
+#[derive(Clone)]
+pub struct SpectralConv2d<T: Scalar> {
+    geometry: Conv2dGeometry,
+    phases: [Vec<usize>; 2],
+    sources: [Vec<PhaseSource>; 2],
+    fft: Arc<Fft2d<T>>,
+}
+
+/// One grouped complex GEMM per frequency bin: `dst[g] = op(lhs[g]) op(rhs[g])`, with strides
+/// in elements inside one bin's matrices and per-group offsets.
+struct BinGemm {
+    m: usize,
+    n: usize,
+    k: usize,
+    groups: usize,
+    dst: MatrixLayout,
+    lhs: MatrixLayout,
+    rhs: MatrixLayout,
+    conj_lhs: bool,
+    conj_rhs: bool,
+}
+
+#[derive(Clone, Copy)]
+struct MatrixLayout {
+    row_stride: usize,
+    col_stride: usize,
+    group_offset: usize,
+}
+
+impl MatrixLayout {
+    fn new(row_stride: usize, col_stride: usize, group_offset: usize) -> Self {
+        Self {
+            row_stride,
+            col_stride,
+            group_offset,
+        }
+    }
+}
+
+impl BinGemm {
+    /// Runs the product for every bin; `*_bin` are the lengths of one bin's matrices.
+    fn run<T: Scalar>(
+        &self,
+        bins: usize,
+        lhs: &[Complex<T>],
+        lhs_bin: usize,
+        rhs: &[Complex<T>],
+        rhs_bin: usize,
+        dst_bin: usize,
+    ) -> Vec<Complex<T>> {
+        assert_eq!(lhs.len(), bins * lhs_bin, "left spectrum length");
+        assert_eq!(rhs.len(), bins * rhs_bin, "right spectrum length");
+        let mut dst = vec![Complex::<T>::default(); bins * dst_bin];
+        let one = Complex::new(T::one(), T::zero());
+        dst.par_chunks_mut(dst_bin)
+            .enumerate()
+            .for_each(|(bin, dst_k)| {
+                let lhs_k = &lhs[bin * lhs_bin..(bin + 1) * lhs_bin];
+                let rhs_k = &rhs[bin * rhs_bin..(bin + 1) * rhs_bin];
+                for g in 0..self.groups {
+                    // SAFETY: the layouts address `m x k`, `k x n` and `m x n` matrices that the
+                    // constructors of `BinGemm` keep inside one bin's slices (checked below in
+                    // debug builds); the destination is exclusively borrowed.
+                    debug_assert!(self.fits(dst_k.len(), &self.dst, self.m, self.n, g));
+                    debug_assert!(self.fits(lhs_k.len(), &self.lhs, self.m, self.k, g));
+                    debug_assert!(self.fits(rhs_k.len(), &self.rhs, self.k, self.n, g));
+                    unsafe {
+                        gemm::gemm(
+                            self.m,
+                            self.n,
+                            self.k,
+                            dst_k.as_mut_ptr().add(g * self.dst.group_offset),
+                            self.dst.col_stride as isize,
+                            self.dst.row_stride as isize,
+                            false,
+                            lhs_k.as_ptr().add(g * self.lhs.group_offset),
+                            self.lhs.col_stride as isize,
+                            self.lhs.row_stride as isize,
+                            rhs_k.as_ptr().add(g * self.rhs.group_offset),
+                            self.rhs.col_stride as isize,
+                            self.rhs.row_stride as isize,
+                            Complex::default(),
+                            one,
+                            false,
+                            self.conj_lhs,
+                            self.conj_rhs,
+                            gemm::Parallelism::None,
+                        );
+                    }
+                }
+            });
+        dst
+    }
+
+    fn fits(&self, len: usize, layout: &MatrixLayout, rows: usize, cols: usize, g: usize) -> bool {
+        rows == 0
+            || cols == 0
+            || g * layout.group_offset
+                + (rows - 1) * layout.row_stride
+                + (cols - 1) * layout.col_stride
+                < len
+    }
+}
+
+impl<T: Scalar> SpectralConv2d<T> {
+    /// Plans the transforms for `geometry`.
+    pub fn new(geometry: Conv2dGeometry) -> Self {
+        let [height, width] = geometry.axes;
+        let phases = geometry.axes.map(|axis| axis.phases());
+        let sources = [0, 1].map(|i| {
+            phases[i]
+                .iter()
+                .map(|&p| geometry.axes[i].phase_source(p))
+                .collect()
+        });
+        let fft = Fft2d::cached(
+            fast_len(height.phase_image(), false),
+            fast_len(width.phase_image(), true),
+        );
+        Self {
+            geometry,
+            phases,
+            sources,
+            fft,
+        }
+    }
+
+    /// The geometry this plan is for.
+    pub fn geometry(&self) -> &Conv2dGeometry {
+        &self.geometry
+    }
+
+    /// FFT size `[height, width]`.
+    pub fn fft_size(&self) -> [usize; 2] {
+        [self.fft.height(), self.fft.width()]
+    }
+
+    /// Frequency bins of one spectrum image.
+    pub fn bins(&self) -> usize {
+        self.fft.bins()
+    }
+
+    fn phase_count(&self) -> usize {
+        self.phases[0].len() * self.phases[1].len()
+    }
+
+    fn group_in(&self) -> usize {
+        self.geometry.in_channels / self.geometry.groups
+    }
+
+    fn group_out(&self) -> usize {
+        self.geometry.out_channels / self.geometry.groups
+    }
+
+    /// `[rows, columns]` of one bin's matrix for a spectrum of `kind`.
+    pub fn spectrum_matrix(&self, kind: SpectrumKind) -> [usize; 2] {
+        let g = &self.geometry;
+        match kind {
+            SpectrumKind::Input => [g.batch, g.in_channels * self.phase_count()],
+            SpectrumKind::Weight => [g.out_channels, self.group_in() * self.phase_count()],
+            SpectrumKind::OutputGrad => [g.batch, g.out_channels],
+        }
+    }
+
+    /// Complex values in a spectrum of `kind`: `bins * rows * columns`.
+    pub fn spectrum_len(&self, kind: SpectrumKind) -> usize {
+        let [rows, cols] = self.spectrum_matrix(kind);
+        self.bins() * rows * cols
+    }
+
+    /// Splits a phase-image index into its (height, width) phase indices.
+    fn phase_pair(&self, phase: usize) -> [usize; 2] {
+        let width_phases = self.phases[1].len();
+        [phase / width_phases, phase % width_phases]
+    }
+
+    /// Spectrum of the input `x` (`[batch, in_channels, height, width]`, row-major).
+    pub fn input_spectrum(&self, x: &[T]) -> Vec<Complex<T>> {
+        let shape = self.geometry.input_shape();
+        check_len("x", shape, x.len()).unwrap_or_else(|e| panic!("{e}"));
+        let [_, _, h, w] = shape;
+        let phases = self.phase_count();
+        let fft_width = self.fft.width();
+        self.fft
+            .forward(x.len() / (h * w) * phases, |image, buffer| {
+                let channel = &x[image / phases * h * w..][..h * w];
+                let [ph, pw] = self.phase_pair(image % phases);
+                for (u, row) in self.sources[0][ph].pairs() {
+                    for (t, col) in self.sources[1][pw].pairs() {
+                        buffer[u * fft_width + t] = channel[row * w + col];
+                    }
+                }
+            })
+    }
+
+    /// Spectrum of the weight (`[out_channels, in_channels / groups, kh, kw]`, row-major).
+    pub fn weight_spectrum(&self, weight: &[T]) -> Vec<Complex<T>> {
+        let shape = self.geometry.weight_shape();
+        check_len("weight", shape, weight.len()).unwrap_or_else(|e| panic!("{e}"));
+        let [_, _, kh, kw] = shape;
+        let phases = self.phase_count();
+        let fft_width = self.fft.width();
+        self.fft
+            .forward(weight.len() / (kh * kw) * phases, |image, buffer| {
+                let kernel = &weight[image / phases * kh * kw..][..kh * kw];
+                self.for_each_tap(image % phases, |a, b, q| {
+                    buffer[q[0] * fft_width + q[1]] = kernel[a * kw + b];
+                });
+            })
+    }
+
+    /// Spectrum of the output gradient (`[batch, out_channels, out_h, out_w]`, row-major).
+    pub fn output_grad_spectrum(&self, output_grad: &[T]) -> Vec<Complex<T>> {
+        let shape = self.geometry.output_shape();
+        check_len("output_grad", shape, output_grad.len()).unwrap_or_else(|e| panic!("{e}"));
+        let [_, _, oh, ow] = shape;
+        let fft_width = self.fft.width();
+        self.fft
+            .forward(output_grad.len() / (oh * ow), |image, buffer| {
+                let map = &output_grad[image * oh * ow..][..oh * ow];
+                for (dst, src) in buffer.chunks_exact_mut(fft_width).zip(map.chunks_exact(ow)) {
+                    dst[..ow].copy_from_slice(src);
+                }
+            })
+    }
+
+    /// Calls `visit(a, b, [qa, qb])` for each kernel tap `(a, b)` of the phase pair `phase`,
+    /// with its position in the phase sub-kernel.
+    fn for_each_tap(&self, phase: usize, mut visit: impl FnMut(usize, usize, [usize; 2])) {
+        let [ph, pw] = self.phase_pair(phase);
+        let [height, width] = &self.geometry.axes;
+        for a in 0..height.kernel {
+            let Some(qa) = height.tap_in_phase(a, self.phases[0][ph]) else {
+                continue;
+            };
+            for b in 0..width.kernel {
+                if let Some(qb) = width.tap_in_phase(b, self.phases[1][pw]) {
+                    visit(a, b, [qa, qb]);
+                }
+            }
+        }
+    }
+
+    /// Forward identity: `y = x * w` (cross-correlation) from the two spectra, without bias.
+    /// Returns `[batch, out_channels, out_h, out_w]`.
+    pub fn forward(&self, input: &[Complex<T>], weight: &[Complex<T>]) -> Vec<T> {
+        let [batch, in_cols] = self.spectrum_matrix(SpectrumKind::Input);
+        let [out_channels, weight_cols] = self.spectrum_matrix(SpectrumKind::Weight);
+        let out = self.group_out();
+        let product = BinGemm {
+            m: batch,
+            n: out,
+            k: weight_cols,
+            groups: self.geometry.groups,
+            dst: MatrixLayout::new(out_channels, 1, out),
+            lhs: MatrixLayout::new(in_cols, 1, weight_cols),
+            rhs: MatrixLayout::new(1, weight_cols, out * weight_cols),
+            conj_lhs: false,
+            conj_rhs: true,
+        }
+        .run(
+            self.bins(),
+            input,
+            batch * in_cols,
+            weight,
+            out_channels * weight_cols,
+            batch * out_channels,
+        );
+        let shape = self.geometry.output_shape();
+        let [_, _, oh, ow] = shape;
+        let fft_width = self.fft.width();
+        let mut y = vec![T::default(); shape.iter().product()];
+        self.fft.inverse(
+            &product,
+            batch * out_channels,
+            &mut y,
+            oh * ow,
+            1,
+            |_, image, map| {
+                for (dst, src) in map.chunks_exact_mut(ow).zip(image.chunks_exact(fft_width)) {
+                    dst.copy_from_slice(&src[..ow]);
+                }
+            },
+        );
+        y
+    }
+
+    /// Input-gradient identity: `dx` from the spectra of `dy` and `w`.
+    /// Returns `[batch, in_channels, height, width]`.
+    pub fn input_grad(&self, output_grad: &[Complex<T>], weight: &[Complex<T>]) -> Vec<T> {
+        let [batch, in_cols] = self.spectrum_matrix(SpectrumKind::Input);
+        let [out_channels, weight_cols] = self.spectrum_matrix(SpectrumKind::Weight);
+        let out = self.group_out();
+        let product = BinGemm {
+            m: batch,
+            n: weight_cols,
+            k: out,
+            groups: self.geometry.groups,
+            dst: MatrixLayout::new(in_cols, 1, weight_cols),
+            lhs: MatrixLayout::new(out_channels, 1, out),
+            rhs: MatrixLayout::new(weight_cols, 1, out * weight_cols),
+            conj_lhs: false,
+            conj_rhs: false,
+        }
+        .run(
+            self.bins(),
+            output_grad,
+            batch * out_channels,
+            weight,
+            out_channels * weight_cols,
+            batch * in_cols,
+        );
+        let shape = self.geometry.input_shape();
+        let [_, _, h, w] = shape;
+        let phases = self.phase_count();
+        let fft_width = self.fft.width();
+        let mut dx = vec![T::default(); shape.iter().product()];
+        self.fft.inverse(
+            &product,
+            batch * in_cols,
+            &mut dx,
+            h * w,
+            phases,
+            |phase, image, channel| {
+                let [ph, pw] = self.phase_pair(phase);
+                for (u, row) in self.sources[0][ph].pairs() {
+                    for (t, col) in self.sources[1][pw].pairs() {
+                        channel[row * w + col] = image[u * fft_width + t];
+                    }
+                }
+            },
+        );
+        dx
+    }
+
+    /// Weight-gradient identity: `dw` from the spectra of `dy` and `x`.
+    /// Returns `[out_channels, in_channels / groups, kh, kw]`.
+    pub fn weight_grad(&self, output_grad: &[Complex<T>], input: &[Complex<T>]) -> Vec<T> {
+        let [batch, in_cols] = self.spectrum_matrix(SpectrumKind::Input);
+        let [out_channels, weight_cols] = self.spectrum_matrix(SpectrumKind::Weight);
+        let out = self.group_out();
+        let product = BinGemm {
+            m: out,
+            n: weight_cols,
+            k: batch,
+            groups: self.geometry.groups,
+            dst: MatrixLayout::new(weight_cols, 1, out * weight_cols),
+            lhs: MatrixLayout::new(1, out_channels, out),
+            rhs: MatrixLayout::new(in_cols, 1, weight_cols),
+            conj_lhs: true,
+            conj_rhs: false,
+        }
+        .run(
+            self.bins(),
+            output_grad,
+            batch * out_channels,
+            input,
+            batch * in_cols,
+            out_channels * weight_cols,
+        );
+        let shape = self.geometry.weight_shape();
+        let [_, _, kh, kw] = shape;
+        let phases = self.phase_count();
+        let fft_width = self.fft.width();
+        let mut dw = vec![T::default(); shape.iter().product()];
+        self.fft.inverse(
+            &product,
+            out_channels * weight_cols,
+            &mut dw,
+            kh * kw,
+            phases,
+            |phase, image, kernel| {
+                self.for_each_tap(phase, |a, b, q| {
+                    kernel[a * kw + b] = image[q[0] * fft_width + q[1]];
+                });
+            },
+        );
+        dw
+    }
+}
+
+/// Adds `bias[f]` to every value of output channel `f` of `y`
+/// (`[batch, out_channels, maps of map_len]`).
+pub fn add_bias<T: Scalar>(y: &mut [T], bias: &[T], map_len: usize) {
+    for (i, map) in y.chunks_exact_mut(map_len).enumerate() {
+        let b = bias[i % bias.len()];
+        map.iter_mut().for_each(|v| *v = *v + b);
+    }
+}
+
+/// Bias gradient: the sum of `dy` (`[batch, out_channels, out_h, out_w]`) per output channel.
+pub fn bias_grad<T: Scalar>(output_grad: &[T], out_channels: usize, map_len: usize) -> Vec<T> {
+    let mut db = vec![T::default(); out_channels];
+    for (i, map) in output_grad.chunks_exact(map_len).enumerate() {
+        db[i % out_channels] = map.iter().fold(db[i % out_channels], |acc, &v| acc + v);
+    }
+    db
+}

@@ -1,0 +1,333 @@
+//! Batched real 2-D FFTs of zero-padded images, laid out bin-major so that the channel
+//! contraction of each frequency bin is a dense matrix product.
+//!
+//! A transform of size `height x width` runs a real FFT along each row (`realfft`), then a
+//! complex FFT along each of the `width / 2 + 1` columns (`rustfft`). The spectrum of one image
+//! is stored column-major, bin `k = column * height + row`; a batch of `count` images is stored
+//! bin-major, `[bins][count]`. Plans are built once per size and shared by all threads.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use num_complex::Complex;
+use rayon::prelude::*;
+use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
+use rustfft::{Fft, FftPlanner};
+
+/// The floating-point types the kernels run in.
+pub trait Scalar: realfft::FftNum + Default + bytemuck::Pod {
+    /// The process-wide cache of 2-D FFT plans for this type.
+    fn plan_cache() -> &'static PlanCache<Self>;
+}
+
+/// 2-D FFT plans by `(height, width)`.
+pub struct PlanCache<T: Scalar> {
+    plans: Mutex<HashMap<(usize, usize), Arc<Fft2d<T>>>>,
+}
+
+macro_rules! impl_scalar {
+    ($($t:ty),*) => {$(
+        impl Scalar for $t {
+            fn plan_cache() -> &'static PlanCache<Self> {
+                static CACHE: OnceLock<PlanCache<$t>> = OnceLock::new();
+                CACHE.get_or_init(|| PlanCache { plans: Mutex::new(HashMap::new()) })
+            }
+        }
+    )*};
+}
+impl_scalar!(f32, f64);
+
+static FORWARD_TRANSFORMS: AtomicU64 = AtomicU64::new(0);
+static INVERSE_TRANSFORMS: AtomicU64 = AtomicU64::new(0);
+
+/// Number of single-image 2-D transforms run by this process so far, for tests and
+/// diagnostics (for example, to check that a training step reuses its spectra).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TransformCount {
+    /// Forward (real to complex) 2-D transforms.
+    pub forward: u64,
+    /// Inverse (complex to real) 2-D transforms.
+    pub inverse: u64,
+}
+
+impl TransformCount {
+    /// Reads the process-wide counters.
+    pub fn now() -> Self {
+        Self {
+            forward: FORWARD_TRANSFORMS.load(Ordering::Relaxed),
+            inverse: INVERSE_TRANSFORMS.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Transforms run since `earlier`.
+    pub fn since(earlier: Self) -> Self {
+        let now = Self::now();
+        Self {
+            forward: now.forward - earlier.forward,
+            inverse: now.inverse - earlier.inverse,
+        }
+    }
+}
+
+/// The smallest `n >= target` of the form `2^a 3^b 5^c 7^d`, even when `even` is set (real FFTs
+/// of even length run a half-length complex FFT, so they are about twice as fast).
+pub fn fast_len(target: usize, even: bool) -> usize {
+    let is_smooth = |mut n: usize| {
+        for p in [2, 3, 5, 7] {
+            while n % p == 0 {
+                n /= p;
+            }
+        }
+        n == 1
+    };
+    (target.max(1)..)
+        .find(|&n| is_smooth(n) && (!even || n % 2 == 0 || n == 1 && target <= 1))
+        .expect("smooth numbers are unbounded")
+}
+
+/// Plans for the 2-D real FFT of one size.
+pub struct Fft2d<T: Scalar> {
+    height: usize,
+    width: usize,
+    row_forward: Arc<dyn RealToComplex<T>>,
+    row_inverse: Arc<dyn ComplexToReal<T>>,
+    column_forward: Arc<dyn Fft<T>>,
+    column_inverse: Arc<dyn Fft<T>>,
+}
+
+/// Per-thread buffers for one image.
+struct Workspace<T> {
+    real: Vec<T>,
+    rows: Vec<Complex<T>>,
+    spectrum: Vec<Complex<T>>,
+    scratch: Vec<Complex<T>>,
+}
+
+impl<T: Scalar> Fft2d<T> {
+    /// The shared plans for `height x width` transforms.
+    pub fn cached(height: usize, width: usize) -> Arc<Self> {
+        let mut plans = T::plan_cache()
+            .plans
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        plans
+            .entry((height, width))
+            .or_insert_with(|| {
+                let mut real = RealFftPlanner::<T>::new();
+                let mut complex = FftPlanner::<T>::new();
+                Arc::new(Self {
+                    height,
+                    width,
+                    row_forward: real.plan_fft_forward(width),
+                    row_inverse: real.plan_fft_inverse(width),
+                    column_forward: complex.plan_fft_forward(height),
+                    column_inverse: complex.plan_fft_inverse(height),
+                })
+            })
+            .clone()
+    }
+
+    /// Transform height.
+    pub fn height(&self) -> usize {
+        self.height
+    }
+
+    /// Transform width.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// Frequency bins per image: `height * (width / 2 + 1)`.
+    pub fn bins(&self) -> usize {
+        self.height * self.half_width()
+    }
+
+    fn half_width(&self) -> usize {
+        self.width / 2 + 1
+    }
+
+    fn workspace(&self) -> Workspace<T> {
+        let scratch = [
+            self.row_forward.get_scratch_len(),
+            self.row_inverse.get_scratch_len(),
+            self.column_forward.get_inplace_scratch_len(),
+            self.column_inverse.get_inplace_scratch_len(),
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0);
+        Workspace {
+            real: vec![T::default(); self.height * self.width],
+            rows: vec![Complex::default(); self.bins()],
+            spectrum: vec![Complex::default(); self.bins()],
+            scratch: vec![Complex::default(); scratch],
+        }
+    }
+
+    /// Transforms `count` images and returns their spectra bin-major, `[bins][count]`.
+    /// `fill(i, image)` writes image `i` into a zeroed row-major `height x width` buffer.
+    pub fn forward(&self, count: usize, fill: impl Fn(usize, &mut [T]) + Sync) -> Vec<Complex<T>> {
+        let bins = self.bins();
+        let half = self.half_width();
+        let mut image_major = vec![Complex::default(); count * bins];
+        image_major.par_chunks_mut(bins).enumerate().for_each_init(
+            || self.workspace(),
+            |ws, (image, spectrum)| {
+                ws.real.fill(T::default());
+                fill(image, &mut ws.real);
+                for (real_row, complex_row) in ws
+                    .real
+                    .chunks_exact_mut(self.width)
+                    .zip(ws.rows.chunks_exact_mut(half))
+                {
+                    self.row_forward
+                        .process_with_scratch(real_row, complex_row, &mut ws.scratch)
+                        .expect("buffer sizes come from the plan");
+                }
+                transpose_into(&ws.rows, spectrum, self.height, half);
+                self.column_forward
+                    .process_with_scratch(spectrum, &mut ws.scratch);
+            },
+        );
+        FORWARD_TRANSFORMS.fetch_add(count as u64, Ordering::Relaxed);
+        transpose(&image_major, count, bins)
+    }
+
+    /// Inverse-transforms `count` bin-major spectra (`[bins][count]`, as [`Fft2d::forward`]
+    /// returns) into `out`, which is split into chunks of `chunk_len` values, each fed by
+    /// `images_per_chunk` consecutive images. `emit(j, image, chunk)` receives the `j`-th image
+    /// of a chunk, row-major `height x width`, already divided by `height * width`.
+    pub fn inverse(
+        &self,
+        spectra: &[Complex<T>],
+        count: usize,
+        out: &mut [T],
+        chunk_len: usize,
+        images_per_chunk: usize,
+        emit: impl Fn(usize, &[T], &mut [T]) + Sync,
+    ) {
+        let bins = self.bins();
+        let half = self.half_width();
+        assert_eq!(spectra.len(), bins * count, "spectra length");
+        assert_eq!(
+            out.len() / chunk_len * images_per_chunk,
+            count,
+            "output chunks must cover the images"
+        );
+        let image_major = transpose(spectra, bins, count);
+        let scale = T::one() / T::from_usize(self.height * self.width).expect("size fits");
+        out.par_chunks_mut(chunk_len).enumerate().for_each_init(
+            || self.workspace(),
+            |ws, (chunk_index, chunk)| {
+                for j in 0..images_per_chunk {
+                    let image = chunk_index * images_per_chunk + j;
+                    ws.spectrum
+                        .copy_from_slice(&image_major[image * bins..(image + 1) * bins]);
+                    self.column_inverse
+                        .process_with_scratch(&mut ws.spectrum, &mut ws.scratch);
+                    transpose_into(&ws.spectrum, &mut ws.rows, half, self.height);
+                    for (complex_row, real_row) in ws
+                        .rows
+                        .chunks_exact_mut(half)
+                        .zip(ws.real.chunks_exact_mut(self.width))
+                    {
+                        // A real signal's DC and Nyquist bins are real; rounding leaves an
+                        // imaginary residue that the inverse real FFT rejects.
+                        complex_row[0].im = T::default();
+                        if self.width % 2 == 0 {
+                            complex_row[half - 1].im = T::default();
+                        }
+                        self.row_inverse
+                            .process_with_scratch(complex_row, real_row, &mut ws.scratch)
+                            .expect("imaginary parts of DC and Nyquist were cleared");
+                    }
+                    ws.real.iter_mut().for_each(|v| *v = *v * scale);
+                    emit(j, &ws.real, chunk);
+                }
+            },
+        );
+        INVERSE_TRANSFORMS.fetch_add(count as u64, Ordering::Relaxed);
+    }
+}
+
+/// Writes the transpose of the row-major `rows x cols` matrix `src` into `dst`.
+fn transpose_into<V: Copy>(src: &[V], dst: &mut [V], rows: usize, cols: usize) {
+    for (r, row) in src.chunks_exact(cols).enumerate() {
+        for (c, &v) in row.iter().enumerate() {
+            dst[c * rows + r] = v;
+        }
+    }
+}
+
+/// The transpose of the row-major `rows x cols` matrix `src`, in parallel over blocks of
+/// output rows so that reads stay within a few cache lines.
+pub fn transpose<V: Copy + Default + Send + Sync>(src: &[V], rows: usize, cols: usize) -> Vec<V> {
+    const BLOCK: usize = 16;
+    let mut dst = vec![V::default(); src.len()];
+    if rows == 0 || cols == 0 {
+        return dst;
+    }
+    dst.par_chunks_mut(rows * BLOCK)
+        .enumerate()
+        .for_each(|(block, out)| {
+            let c0 = block * BLOCK;
+            let width = out.len() / rows;
+            for r in 0..rows {
+                let row = &src[r * cols + c0..r * cols + c0 + width];
+                for (dc, &v) in row.iter().enumerate() {
+                    out[dc * rows + r] = v;
+                }
+            }
+        });
+    dst
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_lengths_are_smooth_and_minimal() {
+        assert_eq!(fast_len(1, false), 1);
+        assert_eq!(fast_len(11, false), 12);
+        assert_eq!(fast_len(13, false), 14);
+        assert_eq!(fast_len(64, false), 64);
+        assert_eq!(fast_len(66, false), 70);
+        assert_eq!(fast_len(121, false), 125);
+        assert_eq!(fast_len(121, true), 126);
+        assert_eq!(fast_len(9, true), 10);
+        assert_eq!(fast_len(1, true), 1);
+        assert_eq!(fast_len(3, true), 4);
+    }
+
+    #[test]
+    fn transpose_round_trips() {
+        let src: Vec<u32> = (0..7 * 37).collect();
+        let t = transpose(&src, 7, 37);
+        assert_eq!(t[5 * 7 + 3], src[3 * 37 + 5]);
+        assert_eq!(transpose(&t, 37, 7), src);
+    }
+
+    #[test]
+    fn forward_then_inverse_is_identity() {
+        for (h, w) in [(1, 1), (1, 6), (5, 1), (6, 8), (7, 9)] {
+            let fft = Fft2d::<f64>::cached(h, w);
+            let count = 3;
+            let value = |i: usize, p: usize| ((i * 31 + p * 7) % 13) as f64 - 6.0;
+            let spectra = fft.forward(count, |i, img| {
+                img.iter_mut()
+                    .enumerate()
+                    .for_each(|(p, v)| *v = value(i, p))
+            });
+            let mut out = vec![0.0; count * h * w];
+            fft.inverse(&spectra, count, &mut out, h * w, 1, |_, img, chunk| {
+                chunk.copy_from_slice(img)
+            });
+            for (idx, v) in out.iter().enumerate() {
+                let expected = value(idx / (h * w), idx % (h * w));
+                assert!((v - expected).abs() < 1e-12, "{h}x{w}: {v} vs {expected}");
+            }
+        }
+    }
+}

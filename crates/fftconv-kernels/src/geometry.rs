@@ -1,0 +1,396 @@
+//! Convolution geometry: validation of shapes and options, and the per-axis polyphase plan
+//! that turns a strided, dilated, padded cross-correlation into a stride-1 one.
+
+use core::fmt;
+
+/// Why a convolution geometry was rejected. Each variant names the offending argument and value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GeometryError {
+    /// A tensor does not have the rank the convolution needs.
+    Rank {
+        /// The argument (`"x"`, `"weight"`, ...).
+        argument: &'static str,
+        /// The rank it must have.
+        expected: usize,
+        /// Its shape as given.
+        shape: Vec<usize>,
+    },
+    /// A dimension that must be positive is zero.
+    EmptyDimension {
+        /// The argument holding the dimension.
+        argument: &'static str,
+        /// Its shape as given.
+        shape: Vec<usize>,
+    },
+    /// A stride, dilation or group count is zero.
+    Zero {
+        /// `"stride"`, `"dilation"` or `"groups"`.
+        argument: &'static str,
+        /// The value as given.
+        value: Vec<usize>,
+    },
+    /// `groups` does not divide a channel count.
+    GroupsDoNotDivide {
+        /// The group count.
+        groups: usize,
+        /// Which channel count: `"input channels"` or `"output channels"`.
+        channels_kind: &'static str,
+        /// The channel count.
+        channels: usize,
+    },
+    /// The weight's input-channel dimension does not match `x`'s channels divided by `groups`.
+    ChannelMismatch {
+        /// Channels of `x`.
+        input_channels: usize,
+        /// The group count.
+        groups: usize,
+        /// `weight.dims()[1]`.
+        weight_in_channels: usize,
+    },
+    /// The dilated kernel does not fit in the padded input along an axis.
+    KernelTooLarge {
+        /// `"height"` or `"width"`.
+        axis: &'static str,
+        /// `dilation * (kernel - 1) + 1`.
+        dilated_kernel: usize,
+        /// `input + padding_begin + padding_end`.
+        padded_input: usize,
+    },
+    /// The bias length differs from the number of output channels.
+    BiasLength {
+        /// The number of output channels.
+        expected: usize,
+        /// The bias length.
+        got: usize,
+    },
+    /// A buffer's length differs from the product of the shape it claims.
+    BufferLength {
+        /// The argument.
+        argument: &'static str,
+        /// The length the shape implies.
+        expected: usize,
+        /// The length given.
+        got: usize,
+    },
+}
+
+impl fmt::Display for GeometryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Rank {
+                argument,
+                expected,
+                shape,
+            } => write!(
+                f,
+                "`{argument}` must have rank {expected}, got shape {shape:?} (rank {})",
+                shape.len()
+            ),
+            Self::EmptyDimension { argument, shape } => {
+                write!(f, "`{argument}` has an empty dimension: shape {shape:?}")
+            }
+            Self::Zero { argument, value } => {
+                write!(f, "`{argument}` must be non-zero, got {value:?}")
+            }
+            Self::GroupsDoNotDivide {
+                groups,
+                channels_kind,
+                channels,
+            } => write!(
+                f,
+                "`groups` = {groups} does not divide the {channels} {channels_kind}"
+            ),
+            Self::ChannelMismatch {
+                input_channels,
+                groups,
+                weight_in_channels,
+            } => write!(
+                f,
+                "channel mismatch: `x` has {input_channels} channels and `groups` = {groups}, so \
+                 `weight` must have {} input channels per group, but `weight.dims()[1]` = \
+                 {weight_in_channels}",
+                input_channels / groups
+            ),
+            Self::KernelTooLarge {
+                axis,
+                dilated_kernel,
+                padded_input,
+            } => write!(
+                f,
+                "the dilated kernel ({dilated_kernel}) is larger than the padded input \
+                 ({padded_input}) along the {axis}"
+            ),
+            Self::BiasLength { expected, got } => write!(
+                f,
+                "`bias` must have one entry per output channel ({expected}), got length {got}"
+            ),
+            Self::BufferLength {
+                argument,
+                expected,
+                got,
+            } => write!(
+                f,
+                "`{argument}` holds {got} values but its shape implies {expected}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for GeometryError {}
+
+/// A validated 2-D convolution: NCHW input, weight `[out, in / groups, kh, kw]`, the options
+/// of `burn::tensor::module::conv2d`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Conv2dGeometry {
+    /// Batch size.
+    pub batch: usize,
+    /// Input channels.
+    pub in_channels: usize,
+    /// Output channels.
+    pub out_channels: usize,
+    /// Group count; channels of group `g` only see channels of group `g`.
+    pub groups: usize,
+    /// The two spatial axes, height then width.
+    pub axes: [AxisGeometry; 2],
+}
+
+/// One spatial axis of a convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AxisGeometry {
+    /// Input length.
+    pub input: usize,
+    /// Kernel length (undilated).
+    pub kernel: usize,
+    /// Stride.
+    pub stride: usize,
+    /// Dilation.
+    pub dilation: usize,
+    /// Zero padding before the input.
+    pub pad_begin: usize,
+    /// Zero padding after the input.
+    pub pad_end: usize,
+}
+
+impl AxisGeometry {
+    /// `dilation * (kernel - 1) + 1`.
+    pub fn dilated_kernel(&self) -> usize {
+        self.dilation * (self.kernel - 1) + 1
+    }
+
+    /// Output length.
+    pub fn output(&self) -> usize {
+        (self.input + self.pad_begin + self.pad_end - self.dilated_kernel()) / self.stride + 1
+    }
+
+    /// Length of the polyphase sub-kernels: the taps that one phase of the input meets.
+    pub fn phase_kernel(&self) -> usize {
+        self.dilated_kernel().div_ceil(self.stride)
+    }
+
+    /// Length of the polyphase input images the stride-1 correlation needs.
+    pub fn phase_image(&self) -> usize {
+        self.output() + self.phase_kernel() - 1
+    }
+
+    /// The residues `a * dilation mod stride` that kernel taps fall on, in increasing order.
+    /// Residues that no tap meets are left out: their input samples never reach the output.
+    pub fn phases(&self) -> Vec<usize> {
+        let mut phases: Vec<usize> = (0..self.kernel)
+            .map(|tap| (tap * self.dilation) % self.stride)
+            .collect();
+        phases.sort_unstable();
+        phases.dedup();
+        phases
+    }
+
+    /// Position in the polyphase image of `phase` that kernel tap `tap` lands on, if the tap
+    /// belongs to that phase.
+    pub fn tap_in_phase(&self, tap: usize, phase: usize) -> Option<usize> {
+        let offset = tap * self.dilation;
+        (offset % self.stride == phase).then_some(offset / self.stride)
+    }
+
+    /// Positions `u` of the polyphase image of `phase` that hold input samples, and the input
+    /// index of the first one; sample `u` is input index `first + (u - start) * stride`.
+    pub fn phase_source(&self, phase: usize) -> PhaseSource {
+        let start = self.pad_begin.saturating_sub(phase).div_ceil(self.stride);
+        let end = (self.pad_begin + self.input)
+            .saturating_sub(phase)
+            .div_ceil(self.stride)
+            .min(self.phase_image())
+            .max(start);
+        PhaseSource {
+            start,
+            end,
+            first_input: (start * self.stride + phase).saturating_sub(self.pad_begin),
+            stride: self.stride,
+        }
+    }
+}
+
+/// Where a polyphase image takes its samples from the input; see
+/// [`AxisGeometry::phase_source`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhaseSource {
+    /// First image position holding an input sample.
+    pub start: usize,
+    /// One past the last such position (equal to `start` when none does).
+    pub end: usize,
+    /// Input index of position `start`.
+    pub first_input: usize,
+    /// Input step between consecutive positions.
+    pub stride: usize,
+}
+
+impl PhaseSource {
+    /// `(image position, input index)` pairs.
+    pub fn pairs(self) -> impl Iterator<Item = (usize, usize)> {
+        (self.start..self.end).map(move |u| (u, self.first_input + (u - self.start) * self.stride))
+    }
+}
+
+fn positive(argument: &'static str, value: [usize; 2]) -> Result<(), GeometryError> {
+    if value.contains(&0) {
+        return Err(GeometryError::Zero {
+            argument,
+            value: value.to_vec(),
+        });
+    }
+    Ok(())
+}
+
+fn rank4(argument: &'static str, shape: &[usize]) -> Result<[usize; 4], GeometryError> {
+    let dims: [usize; 4] = shape.try_into().map_err(|_| GeometryError::Rank {
+        argument,
+        expected: 4,
+        shape: shape.to_vec(),
+    })?;
+    if dims.contains(&0) {
+        return Err(GeometryError::EmptyDimension {
+            argument,
+            shape: shape.to_vec(),
+        });
+    }
+    Ok(dims)
+}
+
+impl Conv2dGeometry {
+    /// Validates the shapes of `x` (`[batch, channels, height, width]`) and `weight`
+    /// (`[out_channels, channels / groups, kernel_height, kernel_width]`) against the options,
+    /// with the semantics of `burn::tensor::module::conv2d`.
+    pub fn new(
+        x_shape: &[usize],
+        weight_shape: &[usize],
+        stride: [usize; 2],
+        padding: [(usize, usize); 2],
+        dilation: [usize; 2],
+        groups: usize,
+    ) -> Result<Self, GeometryError> {
+        let [batch, in_channels, height, width] = rank4("x", x_shape)?;
+        let [
+            out_channels,
+            weight_in_channels,
+            kernel_height,
+            kernel_width,
+        ] = rank4("weight", weight_shape)?;
+        positive("stride", stride)?;
+        positive("dilation", dilation)?;
+        if groups == 0 {
+            return Err(GeometryError::Zero {
+                argument: "groups",
+                value: vec![groups],
+            });
+        }
+        for (channels_kind, channels) in [
+            ("input channels", in_channels),
+            ("output channels", out_channels),
+        ] {
+            if channels % groups != 0 {
+                return Err(GeometryError::GroupsDoNotDivide {
+                    groups,
+                    channels_kind,
+                    channels,
+                });
+            }
+        }
+        if in_channels / groups != weight_in_channels {
+            return Err(GeometryError::ChannelMismatch {
+                input_channels: in_channels,
+                groups,
+                weight_in_channels,
+            });
+        }
+        let axis = |i: usize, input: usize, kernel: usize| AxisGeometry {
+            input,
+            kernel,
+            stride: stride[i],
+            dilation: dilation[i],
+            pad_begin: padding[i].0,
+            pad_end: padding[i].1,
+        };
+        let axes = [axis(0, height, kernel_height), axis(1, width, kernel_width)];
+        for (name, axis) in ["height", "width"].into_iter().zip(&axes) {
+            let padded_input = axis.input + axis.pad_begin + axis.pad_end;
+            if axis.dilated_kernel() > padded_input {
+                return Err(GeometryError::KernelTooLarge {
+                    axis: name,
+                    dilated_kernel: axis.dilated_kernel(),
+                    padded_input,
+                });
+            }
+        }
+        Ok(Self {
+            batch,
+            in_channels,
+            out_channels,
+            groups,
+            axes,
+        })
+    }
+
+    /// `[batch, in_channels, height, width]`.
+    pub fn input_shape(&self) -> [usize; 4] {
+        let [h, w] = self.axes.map(|a| a.input);
+        [self.batch, self.in_channels, h, w]
+    }
+
+    /// `[out_channels, in_channels / groups, kernel_height, kernel_width]`.
+    pub fn weight_shape(&self) -> [usize; 4] {
+        let [h, w] = self.axes.map(|a| a.kernel);
+        [self.out_channels, self.in_channels / self.groups, h, w]
+    }
+
+    /// `[batch, out_channels, out_height, out_width]`.
+    pub fn output_shape(&self) -> [usize; 4] {
+        let [h, w] = self.axes.map(|a| a.output());
+        [self.batch, self.out_channels, h, w]
+    }
+
+    /// Checks a bias length against the output channels.
+    pub fn check_bias(&self, bias_len: usize) -> Result<(), GeometryError> {
+        if bias_len != self.out_channels {
+            return Err(GeometryError::BiasLength {
+                expected: self.out_channels,
+                got: bias_len,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Checks that a flat buffer holds exactly the elements of `shape`.
+pub fn check_len(
+    argument: &'static str,
+    shape: [usize; 4],
+    len: usize,
+) -> Result<(), GeometryError> {
+    let expected = shape.iter().product();
+    if len != expected {
+        return Err(GeometryError::BufferLength {
+            argument,
+            expected,
+            got: len,
+        });
+    }
+    Ok(())
+}

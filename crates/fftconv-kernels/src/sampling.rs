@@ -1,0 +1,119 @@
+//! Seeded random geometries and data, shared by the tests, benches and fuzzers of this
+//! workspace so that every layer is checked on the same kinds of cases.
+
+use crate::geometry::Conv2dGeometry;
+
+/// A SplitMix64 stream: small, seedable, and the same on every platform.
+#[derive(Debug, Clone)]
+pub struct Sampler {
+    state: u64,
+}
+
+impl Sampler {
+    /// A stream for `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self { state: seed }
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `low..=high`.
+    pub fn range(&mut self, low: usize, high: usize) -> usize {
+        low + (self.next_u64() % (high - low + 1) as u64) as usize
+    }
+
+    /// True with probability `p`.
+    pub fn chance(&mut self, p: f64) -> bool {
+        self.unit() < p
+    }
+
+    /// Uniform in `[0, 1)`.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// `len` values uniform in `[-1, 1)`.
+    pub fn values(&mut self, len: usize) -> Vec<f64> {
+        (0..len).map(|_| 2.0 * self.unit() - 1.0).collect()
+    }
+
+    /// A valid geometry within `limits`, covering stride, dilation, asymmetric padding,
+    /// groups (depthwise included), odd and even non-square sizes, batch 1, 1xN kernels and
+    /// kernels as large as the padded input.
+    pub fn geometry(&mut self, limits: &GeometryLimits) -> Conv2dGeometry {
+        loop {
+            let groups = self.range(1, limits.groups);
+            let depthwise = self.chance(0.15);
+            let per_group_in = if depthwise {
+                1
+            } else {
+                self.range(1, limits.channels_per_group)
+            };
+            let per_group_out = self.range(1, limits.channels_per_group);
+            let stride = [(); 2].map(|_| self.range(1, limits.stride));
+            let dilation = [(); 2].map(|_| self.range(1, limits.dilation));
+            let padding =
+                [(); 2].map(|_| (self.range(0, limits.padding), self.range(0, limits.padding)));
+            let input = [(); 2].map(|_| self.range(1, limits.size));
+            let mut kernel = [(); 2].map(|_| self.range(1, limits.kernel));
+            if self.chance(0.1) {
+                let axis = self.range(0, 1);
+                let padded = input[axis] + padding[axis].0 + padding[axis].1;
+                kernel[axis] = (padded - 1) / dilation[axis] + 1;
+            }
+            let x = [
+                self.range(1, limits.batch),
+                groups * per_group_in,
+                input[0],
+                input[1],
+            ];
+            let w = [groups * per_group_out, per_group_in, kernel[0], kernel[1]];
+            if let Ok(g) = Conv2dGeometry::new(&x, &w, stride, padding, dilation, groups) {
+                return g;
+            }
+        }
+    }
+}
+
+/// Upper bounds for [`Sampler::geometry`] (lower bounds are 1, or 0 for padding).
+#[derive(Debug, Clone)]
+pub struct GeometryLimits {
+    /// Batch size.
+    pub batch: usize,
+    /// Groups.
+    pub groups: usize,
+    /// Input and output channels per group.
+    pub channels_per_group: usize,
+    /// Input height and width.
+    pub size: usize,
+    /// Kernel height and width (before the occasional kernel that fills the input).
+    pub kernel: usize,
+    /// Stride per axis.
+    pub stride: usize,
+    /// Dilation per axis.
+    pub dilation: usize,
+    /// Padding per side.
+    pub padding: usize,
+}
+
+impl Default for GeometryLimits {
+    fn default() -> Self {
+        Self {
+            batch: 3,
+            groups: 3,
+            channels_per_group: 3,
+            size: 13,
+            kernel: 5,
+            stride: 3,
+            dilation: 3,
+            padding: 3,
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! The three identities against the definition of the convolution, in f64, on seeded random
+//! geometries; adjoint tests; rejected geometries.
+
+use fftconv_kernels::sampling::{GeometryLimits, Sampler};
+use fftconv_kernels::{
+    Conv2dGeometry, GeometryError, bias_grad, conv2d, conv2d_input_grad, conv2d_weight_grad,
+};
+
+fn len(shape: [usize; 4]) -> usize {
+    shape.iter().product()
+}
+
+/// Calls `visit(x_index, w_index, y_index)` for every product term of the convolution, by
+/// the definition `y[n,f,i,j] = sum x_pad[n, c, i*s + a*d, j*s + b*d] w[f, c', a, b]`.
+fn for_each_term(g: &Conv2dGeometry, mut visit: impl FnMut(usize, usize, usize)) {
+    let [batch, in_ch, h, w] = g.input_shape();
+    let [out_ch, group_in, kh, kw] = g.weight_shape();
+    let [_, _, oh, ow] = g.output_shape();
+    let group_out = out_ch / g.groups;
+    let [ah, aw] = g.axes;
+    for n in 0..batch {
+        for f in 0..out_ch {
+            for cg in 0..group_in {
+                let c = f / group_out * group_in + cg;
+                for i in 0..oh {
+                    for j in 0..ow {
+                        for a in 0..kh {
+                            let row =
+                                (i * ah.stride + a * ah.dilation) as isize - ah.pad_begin as isize;
+                            if row < 0 || row >= h as isize {
+                                continue;
+                            }
+                            for b in 0..kw {
+                                let col = (j * aw.stride + b * aw.dilation) as isize
+                                    - aw.pad_begin as isize;
+                                if col < 0 || col >= w as isize {
+                                    continue;
+                                }
+                                visit(
+                                    ((n * in_ch + c) * h + row as usize) * w + col as usize,
+                                    ((f * group_in + cg) * kh + a) * kw + b,
+                                    ((n * out_ch + f) * oh + i) * ow + j,
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn max_abs(v: &[f64]) -> f64 {
+    v.iter().fold(0.0, |m, x| m.max(x.abs()))
+}
+
+fn assert_close(what: &str, g: &Conv2dGeometry, got: &[f64], expected: &[f64], tol: f64) -> f64 {
+    assert_eq!(got.len(), expected.len(), "{what}: length for {g:?}");
+    // An all-zero reference (no tap reaches any sample) is compared absolutely.
+    let scale = match max_abs(expected) {
+        0.0 => 1.0,
+        m => m,
+    };
+    let err = got
+        .iter()
+        .zip(expected)
+        .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()))
+        / scale;
+    assert!(err <= tol, "{what}: relative error {err:e} for {g:?}");
+    err
+}
+
+#[test]
+fn identities_match_the_definition_on_random_geometries() {
+    let mut rng = Sampler::new(0x5eed_f00d);
+    let limits = GeometryLimits::default();
+    let mut worst = [0.0f64; 4];
+    for _ in 0..250 {
+        let g = rng.geometry(&limits);
+        let x = rng.values(len(g.input_shape()));
+        let w = rng.values(len(g.weight_shape()));
+        let bias = rng.values(g.out_channels);
+        let dy = rng.values(len(g.output_shape()));
+
+        let [_, _, oh, ow] = g.output_shape();
+        let mut y_ref: Vec<f64> = (0..len(g.output_shape()))
+            .map(|i| bias[i / (oh * ow) % g.out_channels])
+            .collect();
+        let mut dx_ref = vec![0.0; x.len()];
+        let mut dw_ref = vec![0.0; w.len()];
+        for_each_term(&g, |xi, wi, yi| {
+            y_ref[yi] += x[xi] * w[wi];
+            dx_ref[xi] += dy[yi] * w[wi];
+            dw_ref[wi] += dy[yi] * x[xi];
+        });
+        let db_ref: Vec<f64> = (0..g.out_channels)
+            .map(|f| {
+                (0..len(g.output_shape()))
+                    .filter(|i| i / (oh * ow) % g.out_channels == f)
+                    .map(|i| dy[i])
+                    .sum()
+            })
+            .collect();
+
+        let y = conv2d(g, &x, &w, Some(&bias)).unwrap();
+        let dx = conv2d_input_grad(g, &w, &dy).unwrap();
+        let dw = conv2d_weight_grad(g, &x, &dy).unwrap();
+        let db = bias_grad(&dy, g.out_channels, oh * ow);
+        for (i, (what, got, expected)) in [
+            ("forward", &y, &y_ref),
+            ("input grad", &dx, &dx_ref),
+            ("weight grad", &dw, &dw_ref),
+            ("bias grad", &db, &db_ref),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            worst[i] = worst[i].max(assert_close(what, &g, got, expected, 1e-10));
+        }
+    }
+    println!("largest relative errors (forward, dx, dw, db): {worst:?}");
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+#[test]
+fn gradients_are_adjoints_of_the_forward_map() {
+    let mut rng = Sampler::new(7);
+    let limits = GeometryLimits::default();
+    for _ in 0..100 {
+        let g = rng.geometry(&limits);
+        let x = rng.values(len(g.input_shape()));
+        let w = rng.values(len(g.weight_shape()));
+        let y = rng.values(len(g.output_shape()));
+        let ax = conv2d(g, &x, &w, None).unwrap();
+        let lhs = dot(&ax, &y);
+        let scale = (dot(&ax, &ax) * dot(&y, &y)).sqrt().max(1e-300);
+        let via_input = dot(&x, &conv2d_input_grad(g, &w, &y).unwrap());
+        let via_weight = dot(&w, &conv2d_weight_grad(g, &x, &y).unwrap());
+        assert!(
+            (lhs - via_input).abs() <= 1e-12 * scale,
+            "x adjoint for {g:?}"
+        );
+        assert!(
+            (lhs - via_weight).abs() <= 1e-12 * scale,
+            "w adjoint for {g:?}"
+        );
+    }
+}
+
+#[test]
+fn f32_follows_f64_within_single_precision() {
+    let mut rng = Sampler::new(11);
+    let limits = GeometryLimits::default();
+    for _ in 0..40 {
+        let g = rng.geometry(&limits);
+        let x = rng.values(len(g.input_shape()));
+        let w = rng.values(len(g.weight_shape()));
+        let y64 = conv2d(g, &x, &w, None).unwrap();
+        let to32 = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<_>>();
+        let y32: Vec<f64> = conv2d(g, &to32(&x), &to32(&w), None)
+            .unwrap()
+            .into_iter()
+            .map(f64::from)
+            .collect();
+        assert_close("f32 forward", &g, &y32, &y64, 1e-5);
+    }
+}
+
+fn geometry_error(
+    x: &[usize],
+    w: &[usize],
+    stride: [usize; 2],
+    dilation: [usize; 2],
+    groups: usize,
+) -> String {
+    Conv2dGeometry::new(x, w, stride, [(0, 0); 2], dilation, groups)
+        .unwrap_err()
+        .to_string()
+}
+
+#[test]
+fn bad_geometries_are_rejected_with_the_argument_and_value() {
+    let msg = geometry_error(&[1, 4, 8, 8], &[2, 3, 3, 3], [1, 1], [1, 1], 1);
+    assert!(
+        msg.contains("channel mismatch") && msg.contains("`weight.dims()[1]` = 3"),
+        "{msg}"
+    );
+    let msg = geometry_error(&[1, 4, 8, 8], &[3, 2, 3, 3], [1, 1], [1, 1], 2);
+    assert!(
+        msg.contains("`groups` = 2") && msg.contains("3 output channels"),
+        "{msg}"
+    );
+    let msg = geometry_error(&[1, 5, 8, 8], &[4, 2, 3, 3], [1, 1], [1, 1], 2);
+    assert!(
+        msg.contains("`groups` = 2") && msg.contains("5 input channels"),
+        "{msg}"
+    );
+    let msg = geometry_error(&[1, 4, 8, 8], &[4, 4, 3, 3], [0, 1], [1, 1], 1);
+    assert!(msg.contains("`stride`") && msg.contains("[0, 1]"), "{msg}");
+    let msg = geometry_error(&[1, 4, 8, 8], &[4, 4, 3, 3], [1, 1], [1, 0], 1);
+    assert!(
+        msg.contains("`dilation`") && msg.contains("[1, 0]"),
+        "{msg}"
+    );
+    let msg = geometry_error(&[1, 4, 8, 8], &[4, 4, 3, 3], [1, 1], [1, 1], 0);
+    assert!(msg.contains("`groups` must be non-zero"), "{msg}");
+    let msg = geometry_error(&[1, 4, 8, 8], &[4, 4, 3, 3], [1, 1], [4, 1], 1);
+    assert!(
+        msg.contains("dilated kernel (9)")
+            && msg.contains("padded input (8)")
+            && msg.contains("height"),
+        "{msg}"
+    );
+    let msg = geometry_error(&[1, 4, 8], &[4, 4, 3, 3], [1, 1], [1, 1], 1);
+    assert!(
+        msg.contains("`x` must have rank 4") && msg.contains("[1, 4, 8]"),
+        "{msg}"
+    );
+    let msg = geometry_error(&[1, 4, 8, 8], &[4, 4, 3], [1, 1], [1, 1], 1);
+    assert!(msg.contains("`weight` must have rank 4"), "{msg}");
+    let msg = geometry_error(&[1, 4, 0, 8], &[4, 4, 3, 3], [1, 1], [1, 1], 1);
+    assert!(msg.contains("`x` has an empty dimension"), "{msg}");
+
+    let g =
+        Conv2dGeometry::new(&[1, 2, 5, 5], &[3, 2, 3, 3], [1, 1], [(0, 0); 2], [1, 1], 1).unwrap();
+    let err = conv2d(g, &[0.0f64; 50], &[0.0; 54], Some(&[0.0; 2])).unwrap_err();
+    assert_eq!(
+        err,
+        GeometryError::BiasLength {
+            expected: 3,
+            got: 2
+        }
+    );
+    assert!(err.to_string().contains("`bias`"));
+    let err = conv2d(g, &[0.0f64; 49], &[0.0; 54], None).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("`x` holds 49 values but its shape implies 50"),
+        "{err}"
+    );
+}

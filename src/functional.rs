@@ -1,0 +1,184 @@
+//! The public functions, with the signatures and semantics of `burn::tensor::module::conv2d`
+//! and its gradient functions.
+
+use burn::backend::{Dispatch, DispatchDevice};
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, Tensor};
+use fftconv_kernels::{Conv2dGeometry, SpectrumKind};
+
+use crate::ops::{FftConvBackend, Identity};
+
+/// Validates the arguments of a convolution and panics with a message naming the offending
+/// argument and value, as burn's own `conv2d` does.
+fn geometry(
+    function: &str,
+    x: &Tensor<4>,
+    weight: &Tensor<4>,
+    options: &ConvOptions<2>,
+) -> Conv2dGeometry {
+    let device = x.device();
+    if weight.device() != device {
+        panic!(
+            "{function}: `x` is on {device:?} but `weight` is on {:?}",
+            weight.device()
+        );
+    }
+    ensure_supported(function, &device);
+    if x.dtype() != weight.dtype() {
+        panic!(
+            "{function}: `x` has dtype {:?} but `weight` has dtype {:?}",
+            x.dtype(),
+            weight.dtype()
+        );
+    }
+    Conv2dGeometry::new(
+        &x.dims(),
+        &weight.dims(),
+        options.stride,
+        options.padding,
+        options.dilation,
+        options.groups,
+    )
+    .unwrap_or_else(|error| panic!("{function}: {error}"))
+}
+
+/// Panics unless `device` runs a backend this crate implements.
+fn ensure_supported(function: &str, device: &Device) {
+    match device.clone().without_autodiff().as_dispatch() {
+        #[cfg(feature = "flex")]
+        DispatchDevice::Flex(_) => {}
+        #[cfg(feature = "ndarray")]
+        DispatchDevice::NdArray(_) => {}
+        #[allow(unreachable_patterns)]
+        other => panic!(
+            "{function}: device {other:?} is not supported yet; burn-fftconv runs on {}",
+            supported_backends()
+        ),
+    }
+}
+
+/// The backends compiled in, for error messages.
+fn supported_backends() -> &'static str {
+    match (cfg!(feature = "flex"), cfg!(feature = "ndarray")) {
+        (true, true) => "Flex and NdArray devices",
+        (true, false) => "Flex devices (enable the `ndarray` feature for NdArray)",
+        (false, true) => "NdArray devices (enable the `flex` feature for Flex)",
+        (false, false) => "no device: enable the `flex` or `ndarray` feature",
+    }
+}
+
+fn spectrum(tensor: Tensor<4>, kind: SpectrumKind, geometry: Conv2dGeometry) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as FftConvBackend>::fft_conv2d_spectrum(
+        tensor.into_dispatch(),
+        kind,
+        geometry,
+    ))
+}
+
+fn product(
+    lhs: Tensor<4>,
+    rhs: Tensor<4>,
+    identity: Identity,
+    geometry: Conv2dGeometry,
+) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as FftConvBackend>::fft_conv2d_product(
+        lhs.into_dispatch(),
+        rhs.into_dispatch(),
+        identity,
+        geometry,
+    ))
+}
+
+fn check_output_grad(function: &str, output_grad: &Tensor<4>, geometry: &Conv2dGeometry) {
+    if output_grad.dims() != geometry.output_shape() {
+        panic!(
+            "{function}: `output_grad` has shape {:?} but the convolution's output has shape {:?}",
+            output_grad.dims(),
+            geometry.output_shape()
+        );
+    }
+}
+
+/// 2-D convolution (cross-correlation, NCHW) computed in the frequency domain: the same
+/// arguments, result and panics on bad input as [`burn::tensor::module::conv2d`].
+///
+/// `x` is `[batch, channels, height, width]`, `weight` is
+/// `[out_channels, channels / groups, kernel_height, kernel_width]`, `bias` is
+/// `[out_channels]`. On an autodiff device the gradients are computed in the frequency domain
+/// too, reusing this call's spectra.
+pub fn fft_conv2d(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    options: impl Into<ConvOptions<2>>,
+) -> Tensor<4> {
+    let options = options.into();
+    let geometry = geometry("fft_conv2d", &x, &weight, &options);
+    if let Some(bias) = &bias {
+        geometry
+            .check_bias(bias.dims()[0])
+            .unwrap_or_else(|error| panic!("fft_conv2d: {error}"));
+    }
+    let y = Tensor::from_dispatch(<Dispatch as FftConvBackend>::fft_conv2d(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        geometry,
+    ));
+    match bias {
+        Some(bias) => y + bias.reshape([1, geometry.out_channels as i64, 1, 1]),
+        None => y,
+    }
+}
+
+/// Gradient of a convolution with respect to its input, from the output gradient, computed
+/// through the input-gradient identity. Takes the arguments of
+/// [`burn::tensor::module::conv2d_weight_backward`]; only the shape of `x` is used.
+pub fn fft_conv2d_x_backward(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    output_grad: Tensor<4>,
+    options: ConvOptions<2>,
+) -> Tensor<4> {
+    let geometry = geometry("fft_conv2d_x_backward", &x, &weight, &options);
+    check_output_grad("fft_conv2d_x_backward", &output_grad, &geometry);
+    let grad_spectrum = spectrum(output_grad, SpectrumKind::OutputGrad, geometry);
+    let weight_spectrum = spectrum(weight, SpectrumKind::Weight, geometry);
+    product(
+        grad_spectrum,
+        weight_spectrum,
+        Identity::InputGrad,
+        geometry,
+    )
+}
+
+/// Gradient of a convolution with respect to its weight, from the output gradient, computed
+/// through the weight-gradient identity. Mirrors
+/// [`burn::tensor::module::conv2d_weight_backward`]: only the shape of `weight` is used.
+pub fn fft_conv2d_weight_backward(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    output_grad: Tensor<4>,
+    options: ConvOptions<2>,
+) -> Tensor<4> {
+    let geometry = geometry("fft_conv2d_weight_backward", &x, &weight, &options);
+    check_output_grad("fft_conv2d_weight_backward", &output_grad, &geometry);
+    let grad_spectrum = spectrum(output_grad, SpectrumKind::OutputGrad, geometry);
+    let input_spectrum = spectrum(x, SpectrumKind::Input, geometry);
+    product(
+        grad_spectrum,
+        input_spectrum,
+        Identity::WeightGrad,
+        geometry,
+    )
+}
+
+/// Gradient of a convolution with respect to its bias: the output gradient summed over batch
+/// and space.
+pub fn fft_conv2d_bias_backward(output_grad: Tensor<4>) -> Tensor<1> {
+    let [_, out_channels, _, _] = output_grad.dims();
+    output_grad
+        .sum_dim(0)
+        .sum_dim(2)
+        .sum_dim(3)
+        .reshape([out_channels as i64])
+}

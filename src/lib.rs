@@ -1,0 +1,17 @@
+//! FFT-based 2-D convolution for burn 0.22.
+//!
+//! [`fft_conv2d`] has the signature and semantics of `burn::tensor::module::conv2d` and
+//! computes the convolution in the frequency domain; its input and weight gradients are the
+//! frequency-domain identities of Mathieu, Henaff & LeCun (2014), available directly
+//! ([`fft_conv2d_x_backward`], [`fft_conv2d_weight_backward`]) and as the custom autodiff
+//! backward of [`fft_conv2d`]. The spectral kernels live in the `fftconv-kernels` crate.
+
+mod backends;
+mod functional;
+mod ops;
+
+pub use fftconv_kernels::{Conv2dGeometry, GeometryError, SpectrumKind, TransformCount};
+pub use functional::{
+    fft_conv2d, fft_conv2d_bias_backward, fft_conv2d_weight_backward, fft_conv2d_x_backward,
+};
+pub use ops::{FftConvBackend, Identity};

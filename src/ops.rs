@@ -1,0 +1,67 @@
+//! The backend extension: the two primitive spectral operations every backend implements.
+// NdArray is deprecated in burn 0.22 but still supported; the generated dispatch names it.
+#![allow(deprecated)]
+
+use burn::backend::{Backend, backend_extension, tensor::FloatTensor};
+use fftconv_kernels::{Conv2dGeometry, SpectrumKind};
+
+/// Which of the three identities a spectral product evaluates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Identity {
+    /// `y` from the spectra of `x` and `weight`.
+    Forward,
+    /// `dx` from the spectra of `dy` and `weight`.
+    InputGrad,
+    /// `dweight` from the spectra of `dy` and `x`.
+    WeightGrad,
+}
+
+impl Identity {
+    /// The spectra the identity multiplies, left then right.
+    pub fn operands(self) -> [SpectrumKind; 2] {
+        match self {
+            Self::Forward => [SpectrumKind::Input, SpectrumKind::Weight],
+            Self::InputGrad => [SpectrumKind::OutputGrad, SpectrumKind::Weight],
+            Self::WeightGrad => [SpectrumKind::OutputGrad, SpectrumKind::Input],
+        }
+    }
+}
+
+/// FFT convolution primitives. A spectrum is a float tensor `[bins, rows, columns, 2]` (real
+/// and imaginary parts) whose per-bin matrix shape is fixed by its [`SpectrumKind`]; keeping
+/// spectra as tensors lets the autodiff backward reuse the forward pass's spectra on any
+/// backend.
+#[backend_extension(
+    Flex: cfg(feature = "flex"),
+    NdArray: cfg(feature = "ndarray"),
+    Autodiff,
+)]
+pub trait FftConvBackend: Backend {
+    /// The spectrum of `tensor`, which is the `kind` operand (`x`, `weight` or `dy`) of
+    /// `geometry`.
+    fn fft_conv2d_spectrum(
+        tensor: FloatTensor<Self>,
+        kind: SpectrumKind,
+        geometry: Conv2dGeometry,
+    ) -> FloatTensor<Self>;
+
+    /// Evaluates `identity` on the spectra `lhs` and `rhs` (in the order of
+    /// [`Identity::operands`]) and returns the result in the spatial domain.
+    fn fft_conv2d_product(
+        lhs: FloatTensor<Self>,
+        rhs: FloatTensor<Self>,
+        identity: Identity,
+        geometry: Conv2dGeometry,
+    ) -> FloatTensor<Self>;
+
+    /// `x * weight` (cross-correlation, no bias) through the forward identity.
+    fn fft_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        geometry: Conv2dGeometry,
+    ) -> FloatTensor<Self> {
+        let x_spectrum = Self::fft_conv2d_spectrum(x, SpectrumKind::Input, geometry);
+        let weight_spectrum = Self::fft_conv2d_spectrum(weight, SpectrumKind::Weight, geometry);
+        Self::fft_conv2d_product(x_spectrum, weight_spectrum, Identity::Forward, geometry)
+    }
+}
