@@ -21,9 +21,12 @@ pub trait Scalar: realfft::FftNum + Default + bytemuck::Pod {
     fn plan_cache() -> &'static PlanCache<Self>;
 }
 
+/// Shared plans, keyed by `(height, width)`.
+type PlanMap<T> = HashMap<(usize, usize), Arc<Fft2d<T>>>;
+
 /// 2-D FFT plans by `(height, width)`.
 pub struct PlanCache<T: Scalar> {
-    plans: Mutex<HashMap<(usize, usize), Arc<Fft2d<T>>>>,
+    plans: Mutex<PlanMap<T>>,
 }
 
 macro_rules! impl_scalar {
@@ -75,14 +78,14 @@ impl TransformCount {
 pub fn fast_len(target: usize, even: bool) -> usize {
     let is_smooth = |mut n: usize| {
         for p in [2, 3, 5, 7] {
-            while n % p == 0 {
+            while n.is_multiple_of(p) {
                 n /= p;
             }
         }
         n == 1
     };
     (target.max(1)..)
-        .find(|&n| is_smooth(n) && (!even || n % 2 == 0 || n == 1 && target <= 1))
+        .find(|&n| is_smooth(n) && (!even || n.is_multiple_of(2) || target <= 1))
         .expect("smooth numbers are unbounded")
 }
 
@@ -235,7 +238,7 @@ impl<T: Scalar> Fft2d<T> {
                         // A real signal's DC and Nyquist bins are real; rounding leaves an
                         // imaginary residue that the inverse real FFT rejects.
                         complex_row[0].im = T::default();
-                        if self.width % 2 == 0 {
+                        if self.width.is_multiple_of(2) {
                             complex_row[half - 1].im = T::default();
                         }
                         self.row_inverse

@@ -9,6 +9,7 @@
 //! their arguments and transform what they need.
 
 mod conv;
+pub mod cost;
 mod fft2d;
 mod geometry;
 pub mod sampling;

@@ -1,0 +1,210 @@
+//! `FftConv2d`: a drop-in replacement for `burn::nn::conv::Conv2d` that convolves in the
+//! frequency domain.
+
+use burn::config::Config;
+use burn::module::{Content, DisplaySettings, Module, ModuleDisplay, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{Initializer, PaddingConfig2d};
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, Tensor};
+use fftconv_kernels::Conv2dGeometry;
+
+use crate::fft_conv2d;
+
+/// How an [`FftConv2d`] computes its convolution.
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub enum ConvAlgorithm {
+    /// The cheaper of the two for the geometry of each call, by [`prefers_fft`].
+    Auto,
+    /// Always the frequency domain ([`fft_conv2d`]).
+    Fft,
+    /// Always burn's direct convolution (`burn::tensor::module::conv2d`).
+    Direct,
+}
+
+/// Whether the frequency domain is expected to be faster than burn's direct convolution for
+/// `geometry`, from the FLOP model of `fftconv-kernels`.
+pub fn prefers_fft(geometry: &Conv2dGeometry) -> bool {
+    fftconv_kernels::cost::prefers_fft(geometry)
+}
+
+/// Configuration of an [`FftConv2d`]: the fields, defaults and initializer of
+/// [`Conv2dConfig`], plus the [`ConvAlgorithm`].
+#[derive(Config, Debug)]
+pub struct FftConv2dConfig {
+    /// Input and output channels.
+    pub channels: [usize; 2],
+    /// Kernel height and width.
+    pub kernel_size: [usize; 2],
+    /// Stride of the convolution.
+    #[config(default = "[1, 1]")]
+    pub stride: [usize; 2],
+    /// Spacing between kernel elements.
+    #[config(default = "[1, 1]")]
+    pub dilation: [usize; 2],
+    /// Controls the connections between input and output channels.
+    #[config(default = "1")]
+    pub groups: usize,
+    /// The padding configuration, `Same` with even kernels included (asymmetric padding).
+    #[config(default = "PaddingConfig2d::Valid")]
+    pub padding: PaddingConfig2d,
+    /// If bias should be added to the output.
+    #[config(default = true)]
+    pub bias: bool,
+    /// The initializer of the parameters (the one `Conv2dConfig` uses by default).
+    #[config(default = "Initializer::KaimingUniform{gain:1.0/f64::sqrt(3.0),fan_out_only:false}")]
+    pub initializer: Initializer,
+    /// How the convolution is computed.
+    #[config(default = "ConvAlgorithm::Auto")]
+    pub algorithm: ConvAlgorithm,
+}
+
+impl FftConv2dConfig {
+    /// The equivalent [`Conv2dConfig`].
+    pub fn to_conv2d_config(&self) -> Conv2dConfig {
+        Conv2dConfig::new(self.channels, self.kernel_size)
+            .with_stride(self.stride)
+            .with_dilation(self.dilation)
+            .with_groups(self.groups)
+            .with_padding(self.padding.clone())
+            .with_bias(self.bias)
+            .with_initializer(self.initializer.clone())
+    }
+
+    /// Initializes a new [`FftConv2d`] exactly as [`Conv2dConfig::init`] would, parameters
+    /// included.
+    pub fn init(&self, device: &Device) -> FftConv2d {
+        FftConv2d::from(self.to_conv2d_config().init(device)).with_algorithm(self.algorithm)
+    }
+}
+
+impl From<Conv2dConfig> for FftConv2dConfig {
+    fn from(config: Conv2dConfig) -> Self {
+        Self::new(config.channels, config.kernel_size)
+            .with_stride(config.stride)
+            .with_dilation(config.dilation)
+            .with_groups(config.groups)
+            .with_padding(config.padding)
+            .with_bias(config.bias)
+            .with_initializer(config.initializer)
+    }
+}
+
+/// A 2-D convolution layer computed in the frequency domain: same parameters, record layout,
+/// forward semantics and display as [`Conv2d`], so that weights saved from one load into the
+/// other.
+#[derive(Module, Debug)]
+#[module(custom_display)]
+pub struct FftConv2d {
+    /// Tensor of shape `[channels_out, channels_in / groups, kernel_size_1, kernel_size_2]`.
+    pub weight: Param<Tensor<4>>,
+    /// Tensor of shape `[channels_out]`.
+    pub bias: Option<Param<Tensor<1>>>,
+    /// Stride of the convolution.
+    pub stride: [usize; 2],
+    /// Size of the kernel.
+    pub kernel_size: [usize; 2],
+    /// Spacing between kernel elements.
+    pub dilation: [usize; 2],
+    /// Controls the connections between input and output channels.
+    pub groups: usize,
+    /// The padding configuration.
+    #[module(skip)]
+    pub padding: PaddingConfig2d,
+    /// How the convolution is computed; not part of the record.
+    #[module(skip)]
+    pub algorithm: ConvAlgorithm,
+}
+
+impl From<Conv2d> for FftConv2d {
+    fn from(conv: Conv2d) -> Self {
+        Self {
+            weight: conv.weight,
+            bias: conv.bias,
+            stride: conv.stride,
+            kernel_size: conv.kernel_size,
+            dilation: conv.dilation,
+            groups: conv.groups,
+            padding: conv.padding,
+            algorithm: ConvAlgorithm::Auto,
+        }
+    }
+}
+
+impl ModuleDisplay for FftConv2d {
+    fn custom_settings(&self) -> Option<DisplaySettings> {
+        DisplaySettings::new()
+            .with_new_line_after_attribute(false)
+            .optional()
+    }
+
+    fn custom_content(&self, content: Content) -> Option<Content> {
+        let [channels_out, group_channels_in, _, _] = self.weight.dims();
+        content
+            .add("ch_in", &format!("{:?}", group_channels_in * self.groups))
+            .add("ch_out", &format!("{channels_out:?}"))
+            .add("stride", &format!("{:?}", self.stride))
+            .add("kernel_size", &format!("{:?}", self.kernel_size))
+            .add("dilation", &format!("{:?}", self.dilation))
+            .add("groups", &self.groups)
+            .add_debug_attribute("padding", &self.padding)
+            .add_debug_attribute("algorithm", &self.algorithm)
+            .optional()
+    }
+}
+
+/// `Same` padding as `burn::nn` computes it: output size `ceil(input / stride)`, the extra
+/// row or column at the end. Like `Conv2d`, it ignores dilation.
+fn same_padding(kernel: usize, stride: usize, input: usize) -> (usize, usize) {
+    let output = input.div_ceil(stride);
+    let total = ((output.max(1) - 1) * stride + kernel).saturating_sub(input);
+    (total / 2, total - total / 2)
+}
+
+impl FftConv2d {
+    /// The same layer computed by `algorithm`.
+    pub fn with_algorithm(mut self, algorithm: ConvAlgorithm) -> Self {
+        self.algorithm = algorithm;
+        self
+    }
+
+    /// The convolution options for an input of `height x width`.
+    pub fn options(&self, height: usize, width: usize) -> ConvOptions<2> {
+        let padding = match self.padding {
+            PaddingConfig2d::Valid => [(0, 0); 2],
+            PaddingConfig2d::Same => [
+                same_padding(self.kernel_size[0], self.stride[0], height),
+                same_padding(self.kernel_size[1], self.stride[1], width),
+            ],
+            PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
+        };
+        ConvOptions::new_with_padding(self.stride, padding, self.dilation, self.groups)
+    }
+
+    /// Applies the layer to `input` (`[batch, channels_in, height, width]`).
+    pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
+        let [_, _, height, width] = input.dims();
+        let options = self.options(height, width);
+        let bias = self.bias.as_ref().map(|bias| bias.val());
+        let use_fft = match self.algorithm {
+            ConvAlgorithm::Fft => true,
+            ConvAlgorithm::Direct => false,
+            ConvAlgorithm::Auto => Conv2dGeometry::new(
+                &input.dims(),
+                &self.weight.dims(),
+                options.stride,
+                options.padding,
+                options.dilation,
+                options.groups,
+            )
+            // An invalid geometry goes the FFT way, whose error names the bad argument.
+            .map_or(true, |geometry| prefers_fft(&geometry)),
+        };
+        if use_fft {
+            fft_conv2d(input, self.weight.val(), bias, options)
+        } else {
+            conv2d(input, self.weight.val(), bias, options)
+        }
+    }
+}

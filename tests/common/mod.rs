@@ -1,0 +1,196 @@
+//! A small CNN built once with burn's `Conv2d` and once with `FftConv2d`, shared by the layer
+//! tests in f32 and f64.
+
+use burn::module::{Module, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn_fftconv::{ConvAlgorithm, FftConv2d};
+use fftconv_kernels::sampling::Sampler;
+
+/// The two layer types under comparison.
+pub trait ConvLayer: Module + burn::module::ModuleDisplay {
+    fn apply(&self, x: Tensor<4>) -> Tensor<4>;
+    fn weight(&self) -> &Param<Tensor<4>>;
+    fn bias(&self) -> &Param<Tensor<1>>;
+}
+
+impl ConvLayer for Conv2d {
+    fn apply(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward(x)
+    }
+    fn weight(&self) -> &Param<Tensor<4>> {
+        &self.weight
+    }
+    fn bias(&self) -> &Param<Tensor<1>> {
+        self.bias.as_ref().expect("built with bias")
+    }
+}
+
+impl ConvLayer for FftConv2d {
+    fn apply(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward(x)
+    }
+    fn weight(&self) -> &Param<Tensor<4>> {
+        &self.weight
+    }
+    fn bias(&self) -> &Param<Tensor<1>> {
+        self.bias.as_ref().expect("built with bias")
+    }
+}
+
+/// Three convolutions (`Same` padding with an even kernel, stride with groups, dilation)
+/// and a linear head.
+#[derive(Module, Debug)]
+pub struct Cnn<C: ConvLayer> {
+    pub convs: Vec<C>,
+    pub head: Linear,
+}
+
+impl<C: ConvLayer> Cnn<C> {
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let x = self.convs.iter().fold(x, |x, conv| relu(conv.apply(x)));
+        let [batch, channels, h, w] = x.dims();
+        self.head.forward(x.reshape([batch, channels * h * w]))
+    }
+
+    /// Every parameter's values, in a fixed order.
+    pub fn parameters(&self) -> Vec<Vec<f64>> {
+        let mut out = Vec::new();
+        for conv in &self.convs {
+            out.push(values(conv.weight().val()));
+            out.push(values(conv.bias().val()));
+        }
+        out.push(values(self.head.weight.val()));
+        out.push(values(self.head.bias.as_ref().unwrap().val()));
+        out
+    }
+
+    /// Every parameter's gradient, in the order of [`Cnn::parameters`].
+    pub fn gradients(&self, grads: &burn::tensor::Gradients) -> Vec<Vec<f64>> {
+        let mut out = Vec::new();
+        for conv in &self.convs {
+            out.push(values(conv.weight().val().grad(grads).unwrap()));
+            out.push(values(conv.bias().val().grad(grads).unwrap()));
+        }
+        out.push(values(self.head.weight.val().grad(grads).unwrap()));
+        out.push(values(
+            self.head.bias.as_ref().unwrap().val().grad(grads).unwrap(),
+        ));
+        out
+    }
+}
+
+pub fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
+    t.into_data().iter::<f64>().collect()
+}
+
+/// A `Conv2d` CNN and the same network with every convolution swapped for `FftConv2d`.
+pub fn twin_models(device: &Device) -> (Cnn<Conv2d>, Cnn<FftConv2d>) {
+    device.seed(42);
+    let convs = vec![
+        Conv2dConfig::new([1, 4], [3, 3])
+            .with_padding(PaddingConfig2d::Same)
+            .init(device),
+        Conv2dConfig::new([4, 6], [4, 4])
+            .with_stride([2, 2])
+            .with_groups(2)
+            .with_padding(PaddingConfig2d::Same)
+            .init(device),
+        Conv2dConfig::new([6, 6], [3, 3])
+            .with_dilation([2, 2])
+            .with_padding(PaddingConfig2d::Explicit(1, 2, 2, 1))
+            .init(device),
+    ];
+    let head = LinearConfig::new(6 * 5 * 5, 10).init(device);
+    let direct = Cnn {
+        convs: convs.clone(),
+        head: head.clone(),
+    };
+    let spectral = Cnn {
+        convs: convs
+            .into_iter()
+            .map(|conv| FftConv2d::from(conv).with_algorithm(ConvAlgorithm::Fft))
+            .collect(),
+        head,
+    };
+    (direct, spectral)
+}
+
+/// A seeded batch of 8 images of 12x12 and their labels.
+pub fn batch(device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
+    let mut sampler = Sampler::new(5);
+    let images = Tensor::from_data(
+        TensorData::new(sampler.values(8 * 144), [8, 1, 12, 12]),
+        device,
+    );
+    let labels: Vec<i64> = (0..8).map(|_| sampler.range(0, 9) as i64).collect();
+    (
+        images,
+        Tensor::from_data(TensorData::new(labels, [8]), device),
+    )
+}
+
+/// Loss and parameter gradients of one step, then the parameters after `steps` Adam steps.
+pub fn train<C: ConvLayer>(
+    mut model: Cnn<C>,
+    device: &Device,
+    steps: usize,
+) -> (f64, Vec<Vec<f64>>, Vec<Vec<f64>>) {
+    let (images, labels) = batch(device);
+    let loss_fn = CrossEntropyLossConfig::new().init(device);
+    let mut optim = AdamConfig::new().init();
+    let mut first = None;
+    for _ in 0..steps {
+        let loss = loss_fn.forward(model.forward(images.clone()), labels.clone());
+        let grads = loss.backward();
+        if first.is_none() {
+            first = Some((values(loss)[0], model.gradients(&grads)));
+        }
+        let grads = GradientsParams::from_grads(grads, &model);
+        model = optim.step(1e-2, model, grads);
+    }
+    let (loss, gradients) = first.expect("at least one step");
+    (loss, gradients, model.parameters())
+}
+
+/// Largest difference relative to the largest magnitude of the reference.
+pub fn relative_error(got: &[f64], reference: &[f64]) -> f64 {
+    assert_eq!(got.len(), reference.len());
+    let scale = match reference.iter().fold(0.0f64, |m, v| m.max(v.abs())) {
+        0.0 => 1.0,
+        m => m,
+    };
+    got.iter()
+        .zip(reference)
+        .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()))
+        / scale
+}
+
+/// The twin CNNs give the same loss, gradients and parameters after 5 Adam steps.
+pub fn assert_twins_train_alike(device: Device, tolerance: f64) {
+    let device = device.autodiff();
+    let (direct, spectral) = twin_models(&device);
+    let (loss_d, grads_d, params_d) = train(direct, &device, 5);
+    let (loss_s, grads_s, params_s) = train(spectral, &device, 5);
+    let loss_err = (loss_d - loss_s).abs() / loss_d.abs();
+    assert!(loss_err <= tolerance, "loss {loss_s} vs {loss_d}");
+    for (i, (g_s, g_d)) in grads_s.iter().zip(&grads_d).enumerate() {
+        let err = relative_error(g_s, g_d);
+        assert!(
+            err <= tolerance,
+            "gradient of parameter {i}: relative error {err:e}"
+        );
+    }
+    for (i, (p_s, p_d)) in params_s.iter().zip(&params_d).enumerate() {
+        let err = relative_error(p_s, p_d);
+        assert!(
+            err <= tolerance,
+            "parameter {i} after 5 Adam steps: relative error {err:e}"
+        );
+    }
+    println!("{device:?}: loss {loss_s} vs {loss_d}");
+}
