@@ -15,5 +15,5 @@ pub use fftconv_kernels::{Conv2dGeometry, GeometryError, SpectrumKind, Transform
 pub use functional::{
     fft_conv2d, fft_conv2d_bias_backward, fft_conv2d_weight_backward, fft_conv2d_x_backward,
 };
-pub use module::{ConvAlgorithm, FftConv2d, FftConv2dConfig, prefers_fft};
+pub use module::{Conv2dLayer, ConvAlgorithm, FftConv2d, FftConv2dConfig, prefers_fft};
 pub use ops::{FftConvBackend, Identity};

@@ -208,3 +208,38 @@ impl FftConv2d {
         }
     }
 }
+
+/// A 2-D convolution layer, `Conv2d` or `FftConv2d`: lets a model be written once and built
+/// with either.
+pub trait Conv2dLayer: Module + ModuleDisplay {
+    /// Applies the layer to `input` (`[batch, channels_in, height, width]`).
+    fn convolve(&self, input: Tensor<4>) -> Tensor<4>;
+    /// The weight, `[channels_out, channels_in / groups, kernel_height, kernel_width]`.
+    fn weight(&self) -> &Param<Tensor<4>>;
+    /// The bias, `[channels_out]`, if the layer has one.
+    fn bias(&self) -> Option<&Param<Tensor<1>>>;
+}
+
+impl Conv2dLayer for Conv2d {
+    fn convolve(&self, input: Tensor<4>) -> Tensor<4> {
+        self.forward(input)
+    }
+    fn weight(&self) -> &Param<Tensor<4>> {
+        &self.weight
+    }
+    fn bias(&self) -> Option<&Param<Tensor<1>>> {
+        self.bias.as_ref()
+    }
+}
+
+impl Conv2dLayer for FftConv2d {
+    fn convolve(&self, input: Tensor<4>) -> Tensor<4> {
+        self.forward(input)
+    }
+    fn weight(&self) -> &Param<Tensor<4>> {
+        &self.weight
+    }
+    fn bias(&self) -> Option<&Param<Tensor<1>>> {
+        self.bias.as_ref()
+    }
+}

@@ -1,58 +1,27 @@
 //! A small CNN built once with burn's `Conv2d` and once with `FftConv2d`, shared by the layer
 //! tests in f32 and f64.
 
-use burn::module::{Module, Param};
+use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use burn_fftconv::{ConvAlgorithm, FftConv2d};
+use burn_fftconv::{Conv2dLayer, ConvAlgorithm, FftConv2d};
 use fftconv_kernels::sampling::Sampler;
-
-/// The two layer types under comparison.
-pub trait ConvLayer: Module + burn::module::ModuleDisplay {
-    fn apply(&self, x: Tensor<4>) -> Tensor<4>;
-    fn weight(&self) -> &Param<Tensor<4>>;
-    fn bias(&self) -> &Param<Tensor<1>>;
-}
-
-impl ConvLayer for Conv2d {
-    fn apply(&self, x: Tensor<4>) -> Tensor<4> {
-        self.forward(x)
-    }
-    fn weight(&self) -> &Param<Tensor<4>> {
-        &self.weight
-    }
-    fn bias(&self) -> &Param<Tensor<1>> {
-        self.bias.as_ref().expect("built with bias")
-    }
-}
-
-impl ConvLayer for FftConv2d {
-    fn apply(&self, x: Tensor<4>) -> Tensor<4> {
-        self.forward(x)
-    }
-    fn weight(&self) -> &Param<Tensor<4>> {
-        &self.weight
-    }
-    fn bias(&self) -> &Param<Tensor<1>> {
-        self.bias.as_ref().expect("built with bias")
-    }
-}
 
 /// Three convolutions (`Same` padding with an even kernel, stride with groups, dilation)
 /// and a linear head.
 #[derive(Module, Debug)]
-pub struct Cnn<C: ConvLayer> {
+pub struct Cnn<C: Conv2dLayer> {
     pub convs: Vec<C>,
     pub head: Linear,
 }
 
-impl<C: ConvLayer> Cnn<C> {
+impl<C: Conv2dLayer> Cnn<C> {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        let x = self.convs.iter().fold(x, |x, conv| relu(conv.apply(x)));
+        let x = self.convs.iter().fold(x, |x, conv| relu(conv.convolve(x)));
         let [batch, channels, h, w] = x.dims();
         self.head.forward(x.reshape([batch, channels * h * w]))
     }
@@ -62,7 +31,7 @@ impl<C: ConvLayer> Cnn<C> {
         let mut out = Vec::new();
         for conv in &self.convs {
             out.push(values(conv.weight().val()));
-            out.push(values(conv.bias().val()));
+            out.push(values(conv.bias().expect("built with bias").val()));
         }
         out.push(values(self.head.weight.val()));
         out.push(values(self.head.bias.as_ref().unwrap().val()));
@@ -74,7 +43,13 @@ impl<C: ConvLayer> Cnn<C> {
         let mut out = Vec::new();
         for conv in &self.convs {
             out.push(values(conv.weight().val().grad(grads).unwrap()));
-            out.push(values(conv.bias().val().grad(grads).unwrap()));
+            out.push(values(
+                conv.bias()
+                    .expect("built with bias")
+                    .val()
+                    .grad(grads)
+                    .unwrap(),
+            ));
         }
         out.push(values(self.head.weight.val().grad(grads).unwrap()));
         out.push(values(
@@ -135,7 +110,7 @@ pub fn batch(device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
 }
 
 /// Loss and parameter gradients of one step, then the parameters after `steps` Adam steps.
-pub fn train<C: ConvLayer>(
+pub fn train<C: Conv2dLayer>(
     mut model: Cnn<C>,
     device: &Device,
     steps: usize,

@@ -1,0 +1,205 @@
+//! A reader for the IDX files of MNIST, plain or gzipped, that checks every header field
+//! against the file before allocating.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use flate2::read::GzDecoder;
+
+/// IDX magic number of unsigned-byte data with three dimensions (images).
+pub const IMAGES_MAGIC: u32 = 0x0000_0803;
+/// IDX magic number of unsigned-byte data with one dimension (labels).
+pub const LABELS_MAGIC: u32 = 0x0000_0801;
+/// Largest payload accepted, far above the 47 MB of the full MNIST training images.
+pub const MAX_PAYLOAD: u64 = 1 << 30;
+
+/// What is wrong with an IDX file.
+#[derive(Debug)]
+pub enum IdxError {
+    /// The file could not be read.
+    Io { path: PathBuf, source: io::Error },
+    /// The magic number is not the expected one.
+    Magic {
+        path: PathBuf,
+        expected: u32,
+        found: u32,
+    },
+    /// The header's dimensions describe more data than the file holds, or more than allowed.
+    Size {
+        path: PathBuf,
+        dims: Vec<u32>,
+        payload: u64,
+        available: String,
+    },
+    /// The file ends before the data its header promises.
+    Truncated { path: PathBuf, expected: u64 },
+    /// Bytes follow the data the header describes.
+    TrailingData { path: PathBuf },
+    /// The content is inconsistent: mismatched counts, a label out of range, ...
+    Content { path: PathBuf, message: String },
+}
+
+impl fmt::Display for IdxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Self::Magic {
+                path,
+                expected,
+                found,
+            } => write!(
+                f,
+                "{}: not an IDX file of the expected kind: magic number {found:#010x}, expected {expected:#010x}",
+                path.display()
+            ),
+            Self::Size {
+                path,
+                dims,
+                payload,
+                available,
+            } => write!(
+                f,
+                "{}: header claims dimensions {dims:?} ({payload} bytes of data), but {available}",
+                path.display()
+            ),
+            Self::Truncated { path, expected } => write!(
+                f,
+                "{}: truncated: the header promises {expected} bytes of data",
+                path.display()
+            ),
+            Self::TrailingData { path } => write!(
+                f,
+                "{}: corrupt: data continues past what the header describes",
+                path.display()
+            ),
+            Self::Content { path, message } => write!(f, "{}: {message}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for IdxError {}
+
+/// The decoded content of an IDX file of unsigned bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdxArray {
+    /// Dimensions from the header.
+    pub dims: Vec<usize>,
+    /// The data, row-major.
+    pub data: Vec<u8>,
+}
+
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> IdxError + '_ {
+    move |source| IdxError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The uncompressed size recorded in a gzip trailer (modulo 2^32), and the compressed size.
+fn gzip_sizes(path: &Path) -> Result<(u32, u64), IdxError> {
+    let mut file = File::open(path).map_err(io_error(path))?;
+    let len = file.metadata().map_err(io_error(path))?.len();
+    if len < 18 {
+        return Err(IdxError::Truncated {
+            path: path.to_path_buf(),
+            expected: 18,
+        });
+    }
+    file.seek(SeekFrom::End(-4)).map_err(io_error(path))?;
+    let mut trailer = [0u8; 4];
+    file.read_exact(&mut trailer).map_err(io_error(path))?;
+    Ok((u32::from_le_bytes(trailer), len))
+}
+
+/// Reads an IDX file of unsigned bytes with magic number `magic` (gzipped when the file
+/// starts with the gzip signature).
+pub fn read_idx(path: &Path, magic: u32) -> Result<IdxArray, IdxError> {
+    let mut file = File::open(path).map_err(io_error(path))?;
+    let file_len = file.metadata().map_err(io_error(path))?.len();
+    let mut signature = [0u8; 2];
+    let gzipped =
+        file.read(&mut signature).map_err(io_error(path))? == 2 && signature == [0x1f, 0x8b];
+    file.seek(SeekFrom::Start(0)).map_err(io_error(path))?;
+    let mut reader: Box<dyn Read> = if gzipped {
+        Box::new(GzDecoder::new(BufReader::new(file)))
+    } else {
+        Box::new(BufReader::new(file))
+    };
+    let truncated = |_| IdxError::Truncated {
+        path: path.to_path_buf(),
+        expected: 4,
+    };
+
+    let mut word = [0u8; 4];
+    reader.read_exact(&mut word).map_err(truncated)?;
+    let found = u32::from_be_bytes(word);
+    if found != magic {
+        return Err(IdxError::Magic {
+            path: path.to_path_buf(),
+            expected: magic,
+            found,
+        });
+    }
+    let rank = (magic & 0xff) as usize;
+    let mut dims = Vec::with_capacity(rank);
+    for _ in 0..rank {
+        reader.read_exact(&mut word).map_err(truncated)?;
+        dims.push(u32::from_be_bytes(word));
+    }
+    let header = 4 + 4 * rank as u64;
+    let payload = dims.iter().map(|&d| u64::from(d)).product::<u64>();
+    let size_error = |available: String| IdxError::Size {
+        path: path.to_path_buf(),
+        dims: dims.clone(),
+        payload,
+        available,
+    };
+    if payload > MAX_PAYLOAD {
+        return Err(size_error(format!(
+            "at most {MAX_PAYLOAD} bytes are accepted"
+        )));
+    }
+    if gzipped {
+        let (recorded, compressed) = gzip_sizes(path)?;
+        if (header + payload) as u32 != recorded {
+            return Err(size_error(format!(
+                "the gzip trailer records {recorded} uncompressed bytes"
+            )));
+        }
+        // DEFLATE expands at most about 1032:1; a header promising more is lying.
+        if payload > compressed.saturating_mul(1032) {
+            return Err(size_error(format!(
+                "the file has only {compressed} compressed bytes"
+            )));
+        }
+    } else if header + payload != file_len {
+        return Err(size_error(format!(
+            "the file holds {} bytes after the header",
+            file_len.saturating_sub(header)
+        )));
+    }
+
+    let mut data = vec![0u8; payload as usize];
+    reader.read_exact(&mut data).map_err(|e| match e.kind() {
+        io::ErrorKind::UnexpectedEof => IdxError::Truncated {
+            path: path.to_path_buf(),
+            expected: payload,
+        },
+        _ => IdxError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        },
+    })?;
+    let mut extra = [0u8; 1];
+    if reader.read(&mut extra).map_err(io_error(path))? != 0 {
+        return Err(IdxError::TrailingData {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(IdxArray {
+        dims: dims.into_iter().map(|d| d as usize).collect(),
+        data,
+    })
+}

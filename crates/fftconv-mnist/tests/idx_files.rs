@@ -1,0 +1,159 @@
+//! The IDX reader on the bundled files and on crafted bad ones.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use fftconv_mnist::dataset::{self, Mnist};
+use fftconv_mnist::idx::{IMAGES_MAGIC, IdxError, LABELS_MAGIC, read_idx};
+
+fn bundled_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist-10k")
+}
+
+/// A scratch directory private to one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("fftconv-mnist-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn header(magic: u32, dims: &[u32]) -> Vec<u8> {
+    let mut bytes = magic.to_be_bytes().to_vec();
+    for d in dims {
+        bytes.extend(d.to_be_bytes());
+    }
+    bytes
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn bundled_subset_reads_and_splits_8000_2000() {
+    let (train, test) = dataset::bundled(&bundled_dir()).unwrap();
+    assert_eq!((train.len(), test.len()), (8000, 2000));
+    assert_eq!((train.rows, train.cols), (28, 28));
+    assert_eq!(train.pixels.len(), 8000 * 784);
+    let mut counts = [0usize; 10];
+    for &l in train.labels.iter().chain(&test.labels) {
+        counts[l as usize] += 1;
+    }
+    // Class counts from the data set's README.
+    assert_eq!(
+        counts,
+        [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]
+    );
+}
+
+#[test]
+fn plain_and_gzipped_files_read_the_same() {
+    let dir = scratch("plain");
+    let mut bytes = header(IMAGES_MAGIC, &[2, 3, 4]);
+    bytes.extend(0..24u8);
+    let plain = read_idx(&write(&dir, "a", &bytes), IMAGES_MAGIC).unwrap();
+    let gzipped = read_idx(&write(&dir, "a.gz", &gzip(&bytes)), IMAGES_MAGIC).unwrap();
+    assert_eq!(plain, gzipped);
+    assert_eq!(plain.dims, vec![2, 3, 4]);
+    assert_eq!(plain.data, (0..24).collect::<Vec<u8>>());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+fn error_of(name: &str, bytes: &[u8], magic: u32) -> String {
+    let dir = scratch(name);
+    let err = read_idx(&write(&dir, name, bytes), magic).unwrap_err();
+    std::fs::remove_dir_all(dir).unwrap();
+    err.to_string()
+}
+
+#[test]
+fn wrong_magic_is_refused() {
+    let mut bytes = header(LABELS_MAGIC, &[3]);
+    bytes.extend([1, 2, 3]);
+    let msg = error_of("magic", &bytes, IMAGES_MAGIC);
+    assert!(
+        msg.contains("magic number 0x00000801, expected 0x00000803"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_header_claiming_2_pow_31_images_is_refused_before_allocating() {
+    let bytes = header(IMAGES_MAGIC, &[1 << 31, 28, 28]);
+    let msg = error_of("huge", &bytes, IMAGES_MAGIC);
+    assert!(
+        msg.contains("[2147483648, 28, 28]") && msg.contains("at most"),
+        "{msg}"
+    );
+    let msg = error_of(
+        "huge.gz",
+        &gzip(&header(IMAGES_MAGIC, &[1 << 20, 28, 28])),
+        IMAGES_MAGIC,
+    );
+    assert!(
+        msg.contains("gzip trailer records 16 uncompressed bytes"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn truncated_files_are_refused() {
+    let mut bytes = header(IMAGES_MAGIC, &[2, 3, 4]);
+    bytes.extend(0..20u8);
+    let msg = error_of("short", &bytes, IMAGES_MAGIC);
+    assert!(
+        msg.contains("claims dimensions [2, 3, 4]") && msg.contains("holds 20 bytes"),
+        "{msg}"
+    );
+    let msg = error_of("header", &bytes[..6], IMAGES_MAGIC);
+    assert!(msg.contains("truncated"), "{msg}");
+    let gz = gzip(&bytes);
+    let msg = error_of("short.gz", &gz[..gz.len() - 6], IMAGES_MAGIC);
+    assert!(!msg.is_empty());
+}
+
+#[test]
+fn trailing_and_corrupt_data_are_refused() {
+    let mut bytes = header(LABELS_MAGIC, &[3]);
+    bytes.extend([1, 2, 3, 4]);
+    let msg = error_of("long", &bytes, LABELS_MAGIC);
+    assert!(msg.contains("holds 4 bytes"), "{msg}");
+    let mut gz = gzip(&bytes[..bytes.len() - 1]);
+    let middle = gz.len() / 2;
+    gz[middle] ^= 0xff;
+    let msg = error_of("corrupt.gz", &gz, LABELS_MAGIC);
+    assert!(!msg.is_empty());
+}
+
+#[test]
+fn labels_must_match_images_and_be_digits() {
+    let dir = scratch("labels");
+    let mut images = header(IMAGES_MAGIC, &[2, 1, 1]);
+    images.extend([0, 255]);
+    let images = write(&dir, "images", &images);
+    let mut three = header(LABELS_MAGIC, &[3]);
+    three.extend([1, 2, 3]);
+    let err = Mnist::load(&images, &write(&dir, "three", &three)).unwrap_err();
+    assert!(
+        err.to_string().contains("3 labels for the 2 images"),
+        "{err}"
+    );
+    let mut bad = header(LABELS_MAGIC, &[2]);
+    bad.extend([1, 12]);
+    let err = Mnist::load(&images, &write(&dir, "bad", &bad)).unwrap_err();
+    assert!(
+        matches!(err, IdxError::Content { .. }) && err.to_string().contains("label 12 at index 1"),
+        "{err}"
+    );
+    let missing = Mnist::load(&dir.join("absent"), &images).unwrap_err();
+    assert!(missing.to_string().contains("absent"), "{missing}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
