@@ -220,26 +220,20 @@ pub trait Conv2dLayer: Module + ModuleDisplay {
     fn bias(&self) -> Option<&Param<Tensor<1>>>;
 }
 
-impl Conv2dLayer for Conv2d {
-    fn convolve(&self, input: Tensor<4>) -> Tensor<4> {
-        self.forward(input)
-    }
-    fn weight(&self) -> &Param<Tensor<4>> {
-        &self.weight
-    }
-    fn bias(&self) -> Option<&Param<Tensor<1>>> {
-        self.bias.as_ref()
-    }
+/// Implements [`Conv2dLayer`] for a layer with `forward`, `weight` and `bias` like `Conv2d`'s.
+macro_rules! impl_conv2d_layer {
+    ($($layer:ty),*) => {$(
+        impl Conv2dLayer for $layer {
+            fn convolve(&self, input: Tensor<4>) -> Tensor<4> {
+                self.forward(input)
+            }
+            fn weight(&self) -> &Param<Tensor<4>> {
+                &self.weight
+            }
+            fn bias(&self) -> Option<&Param<Tensor<1>>> {
+                self.bias.as_ref()
+            }
+        }
+    )*};
 }
-
-impl Conv2dLayer for FftConv2d {
-    fn convolve(&self, input: Tensor<4>) -> Tensor<4> {
-        self.forward(input)
-    }
-    fn weight(&self) -> &Param<Tensor<4>> {
-        &self.weight
-    }
-    fn bias(&self) -> Option<&Param<Tensor<1>>> {
-        self.bias.as_ref()
-    }
-}
+impl_conv2d_layer!(Conv2d, FftConv2d);

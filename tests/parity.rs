@@ -10,6 +10,9 @@ use burn_fftconv::{
 };
 use fftconv_kernels::sampling::{GeometryLimits, Sampler};
 
+mod common;
+use common::{relative_error, values};
+
 fn options(g: &Conv2dGeometry) -> ConvOptions<2> {
     let [h, w] = g.axes;
     ConvOptions::new_with_padding(
@@ -29,24 +32,6 @@ fn tensor<const D: usize>(
     Tensor::from_data(TensorData::new(values, shape), (device, dtype))
 }
 
-fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
-    t.into_data().iter::<f64>().collect()
-}
-
-/// Largest absolute difference relative to the largest magnitude of the reference.
-fn relative_error(got: &[f64], reference: &[f64]) -> f64 {
-    assert_eq!(got.len(), reference.len());
-    // An all-zero reference (no tap reaches any sample) is compared absolutely.
-    let scale = match reference.iter().fold(0.0f64, |m, v| m.max(v.abs())) {
-        0.0 => 1.0,
-        m => m,
-    };
-    got.iter()
-        .zip(reference)
-        .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()))
-        / scale
-}
-
 struct Case {
     geometry: Conv2dGeometry,
     x: Vec<f64>,
@@ -58,15 +43,18 @@ struct Case {
 /// `[y, dx, dw, db]` of one case.
 type Results = [Vec<f64>; 4];
 
-/// burn's direct convolution, differentiated by burn's autodiff.
-fn reference(case: &Case, device: &Device, dtype: DType) -> Results {
+type Conv = fn(Tensor<4>, Tensor<4>, Option<Tensor<1>>, ConvOptions<2>) -> Tensor<4>;
+
+/// `conv` on an autodiff device, differentiated by autodiff: burn's direct convolution with
+/// burn's gradients, or `fft_conv2d` with its custom backward.
+fn autodiff_results(case: &Case, device: &Device, dtype: DType, conv: Conv) -> Results {
     let g = &case.geometry;
     let ad = device.clone().autodiff();
     let x = tensor(case.x.clone(), g.input_shape(), &ad, dtype).require_grad();
     let w = tensor(case.weight.clone(), g.weight_shape(), &ad, dtype).require_grad();
     let b = tensor(case.bias.clone(), [g.out_channels], &ad, dtype).require_grad();
     let dy = tensor(case.output_grad.clone(), g.output_shape(), &ad, dtype);
-    let y = conv2d(x.clone(), w.clone(), Some(b.clone()), options(g));
+    let y = conv(x.clone(), w.clone(), Some(b.clone()), options(g));
     let grads = (y.clone() * dy).sum().backward();
     [
         values(y),
@@ -96,24 +84,6 @@ fn spectral(case: &Case, device: &Device, dtype: DType) -> Results {
     ]
 }
 
-/// `fft_conv2d` on an autodiff device: its custom backward.
-fn spectral_autodiff(case: &Case, device: &Device, dtype: DType) -> Results {
-    let g = &case.geometry;
-    let ad = device.clone().autodiff();
-    let x = tensor(case.x.clone(), g.input_shape(), &ad, dtype).require_grad();
-    let w = tensor(case.weight.clone(), g.weight_shape(), &ad, dtype).require_grad();
-    let b = tensor(case.bias.clone(), [g.out_channels], &ad, dtype).require_grad();
-    let dy = tensor(case.output_grad.clone(), g.output_shape(), &ad, dtype);
-    let y = fft_conv2d(x.clone(), w.clone(), Some(b.clone()), options(g));
-    let grads = (y.clone() * dy).sum().backward();
-    [
-        values(y),
-        values(x.grad(&grads).unwrap()),
-        values(w.grad(&grads).unwrap()),
-        values(b.grad(&grads).unwrap()),
-    ]
-}
-
 /// Runs `cases` random geometries and returns the largest relative error seen per result.
 fn check(device: Device, dtype: DType, cases: usize, seed: u64, tolerance: f64) -> [f64; 4] {
     let mut sampler = Sampler::new(seed);
@@ -128,10 +98,13 @@ fn check(device: Device, dtype: DType, cases: usize, seed: u64, tolerance: f64) 
             output_grad: sampler.values(geometry.output_shape().iter().product()),
             geometry,
         };
-        let expected = reference(&case, &device, dtype);
+        let expected = autodiff_results(&case, &device, dtype, conv2d);
         for (how, got) in [
             ("functions", spectral(&case, &device, dtype)),
-            ("autodiff", spectral_autodiff(&case, &device, dtype)),
+            (
+                "autodiff",
+                autodiff_results(&case, &device, dtype, fft_conv2d),
+            ),
         ] {
             for (i, name) in ["y", "dx", "dw", "db"].into_iter().enumerate() {
                 let err = relative_error(&got[i], &expected[i]);

@@ -1,5 +1,6 @@
 //! A small CNN built once with burn's `Conv2d` and once with `FftConv2d`, shared by the layer
-//! tests in f32 and f64.
+//! tests in f32 and f64, and comparison helpers. Each test binary uses a different part.
+#![allow(dead_code)]
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
