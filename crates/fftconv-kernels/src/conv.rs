@@ -40,6 +40,10 @@ pub struct SpectralConv2d<T: Scalar> {
     geometry: Conv2dGeometry,
     phases: [Vec<usize>; 2],
     sources: [Vec<PhaseSource>; 2],
+    /// Output rows and columns per tile.
+    tile: [usize; 2],
+    /// Tiles along each axis.
+    tiles: [usize; 2],
     fft: Arc<Fft2d<T>>,
 }
 
@@ -140,9 +144,16 @@ impl BinGemm {
 }
 
 impl<T: Scalar> SpectralConv2d<T> {
-    /// Plans the transforms for `geometry`.
+    /// Plans the transforms for `geometry`, with the tile size the cost model prefers.
     pub fn new(geometry: Conv2dGeometry) -> Self {
-        let [height, width] = geometry.axes;
+        Self::with_tile(geometry, crate::cost::choose_tile(&geometry))
+    }
+
+    /// Plans the transforms for `geometry`, split into output tiles of `tile` rows and columns
+    /// (overlap-save for the forward pass and the weight gradient, overlap-add for the input
+    /// gradient), so that spectra are the size of a tile plus the kernel, not of the image.
+    /// Tile sizes are clamped to `1..=output`.
+    pub fn with_tile(geometry: Conv2dGeometry, tile: [usize; 2]) -> Self {
         let phases = geometry.axes.map(|axis| axis.phases());
         let sources = [0, 1].map(|i| {
             phases[i]
@@ -150,16 +161,40 @@ impl<T: Scalar> SpectralConv2d<T> {
                 .map(|&p| geometry.axes[i].phase_source(p))
                 .collect()
         });
-        let fft = Fft2d::cached(
-            fast_len(height.phase_image(), false),
-            fast_len(width.phase_image(), true),
-        );
+        let tile = [0, 1].map(|i| tile[i].clamp(1, geometry.axes[i].output()));
+        let tiles = [0, 1].map(|i| geometry.axes[i].output().div_ceil(tile[i]));
+        let span = [0, 1].map(|i| tile[i] + geometry.axes[i].phase_kernel() - 1);
+        let fft = Fft2d::cached(fast_len(span[0], false), fast_len(span[1], true));
         Self {
             geometry,
             phases,
             sources,
+            tile,
+            tiles,
             fft,
         }
+    }
+
+    /// Output rows and columns per tile.
+    pub fn tile(&self) -> [usize; 2] {
+        self.tile
+    }
+
+    fn tile_count(&self) -> usize {
+        self.tiles[0] * self.tiles[1]
+    }
+
+    /// Position of tile `t`'s first output (and first polyphase-image sample).
+    fn tile_origin(&self, t: usize) -> [usize; 2] {
+        [
+            t / self.tiles[1] * self.tile[0],
+            t % self.tiles[1] * self.tile[1],
+        ]
+    }
+
+    /// Polyphase-image rows and columns one tile reads: the tile plus the kernel.
+    fn tile_span(&self) -> [usize; 2] {
+        [0, 1].map(|i| self.tile[i] + self.geometry.axes[i].phase_kernel() - 1)
     }
 
     /// The geometry this plan is for.
@@ -189,13 +224,17 @@ impl<T: Scalar> SpectralConv2d<T> {
         self.geometry.out_channels / self.geometry.groups
     }
 
-    /// `[rows, columns]` of one bin's matrix for a spectrum of `kind`.
+    /// `[rows, columns]` of one bin's matrix for a spectrum of `kind`. Rows of input and
+    /// output-gradient spectra are (sample, tile) pairs.
     pub fn spectrum_matrix(&self, kind: SpectrumKind) -> [usize; 2] {
         let g = &self.geometry;
         match kind {
-            SpectrumKind::Input => [g.batch, g.in_channels * self.phase_count()],
+            SpectrumKind::Input => [
+                g.batch * self.tile_count(),
+                g.in_channels * self.phase_count(),
+            ],
             SpectrumKind::Weight => [g.out_channels, self.group_in() * self.phase_count()],
-            SpectrumKind::OutputGrad => [g.batch, g.out_channels],
+            SpectrumKind::OutputGrad => [g.batch * self.tile_count(), g.out_channels],
         }
     }
 
@@ -215,15 +254,22 @@ impl<T: Scalar> SpectralConv2d<T> {
     pub fn input_spectrum(&self, x: &[T]) -> Vec<Complex<T>> {
         let shape = self.geometry.input_shape();
         check_len("x", shape, x.len()).unwrap_or_else(|e| panic!("{e}"));
-        let [_, _, h, w] = shape;
+        let [batch, channels, h, w] = shape;
         let phases = self.phase_count();
+        let tiles = self.tile_count();
+        let span = self.tile_span();
         let fft_width = self.fft.width();
         self.fft
-            .forward(x.len() / (h * w) * phases, |image, buffer| {
-                let channel = &x[image / phases * h * w..][..h * w];
-                let [ph, pw] = self.phase_pair(image % phases);
-                for (u, row) in self.sources[0][ph].pairs() {
-                    for (t, col) in self.sources[1][pw].pairs() {
+            .forward(batch * tiles * channels * phases, |image, buffer| {
+                let phase = image % phases;
+                let c = image / phases % channels;
+                let tile = image / (phases * channels) % tiles;
+                let n = image / (phases * channels * tiles);
+                let channel = &x[(n * channels + c) * h * w..][..h * w];
+                let [ph, pw] = self.phase_pair(phase);
+                let [top, left] = self.tile_origin(tile);
+                for (u, row) in self.sources[0][ph].window(top, span[0]) {
+                    for (t, col) in self.sources[1][pw].window(left, span[1]) {
                         buffer[u * fft_width + t] = channel[row * w + col];
                     }
                 }
@@ -250,15 +296,24 @@ impl<T: Scalar> SpectralConv2d<T> {
     pub fn output_grad_spectrum(&self, output_grad: &[T]) -> Vec<Complex<T>> {
         let shape = self.geometry.output_shape();
         check_len("output_grad", shape, output_grad.len()).unwrap_or_else(|e| panic!("{e}"));
-        let [_, _, oh, ow] = shape;
+        let [batch, channels, oh, ow] = shape;
+        let tiles = self.tile_count();
         let fft_width = self.fft.width();
-        self.fft
-            .forward(output_grad.len() / (oh * ow), |image, buffer| {
-                let map = &output_grad[image * oh * ow..][..oh * ow];
-                for (dst, src) in buffer.chunks_exact_mut(fft_width).zip(map.chunks_exact(ow)) {
-                    dst[..ow].copy_from_slice(src);
-                }
-            })
+        self.fft.forward(batch * tiles * channels, |image, buffer| {
+            let f = image % channels;
+            let tile = image / channels % tiles;
+            let n = image / (channels * tiles);
+            let map = &output_grad[(n * channels + f) * oh * ow..][..oh * ow];
+            let [top, left] = self.tile_origin(tile);
+            let width = self.tile[1].min(ow - left);
+            for (dst, src) in buffer
+                .chunks_exact_mut(fft_width)
+                .zip(map[top * ow..].chunks_exact(ow))
+                .take(self.tile[0])
+            {
+                dst[..width].copy_from_slice(&src[left..left + width]);
+            }
+        })
     }
 
     /// Calls `visit(a, b, [qa, qb])` for each kernel tap `(a, b)` of the phase pair `phase`,
@@ -305,6 +360,7 @@ impl<T: Scalar> SpectralConv2d<T> {
         );
         let shape = self.geometry.output_shape();
         let [_, _, oh, ow] = shape;
+        let tiles = self.tile_count();
         let fft_width = self.fft.width();
         let mut y = vec![T::default(); shape.iter().product()];
         self.fft.inverse(
@@ -312,10 +368,17 @@ impl<T: Scalar> SpectralConv2d<T> {
             batch * out_channels,
             &mut y,
             oh * ow,
-            1,
-            |_, image, map| {
-                for (dst, src) in map.chunks_exact_mut(ow).zip(image.chunks_exact(fft_width)) {
-                    dst.copy_from_slice(&src[..ow]);
+            tiles,
+            |map, tile| (map / out_channels * tiles + tile) * out_channels + map % out_channels,
+            |tile, image, map| {
+                let [top, left] = self.tile_origin(tile);
+                let width = self.tile[1].min(ow - left);
+                for (dst, src) in map[top * ow..]
+                    .chunks_exact_mut(ow)
+                    .zip(image.chunks_exact(fft_width))
+                    .take(self.tile[0])
+                {
+                    dst[left..left + width].copy_from_slice(&src[..width]);
                 }
             },
         );
@@ -348,8 +411,10 @@ impl<T: Scalar> SpectralConv2d<T> {
             batch * in_cols,
         );
         let shape = self.geometry.input_shape();
-        let [_, _, h, w] = shape;
+        let [_, channels, h, w] = shape;
         let phases = self.phase_count();
+        let tiles = self.tile_count();
+        let span = self.tile_span();
         let fft_width = self.fft.width();
         let mut dx = vec![T::default(); shape.iter().product()];
         self.fft.inverse(
@@ -357,12 +422,18 @@ impl<T: Scalar> SpectralConv2d<T> {
             batch * in_cols,
             &mut dx,
             h * w,
-            phases,
-            |phase, image, channel| {
-                let [ph, pw] = self.phase_pair(phase);
-                for (u, row) in self.sources[0][ph].pairs() {
-                    for (t, col) in self.sources[1][pw].pairs() {
-                        channel[row * w + col] = image[u * fft_width + t];
+            tiles * phases,
+            |map, j| {
+                let (n, c) = (map / channels, map % channels);
+                ((n * tiles + j / phases) * channels + c) * phases + j % phases
+            },
+            |j, image, channel| {
+                // Overlap-add: neighbouring tiles' contributions overlap by the kernel.
+                let [ph, pw] = self.phase_pair(j % phases);
+                let [top, left] = self.tile_origin(j / phases);
+                for (u, row) in self.sources[0][ph].window(top, span[0]) {
+                    for (t, col) in self.sources[1][pw].window(left, span[1]) {
+                        channel[row * w + col] = channel[row * w + col] + image[u * fft_width + t];
                     }
                 }
             },
@@ -406,6 +477,7 @@ impl<T: Scalar> SpectralConv2d<T> {
             &mut dw,
             kh * kw,
             phases,
+            |kernel, phase| kernel * phases + phase,
             |phase, image, kernel| {
                 self.for_each_tap(phase, |a, b, q| {
                     kernel[a * kw + b] = image[q[0] * fft_width + q[1]];

@@ -1,62 +1,109 @@
-//! A FLOP model of direct and spectral convolution, used to pick the faster algorithm.
+//! A FLOP model of direct and spectral convolution: it picks the tile size of the spectral
+//! path and, for `Auto`, the faster algorithm.
 //!
-//! Direct convolution costs `2 N (C / g) F OH OW kh kw` flops. The spectral forward pass costs
+//! Direct convolution costs `2 N (C / g) F OH OW kh kw` flops per pass. The spectral path costs
 //! a real 2-D FFT (about `2.5 n log2 n` flops for `n` points) per input, weight and output
-//! map, plus `8` real flops per complex multiply-add of the per-bin channel products.
-//! The two run at different fractions of the machine's peak, which
-//! [`SPECTRAL_FLOP_PENALTY`] accounts for.
+//! map and tile, `8` real flops per complex multiply-add of the per-bin channel products, and
+//! memory traffic for every spectrum value it writes and transposes. All counts are for a
+//! training step: the forward pass and both gradients.
 
-use crate::conv::SpectralConv2d;
+use crate::fft2d::fast_len;
 use crate::geometry::Conv2dGeometry;
 
 /// How many times slower, per flop, the spectral path runs than burn's direct convolution
 /// on the CPU: direct convolution is one large, cache-friendly GEMM, while the spectral path
 /// spends much of its time in memory-bound FFTs, transposes and small per-bin GEMMs.
 /// Calibrated on the Flex training-step benches at batch 16, 64x64, 64 -> 64 channels
-/// (`cargo bench --bench conv -- flex/train_step/n16_c64_f64_64x64`), where the measured
-/// crossover lies between kernels 5 and 7 and the model's flop ratio there is about 6 and 12.
+/// (`cargo bench --bench conv -- flex/train_step/n16_c64_f64_64x64`).
 pub const SPECTRAL_FLOP_PENALTY: f64 = 8.0;
 
-/// Flop counts of one forward pass.
+/// Flop-equivalents charged per complex spectrum value written, transposed and read back.
+const TRAFFIC_PER_VALUE: f64 = 16.0;
+
+/// Smallest FFT side worth tiling to: below it the per-transform overhead dominates.
+const MIN_TILE_FFT: usize = 8;
+
+/// Flop counts of one training step.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CostEstimate {
     /// Direct convolution.
     pub direct: f64,
-    /// Forward FFTs of the input and weight maps and inverse FFTs of the output maps.
+    /// Forward and inverse FFTs of all maps and tiles.
     pub transforms: f64,
     /// Per-bin channel products.
     pub products: f64,
+    /// Spectrum values moved, in flop-equivalents.
+    pub traffic: f64,
 }
 
 impl CostEstimate {
     /// The spectral total.
     pub fn spectral(&self) -> f64 {
-        self.transforms + self.products
+        self.transforms + self.products + self.traffic
     }
 }
 
-/// The flop counts of one forward pass of `geometry`.
-pub fn estimate(geometry: &Conv2dGeometry) -> CostEstimate {
-    let plan = SpectralConv2d::<f32>::new(*geometry);
+/// The cost of a training step of `geometry` split into output tiles of `tile`.
+pub fn step_cost(geometry: &Conv2dGeometry, tile: [usize; 2]) -> CostEstimate {
     let [batch, in_channels, _, _] = geometry.input_shape();
     let [out_channels, group_in, kh, kw] = geometry.weight_shape();
     let [_, _, oh, ow] = geometry.output_shape();
-    let phases = geometry
-        .axes
-        .iter()
-        .map(|a| a.phases().len())
-        .product::<usize>();
-    let [fft_h, fft_w] = plan.fft_size();
-    let points = (fft_h * fft_w) as f64;
-    let per_transform = 2.5 * points * points.log2().max(1.0);
-    let maps =
-        batch * in_channels * phases + out_channels * group_in * phases + batch * out_channels;
+    let axes = geometry.axes;
+    let tile = [0, 1].map(|i| tile[i].clamp(1, axes[i].output()));
+    let tiles: usize = (0..2).map(|i| axes[i].output().div_ceil(tile[i])).product();
+    let fft = [0, 1].map(|i| fast_len(tile[i] + axes[i].phase_kernel() - 1, i == 1));
+    let points = (fft[0] * fft[1]) as f64;
+    let bins = (fft[0] * (fft[1] / 2 + 1)) as f64;
+    let phases = axes.iter().map(|a| a.phases().len()).product::<usize>();
+    let rows = batch * tiles;
+    let spectrum_values = (rows * in_channels * phases
+        + out_channels * group_in * phases
+        + rows * out_channels) as f64
+        * bins;
     let group_out = out_channels / geometry.groups;
     CostEstimate {
-        direct: 2.0 * (batch * group_in * out_channels * oh * ow * kh * kw) as f64,
-        transforms: maps as f64 * per_transform,
-        products: 8.0 * (plan.bins() * batch * in_channels * phases * group_out) as f64,
+        direct: 3.0 * 2.0 * (batch * group_in * out_channels * oh * ow * kh * kw) as f64,
+        transforms: 2.0 * spectrum_values / bins * 2.5 * points * points.log2().max(1.0),
+        products: 3.0 * 8.0 * bins * (rows * in_channels * phases * group_out) as f64,
+        traffic: 2.0 * TRAFFIC_PER_VALUE * spectrum_values,
     }
+}
+
+/// Tile sizes worth trying along one axis: the whole output, and every tile whose
+/// transform length is already a fast size of at least [`MIN_TILE_FFT`].
+fn tile_candidates(geometry: &Conv2dGeometry, axis: usize) -> Vec<usize> {
+    let a = geometry.axes[axis];
+    let taps = a.phase_kernel();
+    let mut candidates: Vec<usize> = (1..a.output())
+        .filter(|&t| {
+            let span = t + taps - 1;
+            span >= MIN_TILE_FFT && fast_len(span, axis == 1) == span
+        })
+        .collect();
+    candidates.push(a.output());
+    candidates
+}
+
+/// The tile size with the lowest modelled cost (the largest among equals).
+pub fn choose_tile(geometry: &Conv2dGeometry) -> [usize; 2] {
+    let mut best = (
+        [geometry.axes[0].output(), geometry.axes[1].output()],
+        f64::INFINITY,
+    );
+    for &th in &tile_candidates(geometry, 0) {
+        for &tw in &tile_candidates(geometry, 1) {
+            let cost = step_cost(geometry, [th, tw]).spectral();
+            if cost <= best.1 {
+                best = ([th, tw], cost);
+            }
+        }
+    }
+    best.0
+}
+
+/// The cost of a training step of `geometry` with the tiles [`choose_tile`] picks.
+pub fn estimate(geometry: &Conv2dGeometry) -> CostEstimate {
+    step_cost(geometry, choose_tile(geometry))
 }
 
 /// Whether the spectral path is expected to beat direct convolution on `geometry`.
@@ -94,7 +141,14 @@ mod tests {
     #[test]
     fn estimates_count_the_direct_flops_exactly() {
         let cost = estimate(&square(2, 3, 8, 3));
-        assert_eq!(cost.direct, 2.0 * (2 * 3 * 3 * 8 * 8 * 9) as f64);
+        assert_eq!(cost.direct, 3.0 * 2.0 * (2 * 3 * 3 * 8 * 8 * 9) as f64);
         assert!(cost.transforms > 0.0 && cost.products > 0.0);
+    }
+
+    #[test]
+    fn large_images_are_tiled_and_small_ones_are_not() {
+        let [th, tw] = choose_tile(&square(16, 64, 128, 5));
+        assert!(th < 128 && tw < 128, "{th}x{tw}");
+        assert_eq!(choose_tile(&square(1, 1, 4, 3)), [4, 4]);
     }
 }

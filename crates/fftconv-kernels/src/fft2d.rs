@@ -199,8 +199,10 @@ impl<T: Scalar> Fft2d<T> {
 
     /// Inverse-transforms `count` bin-major spectra (`[bins][count]`, as [`Fft2d::forward`]
     /// returns) into `out`, which is split into chunks of `chunk_len` values, each fed by
-    /// `images_per_chunk` consecutive images. `emit(j, image, chunk)` receives the `j`-th image
-    /// of a chunk, row-major `height x width`, already divided by `height * width`.
+    /// `images_per_chunk` images: the `j`-th image of chunk `c` is image `image_index(c, j)`.
+    /// `emit(j, image, chunk)` receives it row-major `height x width`, already divided by
+    /// `height * width`.
+    #[allow(clippy::too_many_arguments)]
     pub fn inverse(
         &self,
         spectra: &[Complex<T>],
@@ -208,6 +210,7 @@ impl<T: Scalar> Fft2d<T> {
         out: &mut [T],
         chunk_len: usize,
         images_per_chunk: usize,
+        image_index: impl Fn(usize, usize) -> usize + Sync,
         emit: impl Fn(usize, &[T], &mut [T]) + Sync,
     ) {
         let bins = self.bins();
@@ -224,7 +227,7 @@ impl<T: Scalar> Fft2d<T> {
             || self.workspace(),
             |ws, (chunk_index, chunk)| {
                 for j in 0..images_per_chunk {
-                    let image = chunk_index * images_per_chunk + j;
+                    let image = image_index(chunk_index, j);
                     ws.spectrum
                         .copy_from_slice(&image_major[image * bins..(image + 1) * bins]);
                     self.column_inverse
@@ -324,9 +327,15 @@ mod tests {
                     .for_each(|(p, v)| *v = value(i, p))
             });
             let mut out = vec![0.0; count * h * w];
-            fft.inverse(&spectra, count, &mut out, h * w, 1, |_, img, chunk| {
-                chunk.copy_from_slice(img)
-            });
+            fft.inverse(
+                &spectra,
+                count,
+                &mut out,
+                h * w,
+                1,
+                |c, _| c,
+                |_, img, chunk| chunk.copy_from_slice(img),
+            );
             for (idx, v) in out.iter().enumerate() {
                 let expected = value(idx / (h * w), idx % (h * w));
                 assert!((v - expected).abs() < 1e-12, "{h}x{w}: {v} vs {expected}");

@@ -245,7 +245,20 @@ pub struct PhaseSource {
 impl PhaseSource {
     /// `(image position, input index)` pairs.
     pub fn pairs(self) -> impl Iterator<Item = (usize, usize)> {
-        (self.start..self.end).map(move |u| (u, self.first_input + (u - self.start) * self.stride))
+        self.window(0, usize::MAX)
+    }
+
+    /// The pairs whose image position lies in `origin..origin + len`, with positions counted
+    /// from `origin`: the part of the polyphase image that one tile covers.
+    pub fn window(self, origin: usize, len: usize) -> impl Iterator<Item = (usize, usize)> {
+        let lo = self.start.max(origin);
+        let hi = self.end.min(origin.saturating_add(len)).max(lo);
+        (lo..hi).map(move |u| {
+            (
+                u - origin,
+                self.first_input + (u - self.start) * self.stride,
+            )
+        })
     }
 }
 

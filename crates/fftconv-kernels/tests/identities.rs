@@ -3,7 +3,8 @@
 
 use fftconv_kernels::sampling::{GeometryLimits, Sampler};
 use fftconv_kernels::{
-    Conv2dGeometry, GeometryError, bias_grad, conv2d, conv2d_input_grad, conv2d_weight_grad,
+    Conv2dGeometry, GeometryError, SpectralConv2d, bias_grad, conv2d, conv2d_input_grad,
+    conv2d_weight_grad,
 };
 
 fn len(shape: [usize; 4]) -> usize {
@@ -70,6 +71,46 @@ fn assert_close(what: &str, g: &Conv2dGeometry, got: &[f64], expected: &[f64], t
     err
 }
 
+/// `[y, dx, dw]` by the definition (no bias).
+fn by_definition(g: &Conv2dGeometry, x: &[f64], w: &[f64], dy: &[f64]) -> [Vec<f64>; 3] {
+    let mut y = vec![0.0; len(g.output_shape())];
+    let mut dx = vec![0.0; x.len()];
+    let mut dw = vec![0.0; w.len()];
+    for_each_term(g, |xi, wi, yi| {
+        y[yi] += x[xi] * w[wi];
+        dx[xi] += dy[yi] * w[wi];
+        dw[wi] += dy[yi] * x[xi];
+    });
+    [y, dx, dw]
+}
+
+#[test]
+fn forced_tiles_match_the_definition() {
+    let mut rng = Sampler::new(0x711e);
+    let limits = GeometryLimits {
+        size: 20,
+        ..GeometryLimits::default()
+    };
+    for _ in 0..150 {
+        let g = rng.geometry(&limits);
+        let tile = [rng.range(1, 6), rng.range(1, 6)];
+        let plan = SpectralConv2d::<f64>::with_tile(g, tile);
+        let x = rng.values(len(g.input_shape()));
+        let w = rng.values(len(g.weight_shape()));
+        let dy = rng.values(len(g.output_shape()));
+        let [y_ref, dx_ref, dw_ref] = by_definition(&g, &x, &w, &dy);
+        let (xs, ws, dys) = (
+            plan.input_spectrum(&x),
+            plan.weight_spectrum(&w),
+            plan.output_grad_spectrum(&dy),
+        );
+        let what = format!("tile {:?}", plan.tile());
+        assert_close(&what, &g, &plan.forward(&xs, &ws), &y_ref, 1e-10);
+        assert_close(&what, &g, &plan.input_grad(&dys, &ws), &dx_ref, 1e-10);
+        assert_close(&what, &g, &plan.weight_grad(&dys, &xs), &dw_ref, 1e-10);
+    }
+}
+
 #[test]
 fn identities_match_the_definition_on_random_geometries() {
     let mut rng = Sampler::new(0x5eed_f00d);
@@ -83,16 +124,10 @@ fn identities_match_the_definition_on_random_geometries() {
         let dy = rng.values(len(g.output_shape()));
 
         let [_, _, oh, ow] = g.output_shape();
-        let mut y_ref: Vec<f64> = (0..len(g.output_shape()))
-            .map(|i| bias[i / (oh * ow) % g.out_channels])
-            .collect();
-        let mut dx_ref = vec![0.0; x.len()];
-        let mut dw_ref = vec![0.0; w.len()];
-        for_each_term(&g, |xi, wi, yi| {
-            y_ref[yi] += x[xi] * w[wi];
-            dx_ref[xi] += dy[yi] * w[wi];
-            dw_ref[wi] += dy[yi] * x[xi];
-        });
+        let [mut y_ref, dx_ref, dw_ref] = by_definition(&g, &x, &w, &dy);
+        for (i, y) in y_ref.iter_mut().enumerate() {
+            *y += bias[i / (oh * ow) % g.out_channels];
+        }
         let db_ref: Vec<f64> = (0..g.out_channels)
             .map(|f| {
                 (0..len(g.output_shape()))

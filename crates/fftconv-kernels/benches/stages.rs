@@ -1,0 +1,67 @@
+//! The spectral kernels alone, stage by stage, on one geometry of the layer benches
+//! (batch 16, 64 -> 64 channels, 64x64, "same" padding): where the time of a training step
+//! goes. Select the kernel size with `FFTCONV_BENCH_KERNEL` (default 7).
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use fftconv_kernels::sampling::Sampler;
+use fftconv_kernels::{Conv2dGeometry, SpectralConv2d};
+
+fn stages(c: &mut Criterion) {
+    let kernel: usize = std::env::var("FFTCONV_BENCH_KERNEL")
+        .ok()
+        .and_then(|k| k.parse().ok())
+        .unwrap_or(7);
+    let pad = (kernel / 2, kernel - 1 - kernel / 2);
+    let geometry = Conv2dGeometry::new(
+        &[16, 64, 64, 64],
+        &[64, 64, kernel, kernel],
+        [1, 1],
+        [pad; 2],
+        [1, 1],
+        1,
+    )
+    .expect("valid geometry");
+    let plan = SpectralConv2d::<f32>::new(geometry);
+    let mut sampler = Sampler::new(1);
+    let mut values = |shape: [usize; 4]| -> Vec<f32> {
+        sampler
+            .values(shape.iter().product())
+            .into_iter()
+            .map(|v| v as f32)
+            .collect()
+    };
+    let x = values(geometry.input_shape());
+    let w = values(geometry.weight_shape());
+    let dy = values(geometry.output_shape());
+    let xs = plan.input_spectrum(&x);
+    let ws = plan.weight_spectrum(&w);
+    let dys = plan.output_grad_spectrum(&dy);
+
+    let mut group = c.benchmark_group(format!("stages/n16_c64_f64_64x64_k{kernel}"));
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_millis(300));
+    group.measurement_time(Duration::from_secs(2));
+    group.bench_function("input_spectrum", |b| {
+        b.iter(|| black_box(plan.input_spectrum(&x)))
+    });
+    group.bench_function("weight_spectrum", |b| {
+        b.iter(|| black_box(plan.weight_spectrum(&w)))
+    });
+    group.bench_function("output_grad_spectrum", |b| {
+        b.iter(|| black_box(plan.output_grad_spectrum(&dy)))
+    });
+    group.bench_function("forward", |b| b.iter(|| black_box(plan.forward(&xs, &ws))));
+    group.bench_function("input_grad", |b| {
+        b.iter(|| black_box(plan.input_grad(&dys, &ws)))
+    });
+    group.bench_function("weight_grad", |b| {
+        b.iter(|| black_box(plan.weight_grad(&dys, &xs)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, stages);
+criterion_main!(benches);
