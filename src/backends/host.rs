@@ -2,23 +2,40 @@
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, TensorMetadata};
-use burn::tensor::{DType, TensorData};
+use burn::tensor::{DType, Element, TensorData};
 use fftconv_kernels::{Complex, Conv2dGeometry, Scalar, SpectralConv2d, SpectrumKind};
 
 use crate::ops::Identity;
 
-/// The tensor's values. On the CPU backends the read completes at once.
-fn read<B: Backend>(tensor: FloatTensor<B>) -> TensorData {
-    burn::tensor::read_sync(B::float_into_data(tensor))
-        .unwrap_or_else(|e| panic!("fft_conv2d: reading a tensor failed: {e:?}"))
+/// A backend whose float tensors live in host memory.
+pub(crate) trait HostBackend: Backend {
+    /// Calls `f` with the values of `tensor`, which has dtype `T`: borrowed where the backend
+    /// allows, copied otherwise.
+    fn with_values<T: Scalar + Element, R>(
+        tensor: &FloatTensor<Self>,
+        f: impl FnOnce(&[T]) -> R,
+    ) -> R;
 }
 
-/// Runs `op` at the precision of `data`; the kernels exist for f32 and f64.
+/// [`HostBackend::with_values`] through `TensorData`, for backends that cannot lend their
+/// buffers.
+pub(crate) fn with_copied_values<B: Backend, T: Scalar + Element, R>(
+    tensor: &FloatTensor<B>,
+    f: impl FnOnce(&[T]) -> R,
+) -> R {
+    let data = burn::tensor::read_sync(B::float_into_data(tensor.clone()))
+        .unwrap_or_else(|e| panic!("fft_conv2d: reading a tensor failed: {e:?}"));
+    f(data
+        .as_slice::<T>()
+        .unwrap_or_else(|e| panic!("fft_conv2d: unreadable tensor data: {e:?}")))
+}
+
+/// Runs `op` at the precision of `dtype`; the kernels exist for f32 and f64.
 macro_rules! with_precision {
-    ($data:expr, $op:ident ( $($arg:expr),* )) => {
-        match $data.dtype() {
-            DType::F32 => $op::<f32>($($arg),*),
-            DType::F64 => $op::<f64>($($arg),*),
+    ($dtype:expr, $op:ident :: < $backend:ty > ( $($arg:expr),* )) => {
+        match $dtype {
+            DType::F32 => $op::<$backend, f32>($($arg),*),
+            DType::F64 => $op::<$backend, f64>($($arg),*),
             other => panic!(
                 "fft_conv2d: supports f32 and f64 tensors, got dtype {other:?}; cast with \
                  `tensor.cast(DType::F32)` first"
@@ -27,56 +44,60 @@ macro_rules! with_precision {
     };
 }
 
-fn values<T: Scalar + burn::tensor::Element>(data: &TensorData) -> &[T] {
-    data.as_slice::<T>()
-        .unwrap_or_else(|e| panic!("fft_conv2d: unreadable tensor data: {e:?}"))
-}
-
-fn spectrum_data<T: Scalar + burn::tensor::Element>(
-    data: TensorData,
+fn spectrum_typed<B: HostBackend, T: Scalar + Element>(
+    tensor: FloatTensor<B>,
     kind: SpectrumKind,
     geometry: Conv2dGeometry,
-) -> TensorData {
+) -> FloatTensor<B> {
     let plan = SpectralConv2d::<T>::new(geometry);
-    let values = values::<T>(&data);
-    let spectrum = match kind {
+    let spectrum = B::with_values::<T, _>(&tensor, |values| match kind {
         SpectrumKind::Input => plan.input_spectrum(values),
         SpectrumKind::Weight => plan.weight_spectrum(values),
         SpectrumKind::OutputGrad => plan.output_grad_spectrum(values),
-    };
+    });
     let [rows, cols] = plan.spectrum_matrix(kind);
-    TensorData::new(
+    let data = TensorData::new(
         complex_to_interleaved(spectrum),
         [plan.bins(), rows, cols, 2],
-    )
+    );
+    B::float_from_data(data, &tensor.device())
 }
 
-fn product_data<T: Scalar + burn::tensor::Element>(
-    lhs: TensorData,
-    rhs: TensorData,
+fn product_typed<B: HostBackend, T: Scalar + Element>(
+    lhs: FloatTensor<B>,
+    rhs: FloatTensor<B>,
     identity: Identity,
     geometry: Conv2dGeometry,
-) -> TensorData {
+) -> FloatTensor<B> {
     let plan = SpectralConv2d::<T>::new(geometry);
-    let lhs: &[Complex<T>] = bytemuck::cast_slice(values::<T>(&lhs));
-    let rhs: &[Complex<T>] = bytemuck::cast_slice(values::<T>(&rhs));
     let [lhs_kind, rhs_kind] = identity.operands();
-    assert_eq!(
-        lhs.len(),
-        plan.spectrum_len(lhs_kind),
-        "{lhs_kind:?} spectrum length"
-    );
-    assert_eq!(
-        rhs.len(),
-        plan.spectrum_len(rhs_kind),
-        "{rhs_kind:?} spectrum length"
-    );
-    let (values, shape) = match identity {
-        Identity::Forward => (plan.forward(lhs, rhs), geometry.output_shape()),
-        Identity::InputGrad => (plan.input_grad(lhs, rhs), geometry.input_shape()),
-        Identity::WeightGrad => (plan.weight_grad(lhs, rhs), geometry.weight_shape()),
+    let values = B::with_values::<T, _>(&lhs, |lhs| {
+        B::with_values::<T, _>(&rhs, |rhs| {
+            let lhs: &[Complex<T>] = bytemuck::cast_slice(lhs);
+            let rhs: &[Complex<T>] = bytemuck::cast_slice(rhs);
+            assert_eq!(
+                lhs.len(),
+                plan.spectrum_len(lhs_kind),
+                "{lhs_kind:?} spectrum length"
+            );
+            assert_eq!(
+                rhs.len(),
+                plan.spectrum_len(rhs_kind),
+                "{rhs_kind:?} spectrum length"
+            );
+            match identity {
+                Identity::Forward => plan.forward(lhs, rhs),
+                Identity::InputGrad => plan.input_grad(lhs, rhs),
+                Identity::WeightGrad => plan.weight_grad(lhs, rhs),
+            }
+        })
+    });
+    let shape = match identity {
+        Identity::Forward => geometry.output_shape(),
+        Identity::InputGrad => geometry.input_shape(),
+        Identity::WeightGrad => geometry.weight_shape(),
     };
-    TensorData::new(values, shape)
+    B::float_from_data(TensorData::new(values, shape), &lhs.device())
 }
 
 /// Reinterprets complex values as interleaved `(re, im)` pairs without copying.
@@ -86,37 +107,29 @@ fn complex_to_interleaved<T: Scalar>(spectrum: Vec<Complex<T>>) -> Vec<T> {
 }
 
 /// [`crate::FftConvBackend::fft_conv2d_spectrum`] on a host backend.
-pub(crate) fn spectrum<B: Backend>(
+pub(crate) fn spectrum<B: HostBackend>(
     tensor: FloatTensor<B>,
     kind: SpectrumKind,
     geometry: Conv2dGeometry,
 ) -> FloatTensor<B> {
-    let device = tensor.device();
-    let data = read::<B>(tensor);
-    B::float_from_data(
-        with_precision!(data, spectrum_data(data, kind, geometry)),
-        &device,
-    )
+    with_precision!(tensor.dtype(), spectrum_typed::<B>(tensor, kind, geometry))
 }
 
 /// [`crate::FftConvBackend::fft_conv2d_product`] on a host backend.
-pub(crate) fn product<B: Backend>(
+pub(crate) fn product<B: HostBackend>(
     lhs: FloatTensor<B>,
     rhs: FloatTensor<B>,
     identity: Identity,
     geometry: Conv2dGeometry,
 ) -> FloatTensor<B> {
-    let device = lhs.device();
-    let lhs = read::<B>(lhs);
-    let rhs = read::<B>(rhs);
     assert_eq!(
         lhs.dtype(),
         rhs.dtype(),
         "fft_conv2d: operands of different dtypes"
     );
-    B::float_from_data(
-        with_precision!(lhs, product_data(lhs, rhs, identity, geometry)),
-        &device,
+    with_precision!(
+        lhs.dtype(),
+        product_typed::<B>(lhs, rhs, identity, geometry)
     )
 }
 
