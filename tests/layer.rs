@@ -109,3 +109,44 @@ fn conv2d_weights_load_into_fft_conv2d() {
     assert!(err < 1e-5, "relative error {err:e}");
     assert_eq!(spectral.num_params(), 3 * 5 * 9 + 5);
 }
+
+#[test]
+fn gradients_are_the_same_under_balanced_checkpointing() {
+    let grads_on = |device: Device| {
+        let x = Tensor::<4>::from_data(
+            burn::tensor::TensorData::new(
+                (0..2 * 3 * 9 * 8)
+                    .map(|v| (v % 7) as f32 - 3.0)
+                    .collect::<Vec<_>>(),
+                [2, 3, 9, 8],
+            ),
+            &device,
+        )
+        .require_grad();
+        let w = Tensor::<4>::from_data(
+            burn::tensor::TensorData::new(
+                (0..4 * 3 * 3 * 3)
+                    .map(|v| (v % 5) as f32 - 2.0)
+                    .collect::<Vec<_>>(),
+                [4, 3, 3, 3],
+            ),
+            &device,
+        )
+        .require_grad();
+        let y = burn_fftconv::fft_conv2d(
+            x.clone().exp().clone() * 0.1,
+            w.clone(),
+            None,
+            burn::tensor::ops::ConvOptions::new([2, 1], [1, 1], [1, 1], 1),
+        );
+        let grads = (y.clone() * y).tanh().sum().backward();
+        (
+            values(x.grad(&grads).unwrap()),
+            values(w.grad(&grads).unwrap()),
+        )
+    };
+    let plain = grads_on(Device::flex().autodiff());
+    let checkpointed = grads_on(Device::flex().autodiff().gradient_checkpointing());
+    assert!(relative_error(&checkpointed.0, &plain.0) < 1e-6);
+    assert!(relative_error(&checkpointed.1, &plain.1) < 1e-6);
+}

@@ -157,3 +157,30 @@ fn labels_must_match_images_and_be_digits() {
     assert!(missing.to_string().contains("absent"), "{missing}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn full_mnist_file_names_are_found_plain_or_gzipped() {
+    let dir = scratch("full");
+    let images = |count: u32| {
+        let mut bytes = header(IMAGES_MAGIC, &[count, 2, 2]);
+        bytes.extend((0..count * 4).map(|v| v as u8));
+        bytes
+    };
+    let labels = |count: u32| {
+        let mut bytes = header(LABELS_MAGIC, &[count]);
+        bytes.extend((0..count).map(|v| (v % 10) as u8));
+        bytes
+    };
+    write(&dir, "train-images-idx3-ubyte.gz", &gzip(&images(5)));
+    write(&dir, "train-labels-idx1-ubyte", &labels(5));
+    write(&dir, "t10k-images-idx3-ubyte", &images(3));
+    write(&dir, "t10k-labels-idx1-ubyte.gz", &gzip(&labels(3)));
+    let (train, test) = dataset::full(&dir).unwrap();
+    assert_eq!((train.len(), test.len()), (5, 3));
+    assert_eq!((train.rows, train.cols), (2, 2));
+    assert_eq!(test.labels, vec![0, 1, 2]);
+    std::fs::remove_file(dir.join("t10k-labels-idx1-ubyte.gz")).unwrap();
+    let err = dataset::full(&dir).unwrap_err().to_string();
+    assert!(err.contains("t10k-labels-idx1-ubyte"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
