@@ -43,7 +43,7 @@ fn geometry(
 }
 
 /// Panics unless `device` runs a backend this crate implements.
-fn ensure_supported(function: &str, device: &Device) {
+pub(crate) fn ensure_supported(function: &str, device: &Device) {
     match device.clone().without_autodiff().as_dispatch() {
         #[cfg(feature = "flex")]
         DispatchDevice::Flex(_) => {}

@@ -5,15 +5,19 @@
 //! frequency-domain identities of Mathieu, Henaff & LeCun (2014), available directly
 //! ([`fft_conv2d_x_backward`], [`fft_conv2d_weight_backward`]) and as the custom autodiff
 //! backward of [`fft_conv2d`]. The spectral kernels live in the `fftconv-kernels` crate.
+//! [`rfft2`], [`irfft2`], [`fft2`] and [`ifft2`] are differentiable 2-D FFTs with tested
+//! gradient rules (see the `fft2` module docs below them).
 
 mod backends;
+mod fft2;
 mod functional;
 mod module;
 mod ops;
 
+pub use fft2::{FftNorm, fft2, ifft2, irfft2, rfft2};
 pub use fftconv_kernels::{Conv2dGeometry, GeometryError, SpectrumKind, TransformCount};
 pub use functional::{
     fft_conv2d, fft_conv2d_bias_backward, fft_conv2d_weight_backward, fft_conv2d_x_backward,
 };
 pub use module::{Conv2dLayer, ConvAlgorithm, FftConv2d, FftConv2dConfig, prefers_fft};
-pub use ops::{FftConvBackend, Identity};
+pub use ops::{Fft2Backend, FftConvBackend, Identity};

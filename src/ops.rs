@@ -65,3 +65,26 @@ pub trait FftConvBackend: Backend {
         Self::fft_conv2d_product(x_spectrum, weight_spectrum, Identity::Forward, geometry)
     }
 }
+
+/// Unnormalized 2-D DFTs over the last two dimensions, the primitives of [`crate::fft2`],
+/// [`crate::ifft2`], [`crate::rfft2`] and [`crate::irfft2`]. Complex values travel as
+/// (real, imaginary) tensor pairs.
+#[backend_extension(
+    Flex: cfg(feature = "flex"),
+    NdArray: cfg(feature = "ndarray"),
+    Autodiff,
+)]
+pub trait Fft2Backend: Backend {
+    /// Complex DFT, `e^{-2 pi i ...}`, or `e^{+2 pi i ...}` when `inverse`; no scaling.
+    fn dft2(
+        re: FloatTensor<Self>,
+        im: FloatTensor<Self>,
+        inverse: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
+
+    /// Real DFT: the half spectrum `[.., height, width / 2 + 1]`; no scaling.
+    fn rdft2(x: FloatTensor<Self>) -> (FloatTensor<Self>, FloatTensor<Self>);
+
+    /// Inverse real DFT of a half spectrum to real maps of `width` columns; no scaling.
+    fn irdft2(re: FloatTensor<Self>, im: FloatTensor<Self>, width: usize) -> FloatTensor<Self>;
+}

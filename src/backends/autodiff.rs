@@ -7,10 +7,11 @@ use burn::backend::autodiff::{
     grads::Gradients,
     ops::{Backward, Ops, OpsKind},
 };
-use burn::backend::{Backend, tensor::FloatTensor};
+use burn::backend::{Backend, TensorMetadata, tensor::FloatTensor};
+use burn::tensor::{Slice, TensorData};
 use fftconv_kernels::{Conv2dGeometry, SpectrumKind};
 
-use crate::ops::{FftConvBackend, Identity};
+use crate::ops::{Fft2Backend, FftConvBackend, Identity};
 
 /// Backward of `fft_conv2d`. Its state holds the weight spectrum when `x` needs a gradient and
 /// the input spectrum when the weight does: that memory is the price of not transforming
@@ -144,6 +145,183 @@ impl<B: Backend + FftConvBackend, C: CheckpointStrategy> FftConvBackend for Auto
                 weight.into_primitive(),
                 geometry,
             )),
+        }
+    }
+}
+
+/// The two halves of `joined` along dimension 0, each `len` long: how the two-output FFTs
+/// travel through one autodiff node.
+fn split_halves<B: Backend>(
+    joined: FloatTensor<B>,
+    len: usize,
+) -> (FloatTensor<B>, FloatTensor<B>) {
+    let shape = joined.shape();
+    let half = |start: usize| -> Vec<Slice> {
+        shape
+            .iter()
+            .enumerate()
+            .map(|(d, &n)| Slice::from(if d == 0 { start..start + len } else { 0..n }))
+            .collect()
+    };
+    (
+        B::float_slice(joined.clone(), &half(0)),
+        B::float_slice(joined, &half(len)),
+    )
+}
+
+/// Per-bin weights of a half spectrum shaped like `like` (`[.., height, width / 2 + 1]`):
+/// `interior` on the columns that stand for two bins of the full spectrum, 1 on the DC column
+/// and, for even widths, the Nyquist column; with `self_conjugate_zero`, 0 on the bins that
+/// are their own conjugate (DC or Nyquist along both axes), whose imaginary parts the inverse
+/// real DFT ignores.
+fn half_spectrum_weights<B: Backend>(
+    like: &FloatTensor<B>,
+    width: usize,
+    interior: f64,
+    self_conjugate_zero: bool,
+) -> FloatTensor<B> {
+    let shape = like.shape();
+    let rank = shape.num_dims();
+    let (height, half) = (shape[rank - 2], shape[rank - 1]);
+    let edge = |index: usize, len: usize| index == 0 || (len.is_multiple_of(2) && index == len / 2);
+    let weights: Vec<f64> = (0..height * half)
+        .map(|i| {
+            let (row, column) = (i / half, i % half);
+            let column_is_edge = edge(column, width);
+            match (column_is_edge, self_conjugate_zero && edge(row, height)) {
+                (true, true) => 0.0,
+                (true, false) => 1.0,
+                (false, _) => interior,
+            }
+        })
+        .collect();
+    let mut weight_shape = vec![1; rank];
+    weight_shape[rank - 2] = height;
+    weight_shape[rank - 1] = half;
+    let data = TensorData::new(weights, weight_shape).convert_dtype(like.dtype());
+    B::float_from_data(data, &like.device())
+}
+
+impl<B: Backend + Fft2Backend, C: CheckpointStrategy> Fft2Backend for Autodiff<B, C> {
+    fn dft2(
+        re: FloatTensor<Self>,
+        im: FloatTensor<Self>,
+        inverse: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        /// The adjoint of an unnormalized DFT is the unnormalized DFT of the opposite sign.
+        #[derive(Debug)]
+        struct Dft2Backward;
+
+        impl<B: Backend + Fft2Backend> Backward<B, 2> for Dft2Backward {
+            type State = (bool, usize);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 2>,
+                grads: &mut Gradients,
+                _: &mut Checkpointer,
+            ) {
+                let [node_re, node_im] = ops.parents;
+                let (inverse, len) = ops.state;
+                let (grad_re, grad_im) = split_halves::<B>(grads.consume::<B>(&ops.node), len);
+                let (dre, dim) = B::dft2(grad_re, grad_im, !inverse);
+                if let Some(node) = node_re {
+                    grads.register::<B>(node.id, dre);
+                }
+                if let Some(node) = node_im {
+                    grads.register::<B>(node.id, dim);
+                }
+            }
+        }
+
+        let len = re.shape()[0];
+        let nodes = [re.node(), im.node()];
+        let (out_re, out_im) = B::dft2(re.into_primitive(), im.into_primitive(), inverse);
+        let joined = B::float_cat(vec![out_re, out_im], 0);
+        let joined = match Dft2Backward.prepare::<C>(nodes).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish((inverse, len), joined),
+            OpsKind::UnTracked(prep) => prep.finish(joined),
+        };
+        split_halves::<Self>(joined, len)
+    }
+
+    fn rdft2(x: FloatTensor<Self>) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        /// The adjoint of the real DFT: halve the interior columns (each stands for itself and
+        /// its conjugate) and apply the unnormalized inverse real DFT.
+        #[derive(Debug)]
+        struct Rdft2Backward;
+
+        impl<B: Backend + Fft2Backend> Backward<B, 1> for Rdft2Backward {
+            type State = (usize, usize);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 1>,
+                grads: &mut Gradients,
+                _: &mut Checkpointer,
+            ) {
+                let [node] = ops.parents;
+                let (len, width) = ops.state;
+                let (grad_re, grad_im) = split_halves::<B>(grads.consume::<B>(&ops.node), len);
+                let weights = half_spectrum_weights::<B>(&grad_re, width, 0.5, false);
+                let grad_re = B::float_mul(grad_re, weights.clone());
+                let grad_im = B::float_mul(grad_im, weights);
+                if let Some(node) = node {
+                    grads.register::<B>(node.id, B::irdft2(grad_re, grad_im, width));
+                }
+            }
+        }
+
+        let shape = x.shape();
+        let (len, width) = (shape[0], shape[shape.num_dims() - 1]);
+        let nodes = [x.node()];
+        let (out_re, out_im) = B::rdft2(x.into_primitive());
+        let joined = B::float_cat(vec![out_re, out_im], 0);
+        let joined = match Rdft2Backward.prepare::<C>(nodes).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish((len, width), joined),
+            OpsKind::UnTracked(prep) => prep.finish(joined),
+        };
+        split_halves::<Self>(joined, len)
+    }
+
+    fn irdft2(re: FloatTensor<Self>, im: FloatTensor<Self>, width: usize) -> FloatTensor<Self> {
+        /// The adjoint of the inverse real DFT: the real DFT, doubled on the interior columns;
+        /// the ignored imaginary parts of self-conjugate bins get exactly zero.
+        #[derive(Debug)]
+        struct Irdft2Backward;
+
+        impl<B: Backend + Fft2Backend> Backward<B, 2> for Irdft2Backward {
+            type State = usize;
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 2>,
+                grads: &mut Gradients,
+                _: &mut Checkpointer,
+            ) {
+                let [node_re, node_im] = ops.parents;
+                let width = ops.state;
+                let (grad_re, grad_im) = B::rdft2(grads.consume::<B>(&ops.node));
+                if let Some(node) = node_re {
+                    let weights = half_spectrum_weights::<B>(&grad_re, width, 2.0, false);
+                    grads.register::<B>(node.id, B::float_mul(grad_re, weights));
+                }
+                if let Some(node) = node_im {
+                    let weights = half_spectrum_weights::<B>(&grad_im, width, 2.0, true);
+                    grads.register::<B>(node.id, B::float_mul(grad_im, weights));
+                }
+            }
+        }
+
+        let nodes = [re.node(), im.node()];
+        let x = B::irdft2(re.into_primitive(), im.into_primitive(), width);
+        match Irdft2Backward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(width, x),
+            OpsKind::UnTracked(prep) => prep.finish(x),
         }
     }
 }

@@ -100,6 +100,109 @@ fn product_typed<B: HostBackend, T: Scalar + Element>(
     B::float_from_data(TensorData::new(values, shape), &lhs.device())
 }
 
+/// The maps of a tensor whose last two dimensions are `height x width`.
+fn maps<B: Backend>(tensor: &FloatTensor<B>) -> (burn::tensor::Shape, [usize; 2]) {
+    let shape = tensor.shape();
+    let rank = shape.num_dims();
+    assert!(
+        rank >= 2,
+        "2-D FFTs need at least two dimensions, got shape {shape:?}"
+    );
+    let size = [shape[rank - 2], shape[rank - 1]];
+    (shape, size)
+}
+
+fn complex_values<B: HostBackend, T: Scalar + Element>(
+    re: &FloatTensor<B>,
+    im: &FloatTensor<B>,
+) -> Vec<Complex<T>> {
+    B::with_values::<T, _>(re, |re| {
+        B::with_values::<T, _>(im, |im| {
+            re.iter()
+                .zip(im)
+                .map(|(&r, &i)| Complex::new(r, i))
+                .collect()
+        })
+    })
+}
+
+fn complex_tensors<B: Backend, T: Scalar + Element>(
+    values: Vec<Complex<T>>,
+    shape: burn::tensor::Shape,
+    like: &FloatTensor<B>,
+) -> (FloatTensor<B>, FloatTensor<B>) {
+    let device = like.device();
+    let part = |f: fn(&Complex<T>) -> T| {
+        let data = TensorData::new(values.iter().map(f).collect::<Vec<T>>(), shape.clone());
+        B::float_from_data(data, &device)
+    };
+    (part(|c| c.re), part(|c| c.im))
+}
+
+fn dft2_typed<B: HostBackend, T: Scalar + Element>(
+    re: FloatTensor<B>,
+    im: FloatTensor<B>,
+    inverse: bool,
+) -> (FloatTensor<B>, FloatTensor<B>) {
+    let (shape, [height, width]) = maps::<B>(&re);
+    let mut values = complex_values::<B, T>(&re, &im);
+    fftconv_kernels::Fft2d::<T>::cached(height, width).complex_in_place(&mut values, inverse);
+    complex_tensors::<B, T>(values, shape, &re)
+}
+
+fn rdft2_typed<B: HostBackend, T: Scalar + Element>(
+    x: FloatTensor<B>,
+) -> (FloatTensor<B>, FloatTensor<B>) {
+    let (mut shape, [height, width]) = maps::<B>(&x);
+    let values = B::with_values::<T, _>(&x, |x| {
+        fftconv_kernels::Fft2d::<T>::cached(height, width).real_forward(x)
+    });
+    let rank = shape.num_dims();
+    shape[rank - 1] = width / 2 + 1;
+    complex_tensors::<B, T>(values, shape, &x)
+}
+
+fn irdft2_typed<B: HostBackend, T: Scalar + Element>(
+    re: FloatTensor<B>,
+    im: FloatTensor<B>,
+    width: usize,
+) -> FloatTensor<B> {
+    let (mut shape, [height, half]) = maps::<B>(&re);
+    assert_eq!(
+        half,
+        width / 2 + 1,
+        "irdft2: {half} bins cannot hold a width of {width}"
+    );
+    let values = complex_values::<B, T>(&re, &im);
+    let real = fftconv_kernels::Fft2d::<T>::cached(height, width).real_inverse(&values);
+    let rank = shape.num_dims();
+    shape[rank - 1] = width;
+    B::float_from_data(TensorData::new(real, shape), &re.device())
+}
+
+/// [`crate::Fft2Backend::dft2`] on a host backend.
+pub(crate) fn dft2<B: HostBackend>(
+    re: FloatTensor<B>,
+    im: FloatTensor<B>,
+    inverse: bool,
+) -> (FloatTensor<B>, FloatTensor<B>) {
+    with_precision!(re.dtype(), dft2_typed::<B>(re, im, inverse))
+}
+
+/// [`crate::Fft2Backend::rdft2`] on a host backend.
+pub(crate) fn rdft2<B: HostBackend>(x: FloatTensor<B>) -> (FloatTensor<B>, FloatTensor<B>) {
+    with_precision!(x.dtype(), rdft2_typed::<B>(x))
+}
+
+/// [`crate::Fft2Backend::irdft2`] on a host backend.
+pub(crate) fn irdft2<B: HostBackend>(
+    re: FloatTensor<B>,
+    im: FloatTensor<B>,
+    width: usize,
+) -> FloatTensor<B> {
+    with_precision!(re.dtype(), irdft2_typed::<B>(re, im, width))
+}
+
 /// Reinterprets complex values as interleaved `(re, im)` pairs without copying.
 fn complex_to_interleaved<T: Scalar>(spectrum: Vec<Complex<T>>) -> Vec<T> {
     bytemuck::allocation::try_cast_vec(spectrum)
@@ -133,7 +236,8 @@ pub(crate) fn product<B: HostBackend>(
     )
 }
 
-/// Implements [`crate::FftConvBackend`] for a CPU backend through the host kernels.
+/// Implements [`crate::FftConvBackend`] and [`crate::Fft2Backend`] for a CPU backend through
+/// the host kernels.
 macro_rules! impl_host_fft_conv {
     ($backend:ty) => {
         impl $crate::ops::FftConvBackend for $backend {
@@ -152,6 +256,36 @@ macro_rules! impl_host_fft_conv {
                 geometry: fftconv_kernels::Conv2dGeometry,
             ) -> burn::backend::tensor::FloatTensor<Self> {
                 $crate::backends::host::product::<Self>(lhs, rhs, identity, geometry)
+            }
+        }
+
+        impl $crate::ops::Fft2Backend for $backend {
+            fn dft2(
+                re: burn::backend::tensor::FloatTensor<Self>,
+                im: burn::backend::tensor::FloatTensor<Self>,
+                inverse: bool,
+            ) -> (
+                burn::backend::tensor::FloatTensor<Self>,
+                burn::backend::tensor::FloatTensor<Self>,
+            ) {
+                $crate::backends::host::dft2::<Self>(re, im, inverse)
+            }
+
+            fn rdft2(
+                x: burn::backend::tensor::FloatTensor<Self>,
+            ) -> (
+                burn::backend::tensor::FloatTensor<Self>,
+                burn::backend::tensor::FloatTensor<Self>,
+            ) {
+                $crate::backends::host::rdft2::<Self>(x)
+            }
+
+            fn irdft2(
+                re: burn::backend::tensor::FloatTensor<Self>,
+                im: burn::backend::tensor::FloatTensor<Self>,
+                width: usize,
+            ) -> burn::backend::tensor::FloatTensor<Self> {
+                $crate::backends::host::irdft2::<Self>(re, im, width)
             }
         }
     };

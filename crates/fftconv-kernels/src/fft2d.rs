@@ -97,6 +97,8 @@ pub struct Fft2d<T: Scalar> {
     row_inverse: Arc<dyn ComplexToReal<T>>,
     column_forward: Arc<dyn Fft<T>>,
     column_inverse: Arc<dyn Fft<T>>,
+    row_complex_forward: Arc<dyn Fft<T>>,
+    row_complex_inverse: Arc<dyn Fft<T>>,
 }
 
 /// Per-thread buffers for one image.
@@ -126,6 +128,8 @@ impl<T: Scalar> Fft2d<T> {
                     row_inverse: real.plan_fft_inverse(width),
                     column_forward: complex.plan_fft_forward(height),
                     column_inverse: complex.plan_fft_inverse(height),
+                    row_complex_forward: complex.plan_fft_forward(width),
+                    row_complex_inverse: complex.plan_fft_inverse(width),
                 })
             })
             .clone()
@@ -156,6 +160,8 @@ impl<T: Scalar> Fft2d<T> {
             self.row_inverse.get_scratch_len(),
             self.column_forward.get_inplace_scratch_len(),
             self.column_inverse.get_inplace_scratch_len(),
+            self.row_complex_forward.get_inplace_scratch_len(),
+            self.row_complex_inverse.get_inplace_scratch_len(),
         ]
         .into_iter()
         .max()
@@ -233,27 +239,108 @@ impl<T: Scalar> Fft2d<T> {
                     self.column_inverse
                         .process_with_scratch(&mut ws.spectrum, &mut ws.scratch);
                     transpose_into(&ws.spectrum, &mut ws.rows, half, self.height);
-                    for (complex_row, real_row) in ws
-                        .rows
-                        .chunks_exact_mut(half)
-                        .zip(ws.real.chunks_exact_mut(self.width))
-                    {
-                        // A real signal's DC and Nyquist bins are real; rounding leaves an
-                        // imaginary residue that the inverse real FFT rejects.
-                        complex_row[0].im = T::default();
-                        if self.width.is_multiple_of(2) {
-                            complex_row[half - 1].im = T::default();
-                        }
-                        self.row_inverse
-                            .process_with_scratch(complex_row, real_row, &mut ws.scratch)
-                            .expect("imaginary parts of DC and Nyquist were cleared");
-                    }
+                    self.rows_to_real(&mut ws.rows, &mut ws.real, &mut ws.scratch);
                     ws.real.iter_mut().for_each(|v| *v = *v * scale);
                     emit(j, &ws.real, chunk);
                 }
             },
         );
         INVERSE_TRANSFORMS.fetch_add(count as u64, Ordering::Relaxed);
+    }
+}
+
+/// Standard-layout transforms of batches of row-major `height x width` maps, unnormalized,
+/// for the differentiable FFT operations.
+impl<T: Scalar> Fft2d<T> {
+    /// Complex DFT of each map in place (`e^{-i...}`, or `e^{+i...}` when `inverse`).
+    pub fn complex_in_place(&self, maps: &mut [Complex<T>], inverse: bool) {
+        let (rows, columns) = if inverse {
+            (&self.row_complex_inverse, &self.column_inverse)
+        } else {
+            (&self.row_complex_forward, &self.column_forward)
+        };
+        maps.par_chunks_mut(self.height * self.width).for_each_init(
+            || {
+                (
+                    self.workspace(),
+                    vec![Complex::default(); self.height * self.width],
+                )
+            },
+            |(ws, transposed), map| {
+                rows.process_with_scratch(map, &mut ws.scratch);
+                transpose_into(map, transposed, self.height, self.width);
+                columns.process_with_scratch(transposed, &mut ws.scratch);
+                transpose_into(transposed, map, self.width, self.height);
+            },
+        );
+    }
+
+    /// Real DFT of each map: `[count][height][width / 2 + 1]` half spectra.
+    pub fn real_forward(&self, maps: &[T]) -> Vec<Complex<T>> {
+        let half = self.half_width();
+        let mut out = vec![Complex::default(); maps.len() / self.width * half];
+        out.par_chunks_mut(self.bins())
+            .zip(maps.par_chunks(self.height * self.width))
+            .for_each_init(
+                || self.workspace(),
+                |ws, (spectrum, map)| {
+                    ws.real.copy_from_slice(map);
+                    for (real_row, complex_row) in ws
+                        .real
+                        .chunks_exact_mut(self.width)
+                        .zip(spectrum.chunks_exact_mut(half))
+                    {
+                        self.row_forward
+                            .process_with_scratch(real_row, complex_row, &mut ws.scratch)
+                            .expect("buffer sizes come from the plan");
+                    }
+                    transpose_into(spectrum, &mut ws.spectrum, self.height, half);
+                    self.column_forward
+                        .process_with_scratch(&mut ws.spectrum, &mut ws.scratch);
+                    transpose_into(&ws.spectrum, spectrum, half, self.height);
+                },
+            );
+        out
+    }
+
+    /// Inverse of [`Fft2d::real_forward`] without the `1 / (height * width)`: real maps from
+    /// half spectra. After the column transforms, the imaginary parts of the first column and
+    /// (for even widths) the last are ignored, as the inverse real DFT defines them.
+    pub fn real_inverse(&self, spectra: &[Complex<T>]) -> Vec<T> {
+        let half = self.half_width();
+        let mut out = vec![T::default(); spectra.len() / half * self.width];
+        out.par_chunks_mut(self.height * self.width)
+            .zip(spectra.par_chunks(self.bins()))
+            .for_each_init(
+                || self.workspace(),
+                |ws, (map, spectrum)| {
+                    transpose_into(spectrum, &mut ws.spectrum, self.height, half);
+                    self.column_inverse
+                        .process_with_scratch(&mut ws.spectrum, &mut ws.scratch);
+                    transpose_into(&ws.spectrum, &mut ws.rows, half, self.height);
+                    self.rows_to_real(&mut ws.rows, map, &mut ws.scratch);
+                },
+            );
+        out
+    }
+
+    /// Inverse real DFTs of the rows of `rows` (`height x (width / 2 + 1)`) into `map`.
+    fn rows_to_real(&self, rows: &mut [Complex<T>], map: &mut [T], scratch: &mut [Complex<T>]) {
+        let half = self.half_width();
+        for (complex_row, real_row) in rows
+            .chunks_exact_mut(half)
+            .zip(map.chunks_exact_mut(self.width))
+        {
+            // A real signal's DC and Nyquist bins are real; rounding leaves an imaginary
+            // residue that the inverse real FFT rejects.
+            complex_row[0].im = T::default();
+            if self.width.is_multiple_of(2) {
+                complex_row[half - 1].im = T::default();
+            }
+            self.row_inverse
+                .process_with_scratch(complex_row, real_row, scratch)
+                .expect("imaginary parts of DC and Nyquist were cleared");
+        }
     }
 }
 
