@@ -6,7 +6,7 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
 use fftconv_kernels::{Conv2dGeometry, SpectrumKind};
 
-use crate::ops::{FftConvBackend, Identity};
+use crate::ops::{BackwardMemory, FftConvBackend, Identity};
 
 /// Validates the arguments of a convolution and panics with a message naming the offending
 /// argument and value, as burn's own `conv2d` does.
@@ -112,6 +112,18 @@ pub fn fft_conv2d(
     bias: Option<Tensor<1>>,
     options: impl Into<ConvOptions<2>>,
 ) -> Tensor<4> {
+    fft_conv2d_with_memory(x, weight, bias, options, BackwardMemory::KeepSpectra)
+}
+
+/// [`fft_conv2d`], choosing what its backward pass keeps: spectra (no repeated transform) or
+/// the input and weight (less memory, their transforms run again in the backward pass).
+pub fn fft_conv2d_with_memory(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    options: impl Into<ConvOptions<2>>,
+    memory: BackwardMemory,
+) -> Tensor<4> {
     let options = options.into();
     let geometry = geometry("fft_conv2d", &x, &weight, &options);
     if let Some(bias) = &bias {
@@ -123,6 +135,7 @@ pub fn fft_conv2d(
         x.into_dispatch(),
         weight.into_dispatch(),
         geometry,
+        memory,
     ));
     match bias {
         Some(bias) => y + bias.reshape([1, geometry.out_channels as i64, 1, 1]),

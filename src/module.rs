@@ -10,7 +10,8 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
 use fftconv_kernels::Conv2dGeometry;
 
-use crate::fft_conv2d;
+use crate::fft_conv2d_with_memory;
+use crate::ops::BackwardMemory;
 
 /// How an [`FftConv2d`] computes its convolution.
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -58,6 +59,9 @@ pub struct FftConv2dConfig {
     /// How the convolution is computed.
     #[config(default = "ConvAlgorithm::Auto")]
     pub algorithm: ConvAlgorithm,
+    /// What the FFT path keeps for the backward pass.
+    #[config(default = "BackwardMemory::KeepSpectra")]
+    pub backward_memory: BackwardMemory,
 }
 
 impl FftConv2dConfig {
@@ -75,7 +79,9 @@ impl FftConv2dConfig {
     /// Initializes a new [`FftConv2d`] exactly as [`Conv2dConfig::init`] would, parameters
     /// included.
     pub fn init(&self, device: &Device) -> FftConv2d {
-        FftConv2d::from(self.to_conv2d_config().init(device)).with_algorithm(self.algorithm)
+        FftConv2d::from(self.to_conv2d_config().init(device))
+            .with_algorithm(self.algorithm)
+            .with_backward_memory(self.backward_memory)
     }
 }
 
@@ -115,6 +121,9 @@ pub struct FftConv2d {
     /// How the convolution is computed; not part of the record.
     #[module(skip)]
     pub algorithm: ConvAlgorithm,
+    /// What the FFT path keeps for the backward pass; not part of the record.
+    #[module(skip)]
+    pub backward_memory: BackwardMemory,
 }
 
 impl From<Conv2d> for FftConv2d {
@@ -128,6 +137,7 @@ impl From<Conv2d> for FftConv2d {
             groups: conv.groups,
             padding: conv.padding,
             algorithm: ConvAlgorithm::Auto,
+            backward_memory: BackwardMemory::KeepSpectra,
         }
     }
 }
@@ -150,6 +160,7 @@ impl ModuleDisplay for FftConv2d {
             .add("groups", &self.groups)
             .add_debug_attribute("padding", &self.padding)
             .add_debug_attribute("algorithm", &self.algorithm)
+            .add_debug_attribute("backward_memory", &self.backward_memory)
             .optional()
     }
 }
@@ -166,6 +177,12 @@ impl FftConv2d {
     /// The same layer computed by `algorithm`.
     pub fn with_algorithm(mut self, algorithm: ConvAlgorithm) -> Self {
         self.algorithm = algorithm;
+        self
+    }
+
+    /// The same layer keeping `memory` for the backward pass.
+    pub fn with_backward_memory(mut self, memory: BackwardMemory) -> Self {
+        self.backward_memory = memory;
         self
     }
 
@@ -202,7 +219,13 @@ impl FftConv2d {
             .map_or(true, |geometry| prefers_fft(&geometry)),
         };
         if use_fft {
-            fft_conv2d(input, self.weight.val(), bias, options)
+            fft_conv2d_with_memory(
+                input,
+                self.weight.val(),
+                bias,
+                options,
+                self.backward_memory,
+            )
         } else {
             conv2d(input, self.weight.val(), bias, options)
         }

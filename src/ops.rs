@@ -27,6 +27,17 @@ impl Identity {
     }
 }
 
+/// What `fft_conv2d` keeps between its forward and backward passes under autodiff.
+#[derive(burn::config::Config, Debug, Copy, PartialEq, Eq, Hash)]
+pub enum BackwardMemory {
+    /// The spectra of the input and weight: no transform is repeated, at the cost of holding
+    /// spectra, which are larger than the tensors (the tile overlap and the kernel padding).
+    KeepSpectra,
+    /// The input and weight tensors (which autodiff often holds anyway), transformed again in
+    /// the backward pass.
+    RecomputeSpectra,
+}
+
 /// FFT convolution primitives. A spectrum is a float tensor `[bins, rows, columns, 2]` (real
 /// and imaginary parts) whose per-bin matrix shape is fixed by its [`SpectrumKind`]; keeping
 /// spectra as tensors lets the autodiff backward reuse the forward pass's spectra on any
@@ -54,11 +65,13 @@ pub trait FftConvBackend: Backend {
         geometry: Conv2dGeometry,
     ) -> FloatTensor<Self>;
 
-    /// `x * weight` (cross-correlation, no bias) through the forward identity.
+    /// `x * weight` (cross-correlation, no bias) through the forward identity. The memory
+    /// policy only matters under autodiff, where it says what the backward pass reuses.
     fn fft_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         geometry: Conv2dGeometry,
+        _memory: BackwardMemory,
     ) -> FloatTensor<Self> {
         let x_spectrum = Self::fft_conv2d_spectrum(x, SpectrumKind::Input, geometry);
         let weight_spectrum = Self::fft_conv2d_spectrum(weight, SpectrumKind::Weight, geometry);

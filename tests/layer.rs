@@ -71,7 +71,10 @@ fn display_reads_like_conv2d() {
     let shown = format!("{}", FftConv2d::from(conv));
     assert_eq!(
         shown,
-        expected.replace("padding: Valid", "padding: Valid, algorithm: Auto")
+        expected.replace(
+            "padding: Valid",
+            "padding: Valid, algorithm: Auto, backward_memory: KeepSpectra"
+        )
     );
 }
 
@@ -111,8 +114,8 @@ fn conv2d_weights_load_into_fft_conv2d() {
 }
 
 #[test]
-fn gradients_are_the_same_under_balanced_checkpointing() {
-    let grads_on = |device: Device| {
+fn gradients_are_the_same_under_checkpointing_and_recomputed_spectra() {
+    let grads_on = |device: Device, memory: burn_fftconv::BackwardMemory| {
         let x = Tensor::<4>::from_data(
             burn::tensor::TensorData::new(
                 (0..2 * 3 * 9 * 8)
@@ -133,11 +136,12 @@ fn gradients_are_the_same_under_balanced_checkpointing() {
             &device,
         )
         .require_grad();
-        let y = burn_fftconv::fft_conv2d(
+        let y = burn_fftconv::fft_conv2d_with_memory(
             x.clone().exp().clone() * 0.1,
             w.clone(),
             None,
             burn::tensor::ops::ConvOptions::new([2, 1], [1, 1], [1, 1], 1),
+            memory,
         );
         let grads = (y.clone() * y).tanh().sum().backward();
         (
@@ -145,8 +149,22 @@ fn gradients_are_the_same_under_balanced_checkpointing() {
             values(w.grad(&grads).unwrap()),
         )
     };
-    let plain = grads_on(Device::flex().autodiff());
-    let checkpointed = grads_on(Device::flex().autodiff().gradient_checkpointing());
-    assert!(relative_error(&checkpointed.0, &plain.0) < 1e-6);
-    assert!(relative_error(&checkpointed.1, &plain.1) < 1e-6);
+    use burn_fftconv::BackwardMemory::{KeepSpectra, RecomputeSpectra};
+    let plain = grads_on(Device::flex().autodiff(), KeepSpectra);
+    assert!(!plain.0.is_empty());
+    for (device, memory) in [
+        (
+            Device::flex().autodiff().gradient_checkpointing(),
+            KeepSpectra,
+        ),
+        (Device::flex().autodiff(), RecomputeSpectra),
+        (
+            Device::flex().autodiff().gradient_checkpointing(),
+            RecomputeSpectra,
+        ),
+    ] {
+        let other = grads_on(device, memory);
+        assert!(relative_error(&other.0, &plain.0) < 1e-6, "{memory:?}");
+        assert!(relative_error(&other.1, &plain.1) < 1e-6, "{memory:?}");
+    }
 }

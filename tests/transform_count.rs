@@ -4,10 +4,10 @@
 
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
-use burn_fftconv::{Conv2dGeometry, TransformCount, fft_conv2d};
+use burn_fftconv::{BackwardMemory, Conv2dGeometry, TransformCount, fft_conv2d_with_memory};
 use fftconv_kernels::{SpectralConv2d, SpectrumKind};
 
-fn step(stride: usize, train_weight: bool) -> TransformCount {
+fn step(stride: usize, train_weight: bool, memory: BackwardMemory) -> TransformCount {
     let device = Device::flex().autodiff();
     let x = Tensor::<4>::random([2, 3, 8, 8], Distribution::Default, &device).require_grad();
     let mut weight = Tensor::<4>::random([4, 3, 3, 3], Distribution::Default, &device);
@@ -15,11 +15,12 @@ fn step(stride: usize, train_weight: bool) -> TransformCount {
         weight = weight.require_grad();
     }
     let before = TransformCount::now();
-    let y = fft_conv2d(
+    let y = fft_conv2d_with_memory(
         x.clone(),
         weight.clone(),
         None,
         ConvOptions::new([stride; 2], [1, 1], [1, 1], 1),
+        memory,
     );
     let grads = y.sum().backward();
     assert!(x.grad(&grads).is_some());
@@ -32,7 +33,7 @@ fn a_training_step_transforms_each_operand_once() {
     // N = 2, C = 3, F = 4. Forward: N*C input maps, F*C weight maps, N*F inverse outputs.
     // Backward: N*F output-gradient maps, N*C inverse dx maps, F*C inverse dw maps.
     assert_eq!(
-        step(1, true),
+        step(1, true, BackwardMemory::KeepSpectra),
         TransformCount {
             forward: 6 + 12 + 8,
             inverse: 8 + 6 + 12
@@ -40,7 +41,7 @@ fn a_training_step_transforms_each_operand_once() {
     );
     // A frozen weight costs no weight-gradient transforms.
     assert_eq!(
-        step(1, false),
+        step(1, false, BackwardMemory::KeepSpectra),
         TransformCount {
             forward: 6 + 12 + 8,
             inverse: 8 + 6
@@ -49,10 +50,19 @@ fn a_training_step_transforms_each_operand_once() {
     // Stride 2 with a 3-tap kernel: taps fall on phases {0, 1} per axis, so every input and
     // weight map splits into 4 phase maps of a quarter of the size, forward and inverse.
     assert_eq!(
-        step(2, true),
+        step(2, true, BackwardMemory::KeepSpectra),
         TransformCount {
             forward: 24 + 48 + 8,
             inverse: 8 + 24 + 48
+        }
+    );
+
+    // Recomputing spectra instead of keeping them transforms x and the weight again.
+    assert_eq!(
+        step(1, true, BackwardMemory::RecomputeSpectra),
+        TransformCount {
+            forward: 6 + 12 + 8 + 6 + 12,
+            inverse: 8 + 6 + 12
         }
     );
 

@@ -11,32 +11,41 @@ use burn::backend::{Backend, TensorMetadata, tensor::FloatTensor};
 use burn::tensor::{Slice, TensorData};
 use fftconv_kernels::{Conv2dGeometry, SpectrumKind};
 
-use crate::ops::{Fft2Backend, FftConvBackend, Identity};
+use crate::ops::{BackwardMemory, Fft2Backend, FftConvBackend, Identity};
 
-/// Backward of `fft_conv2d`. Its state holds the weight spectrum when `x` needs a gradient and
-/// the input spectrum when the weight does: that memory is the price of not transforming
-/// them again.
+/// Backward of `fft_conv2d`. Its state holds what the input gradient needs (the weight) when
+/// `x` is tracked and what the weight gradient needs (the input) when the weight is, as
+/// spectra or as tensors per [`BackwardMemory`].
 #[derive(Debug)]
 struct FftConv2dBackward;
 
 #[derive(Debug, Clone)]
-struct SavedSpectra<B: Backend> {
+struct Saved<B: Backend> {
     input: Option<FloatTensor<B>>,
     weight: Option<FloatTensor<B>>,
+    /// Whether `input` and `weight` are tensors still to transform, not spectra.
+    untransformed: bool,
     geometry: Conv2dGeometry,
 }
 
 impl<B: Backend + FftConvBackend> Backward<B, 2> for FftConv2dBackward {
-    type State = SavedSpectra<B>;
+    type State = Saved<B>;
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_x, node_weight] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
-        let SavedSpectra {
+        let Saved {
             input,
             weight,
+            untransformed,
             geometry,
         } = ops.state;
+        let spectrum = |tensor: FloatTensor<B>, kind| match untransformed {
+            true => B::fft_conv2d_spectrum(tensor, kind, geometry),
+            false => tensor,
+        };
+        let input = input.map(|x| spectrum(x, SpectrumKind::Input));
+        let weight = weight.map(|w| spectrum(w, SpectrumKind::Weight));
         let grad_spectrum = B::fft_conv2d_spectrum(grad, SpectrumKind::OutputGrad, geometry);
         if let (Some(node), Some(weight)) = (node_x, weight) {
             let dx =
@@ -115,6 +124,7 @@ impl<B: Backend + FftConvBackend, C: CheckpointStrategy> FftConvBackend for Auto
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         geometry: Conv2dGeometry,
+        memory: BackwardMemory,
     ) -> FloatTensor<Self> {
         let (x_tracked, weight_tracked) = (x.is_tracked(), weight.is_tracked());
         match FftConv2dBackward
@@ -122,6 +132,16 @@ impl<B: Backend + FftConvBackend, C: CheckpointStrategy> FftConvBackend for Auto
             .compute_bound()
             .stateful()
         {
+            OpsKind::Tracked(prep) if memory == BackwardMemory::RecomputeSpectra => {
+                let (x, weight) = (x.into_primitive(), weight.into_primitive());
+                let state = Saved {
+                    input: weight_tracked.then(|| x.clone()),
+                    weight: x_tracked.then(|| weight.clone()),
+                    untransformed: true,
+                    geometry,
+                };
+                prep.finish(state, B::fft_conv2d(x, weight, geometry, memory))
+            }
             OpsKind::Tracked(prep) => {
                 let input =
                     B::fft_conv2d_spectrum(x.into_primitive(), SpectrumKind::Input, geometry);
@@ -133,9 +153,10 @@ impl<B: Backend + FftConvBackend, C: CheckpointStrategy> FftConvBackend for Auto
                     Identity::Forward,
                     geometry,
                 );
-                let state = SavedSpectra {
+                let state = Saved {
                     input: weight_tracked.then_some(input),
                     weight: x_tracked.then_some(weight),
+                    untransformed: false,
                     geometry,
                 };
                 prep.finish(state, y)
@@ -144,6 +165,7 @@ impl<B: Backend + FftConvBackend, C: CheckpointStrategy> FftConvBackend for Auto
                 x.into_primitive(),
                 weight.into_primitive(),
                 geometry,
+                memory,
             )),
         }
     }
