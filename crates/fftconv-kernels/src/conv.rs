@@ -259,8 +259,10 @@ impl<T: Scalar> SpectralConv2d<T> {
         let tiles = self.tile_count();
         let span = self.tile_span();
         let fft_width = self.fft.width();
-        self.fft
-            .forward(batch * tiles * channels * phases, |image, buffer| {
+        self.fft.forward(
+            batch * tiles * channels * phases,
+            span[0],
+            |image, buffer| {
                 let phase = image % phases;
                 let c = image / phases % channels;
                 let tile = image / (phases * channels) % tiles;
@@ -273,7 +275,8 @@ impl<T: Scalar> SpectralConv2d<T> {
                         buffer[u * fft_width + t] = channel[row * w + col];
                     }
                 }
-            })
+            },
+        )
     }
 
     /// Spectrum of the weight (`[out_channels, in_channels / groups, kh, kw]`, row-major).
@@ -283,13 +286,16 @@ impl<T: Scalar> SpectralConv2d<T> {
         let [_, _, kh, kw] = shape;
         let phases = self.phase_count();
         let fft_width = self.fft.width();
-        self.fft
-            .forward(weight.len() / (kh * kw) * phases, |image, buffer| {
+        self.fft.forward(
+            weight.len() / (kh * kw) * phases,
+            self.geometry.axes[0].phase_kernel(),
+            |image, buffer| {
                 let kernel = &weight[image / phases * kh * kw..][..kh * kw];
                 self.for_each_tap(image % phases, |a, b, q| {
                     buffer[q[0] * fft_width + q[1]] = kernel[a * kw + b];
                 });
-            })
+            },
+        )
     }
 
     /// Spectrum of the output gradient (`[batch, out_channels, out_h, out_w]`, row-major).
@@ -299,21 +305,22 @@ impl<T: Scalar> SpectralConv2d<T> {
         let [batch, channels, oh, ow] = shape;
         let tiles = self.tile_count();
         let fft_width = self.fft.width();
-        self.fft.forward(batch * tiles * channels, |image, buffer| {
-            let f = image % channels;
-            let tile = image / channels % tiles;
-            let n = image / (channels * tiles);
-            let map = &output_grad[(n * channels + f) * oh * ow..][..oh * ow];
-            let [top, left] = self.tile_origin(tile);
-            let width = self.tile[1].min(ow - left);
-            for (dst, src) in buffer
-                .chunks_exact_mut(fft_width)
-                .zip(map[top * ow..].chunks_exact(ow))
-                .take(self.tile[0])
-            {
-                dst[..width].copy_from_slice(&src[left..left + width]);
-            }
-        })
+        self.fft
+            .forward(batch * tiles * channels, self.tile[0], |image, buffer| {
+                let f = image % channels;
+                let tile = image / channels % tiles;
+                let n = image / (channels * tiles);
+                let map = &output_grad[(n * channels + f) * oh * ow..][..oh * ow];
+                let [top, left] = self.tile_origin(tile);
+                let width = self.tile[1].min(ow - left);
+                for (dst, src) in buffer
+                    .chunks_exact_mut(fft_width)
+                    .zip(map[top * ow..].chunks_exact(ow))
+                    .take(self.tile[0])
+                {
+                    dst[..width].copy_from_slice(&src[left..left + width]);
+                }
+            })
     }
 
     /// Calls `visit(a, b, [qa, qb])` for each kernel tap `(a, b)` of the phase pair `phase`,
@@ -366,6 +373,7 @@ impl<T: Scalar> SpectralConv2d<T> {
         self.fft.inverse(
             &product,
             batch * out_channels,
+            self.tile[0],
             &mut y,
             oh * ow,
             tiles,
@@ -420,6 +428,7 @@ impl<T: Scalar> SpectralConv2d<T> {
         self.fft.inverse(
             &product,
             batch * in_cols,
+            span[0],
             &mut dx,
             h * w,
             tiles * phases,
@@ -474,6 +483,7 @@ impl<T: Scalar> SpectralConv2d<T> {
         self.fft.inverse(
             &product,
             out_channels * weight_cols,
+            self.geometry.axes[0].phase_kernel(),
             &mut dw,
             kh * kw,
             phases,

@@ -15,9 +15,22 @@ use crate::geometry::Conv2dGeometry;
 /// spends much of its time in memory-bound FFTs, transposes and small per-bin GEMMs.
 /// Calibrated on the Flex training-step benches at batch 16, 64x64, 64 -> 64 channels
 /// (`cargo bench --bench conv -- flex/train_step/n16_c64_f64_64x64`): measured time ratios
-/// of 0.75, 1.4, 2.1 and 6.3 at kernels 3, 5, 7 and 15 against modelled flop ratios of 2.8,
-/// 7.5, 12.8 and 43.7, a penalty between 3.8 and 6.9.
-pub const SPECTRAL_FLOP_PENALTY: f64 = 4.5;
+/// near 1.0, 2.1, 3.3 and 10 at kernels 3, 5, 7 and 15 against modelled ratios of 1.9, 4.2,
+/// 6.4 and 20.7, a penalty near 2; stride 2 at kernel 7 (0.9 measured, 1.9 modelled) agrees.
+pub const SPECTRAL_FLOP_PENALTY: f64 = 2.0;
+
+/// How much slower per flop burn's direct convolution runs when each group has few input
+/// channels: `8 / channels_per_group`, at least 1. Calibrated on depthwise layers
+/// (`flex/train_step/n16_c64_f64_64x64_k{3,7}_g64`: FFT 0.45x and 1.7x of direct against
+/// modelled flop ratios of 0.08 and 0.31).
+fn direct_slowdown(geometry: &Conv2dGeometry) -> f64 {
+    let group_in = geometry.in_channels / geometry.groups;
+    (8.0 / group_in as f64).max(1.0)
+}
+
+/// How many GEMM flops one FFT flop costs: the per-bin products run near 47 GFLOP/s in the
+/// stage benches (`cargo bench -p fftconv-kernels --bench stages`), the transforms near 5.
+const TRANSFORM_FLOP_WEIGHT: f64 = 6.0;
 
 /// Flop-equivalents charged per complex spectrum value written, transposed and read back.
 const TRAFFIC_PER_VALUE: f64 = 16.0;
@@ -30,7 +43,7 @@ const MIN_TILE_FFT: usize = 8;
 pub struct CostEstimate {
     /// Direct convolution.
     pub direct: f64,
-    /// Forward and inverse FFTs of all maps and tiles.
+    /// Forward and inverse FFTs of all maps and tiles, weighted by their lower flop rate.
     pub transforms: f64,
     /// Per-bin channel products.
     pub products: f64,
@@ -65,21 +78,35 @@ pub fn step_cost(geometry: &Conv2dGeometry, tile: [usize; 2]) -> CostEstimate {
     let group_out = out_channels / geometry.groups;
     CostEstimate {
         direct: 3.0 * 2.0 * (batch * group_in * out_channels * oh * ow * kh * kw) as f64,
-        transforms: 2.0 * spectrum_values / bins * 2.5 * points * points.log2().max(1.0),
+        transforms: TRANSFORM_FLOP_WEIGHT * 2.0 * spectrum_values / bins
+            * 2.5
+            * points
+            * points.log2().max(1.0),
         products: 3.0 * 8.0 * bins * (rows * in_channels * phases * group_out) as f64,
         traffic: 2.0 * TRAFFIC_PER_VALUE * spectrum_values,
     }
 }
 
+/// Whether `n` is `2^a 3^b`: rustfft's radix-2 and radix-3 passes run markedly faster than
+/// its radix-5 and radix-7 ones, which the flop count does not see.
+fn radix_2_3(mut n: usize) -> bool {
+    for p in [2, 3] {
+        while n.is_multiple_of(p) {
+            n /= p;
+        }
+    }
+    n == 1
+}
+
 /// Tile sizes worth trying along one axis: the whole output, and every tile whose
-/// transform length is already a fast size of at least [`MIN_TILE_FFT`].
+/// transform length is a `2^a 3^b` size of at least [`MIN_TILE_FFT`].
 fn tile_candidates(geometry: &Conv2dGeometry, axis: usize) -> Vec<usize> {
     let a = geometry.axes[axis];
     let taps = a.phase_kernel();
     let mut candidates: Vec<usize> = (1..a.output())
         .filter(|&t| {
             let span = t + taps - 1;
-            span >= MIN_TILE_FFT && fast_len(span, axis == 1) == span
+            span >= MIN_TILE_FFT && radix_2_3(span) && (axis == 0 || span.is_multiple_of(2))
         })
         .collect();
     candidates.push(a.output());
@@ -111,12 +138,25 @@ pub fn estimate(geometry: &Conv2dGeometry) -> CostEstimate {
 /// Whether the spectral path is expected to beat direct convolution on `geometry`.
 pub fn prefers_fft(geometry: &Conv2dGeometry) -> bool {
     let cost = estimate(geometry);
-    cost.spectral() * SPECTRAL_FLOP_PENALTY < cost.direct
+    cost.spectral() * SPECTRAL_FLOP_PENALTY < cost.direct * direct_slowdown(geometry)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn layer(kernel: usize, stride: usize, groups: usize) -> Conv2dGeometry {
+        let pad = (kernel / 2, kernel - 1 - kernel / 2);
+        Conv2dGeometry::new(
+            &[16, 64, 64, 64],
+            &[64, 64 / groups, kernel, kernel],
+            [stride; 2],
+            [pad; 2],
+            [1, 1],
+            groups,
+        )
+        .unwrap()
+    }
 
     fn square(batch: usize, channels: usize, image: usize, kernel: usize) -> Conv2dGeometry {
         let pad = (kernel / 2, kernel - 1 - kernel / 2);
@@ -135,9 +175,12 @@ mod tests {
     fn the_crossover_follows_the_calibration_benches() {
         let choices: Vec<bool> = [3, 5, 7, 9, 15]
             .into_iter()
-            .map(|k| prefers_fft(&square(16, 64, 64, k)))
+            .map(|k| prefers_fft(&layer(k, 1, 1)))
             .collect();
         assert_eq!(choices, [false, true, true, true, true]);
+        // Stride 2 and depthwise, where the measured winner differs from dense stride 1.
+        assert!(!prefers_fft(&layer(3, 2, 1)) && !prefers_fft(&layer(7, 2, 1)));
+        assert!(!prefers_fft(&layer(3, 1, 64)) && prefers_fft(&layer(7, 1, 64)));
     }
 
     #[test]

@@ -175,8 +175,14 @@ impl<T: Scalar> Fft2d<T> {
     }
 
     /// Transforms `count` images and returns their spectra bin-major, `[bins][count]`.
-    /// `fill(i, image)` writes image `i` into a zeroed row-major `height x width` buffer.
-    pub fn forward(&self, count: usize, fill: impl Fn(usize, &mut [T]) + Sync) -> Vec<Complex<T>> {
+    /// `fill(i, image)` writes image `i` into a zeroed row-major `height x width` buffer, in
+    /// its first `filled_rows` rows only: the row transforms of the zero rows are skipped.
+    pub fn forward(
+        &self,
+        count: usize,
+        filled_rows: usize,
+        fill: impl Fn(usize, &mut [T]) + Sync,
+    ) -> Vec<Complex<T>> {
         let bins = self.bins();
         let half = self.half_width();
         let mut image_major = vec![Complex::default(); count * bins];
@@ -189,6 +195,7 @@ impl<T: Scalar> Fft2d<T> {
                     .real
                     .chunks_exact_mut(self.width)
                     .zip(ws.rows.chunks_exact_mut(half))
+                    .take(filled_rows)
                 {
                     self.row_forward
                         .process_with_scratch(real_row, complex_row, &mut ws.scratch)
@@ -213,6 +220,7 @@ impl<T: Scalar> Fft2d<T> {
         &self,
         spectra: &[Complex<T>],
         count: usize,
+        used_rows: usize,
         out: &mut [T],
         chunk_len: usize,
         images_per_chunk: usize,
@@ -239,8 +247,13 @@ impl<T: Scalar> Fft2d<T> {
                     self.column_inverse
                         .process_with_scratch(&mut ws.spectrum, &mut ws.scratch);
                     transpose_into(&ws.spectrum, &mut ws.rows, half, self.height);
-                    self.rows_to_real(&mut ws.rows, &mut ws.real, &mut ws.scratch);
-                    ws.real.iter_mut().for_each(|v| *v = *v * scale);
+                    let used = used_rows * self.width;
+                    self.rows_to_real(
+                        &mut ws.rows[..used_rows * half],
+                        &mut ws.real[..used],
+                        &mut ws.scratch,
+                    );
+                    ws.real[..used].iter_mut().for_each(|v| *v = *v * scale);
                     emit(j, &ws.real, chunk);
                 }
             },
@@ -408,7 +421,7 @@ mod tests {
             let fft = Fft2d::<f64>::cached(h, w);
             let count = 3;
             let value = |i: usize, p: usize| ((i * 31 + p * 7) % 13) as f64 - 6.0;
-            let spectra = fft.forward(count, |i, img| {
+            let spectra = fft.forward(count, h, |i, img| {
                 img.iter_mut()
                     .enumerate()
                     .for_each(|(p, v)| *v = value(i, p))
@@ -417,6 +430,7 @@ mod tests {
             fft.inverse(
                 &spectra,
                 count,
+                h,
                 &mut out,
                 h * w,
                 1,
