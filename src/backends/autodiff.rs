@@ -5,7 +5,7 @@ use burn::backend::autodiff::{
     Autodiff,
     checkpoint::{base::Checkpointer, strategy::CheckpointStrategy},
     grads::Gradients,
-    ops::{Backward, Ops, OpsKind},
+    ops::{Backward, NodeGuard, Ops, OpsKind},
 };
 use burn::backend::{Backend, TensorMetadata, tensor::FloatTensor};
 use burn::tensor::{Slice, TensorData};
@@ -191,6 +191,31 @@ fn split_halves<B: Backend>(
     )
 }
 
+/// A (real, imaginary) pair of tensors of backend `B`.
+type Pair<B> = (FloatTensor<B>, FloatTensor<B>);
+
+/// Records `op` over `nodes` for a two-output result `(first, second)`, which autodiff sees
+/// as one tensor joined along dimension 0 (`len` each), and returns the two outputs.
+fn record_pair<B, C, Op, const N: usize>(
+    op: Op,
+    nodes: [NodeGuard; N],
+    state: Op::State,
+    (first, second): Pair<B>,
+    len: usize,
+) -> Pair<Autodiff<B, C>>
+where
+    B: Backend,
+    C: CheckpointStrategy,
+    Op: Backward<B, N>,
+{
+    let joined = B::float_cat(vec![first, second], 0);
+    let joined = match op.prepare::<C>(nodes).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish(state, joined),
+        OpsKind::UnTracked(prep) => prep.finish(joined),
+    };
+    split_halves::<Autodiff<B, C>>(joined, len)
+}
+
 /// Per-bin weights of a half spectrum shaped like `like` (`[.., height, width / 2 + 1]`):
 /// `interior` on the columns that stand for two bins of the full spectrum, 1 on the DC column
 /// and, for even widths, the Nyquist column; with `self_conjugate_zero`, 0 on the bins that
@@ -258,13 +283,8 @@ impl<B: Backend + Fft2Backend, C: CheckpointStrategy> Fft2Backend for Autodiff<B
 
         let len = re.shape()[0];
         let nodes = [re.node(), im.node()];
-        let (out_re, out_im) = B::dft2(re.into_primitive(), im.into_primitive(), inverse);
-        let joined = B::float_cat(vec![out_re, out_im], 0);
-        let joined = match Dft2Backward.prepare::<C>(nodes).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => prep.finish((inverse, len), joined),
-            OpsKind::UnTracked(prep) => prep.finish(joined),
-        };
-        split_halves::<Self>(joined, len)
+        let outputs = B::dft2(re.into_primitive(), im.into_primitive(), inverse);
+        record_pair::<B, C, _, 2>(Dft2Backward, nodes, (inverse, len), outputs, len)
     }
 
     fn rdft2(x: FloatTensor<Self>) -> (FloatTensor<Self>, FloatTensor<Self>) {
@@ -297,13 +317,8 @@ impl<B: Backend + Fft2Backend, C: CheckpointStrategy> Fft2Backend for Autodiff<B
         let shape = x.shape();
         let (len, width) = (shape[0], shape[shape.num_dims() - 1]);
         let nodes = [x.node()];
-        let (out_re, out_im) = B::rdft2(x.into_primitive());
-        let joined = B::float_cat(vec![out_re, out_im], 0);
-        let joined = match Rdft2Backward.prepare::<C>(nodes).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => prep.finish((len, width), joined),
-            OpsKind::UnTracked(prep) => prep.finish(joined),
-        };
-        split_halves::<Self>(joined, len)
+        let outputs = B::rdft2(x.into_primitive());
+        record_pair::<B, C, _, 1>(Rdft2Backward, nodes, (len, width), outputs, len)
     }
 
     fn irdft2(re: FloatTensor<Self>, im: FloatTensor<Self>, width: usize) -> FloatTensor<Self> {
