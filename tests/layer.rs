@@ -115,29 +115,18 @@ fn conv2d_weights_load_into_fft_conv2d() {
 
 #[test]
 fn gradients_are_the_same_under_checkpointing_and_recomputed_spectra() {
+    // A tracked tensor of `shape` holding `v % period - period / 2` at flat index `v`.
+    let ramp = |shape: [usize; 4], period: usize, device: &Device| {
+        let values: Vec<f32> = (0..shape.iter().product::<usize>())
+            .map(|v| (v % period) as f32 - (period / 2) as f32)
+            .collect();
+        Tensor::<4>::from_data(burn::tensor::TensorData::new(values, shape), device).require_grad()
+    };
     let grads_on = |device: Device, memory: burn_fftconv::BackwardMemory| {
-        let x = Tensor::<4>::from_data(
-            burn::tensor::TensorData::new(
-                (0..2 * 3 * 9 * 8)
-                    .map(|v| (v % 7) as f32 - 3.0)
-                    .collect::<Vec<_>>(),
-                [2, 3, 9, 8],
-            ),
-            &device,
-        )
-        .require_grad();
-        let w = Tensor::<4>::from_data(
-            burn::tensor::TensorData::new(
-                (0..4 * 3 * 3 * 3)
-                    .map(|v| (v % 5) as f32 - 2.0)
-                    .collect::<Vec<_>>(),
-                [4, 3, 3, 3],
-            ),
-            &device,
-        )
-        .require_grad();
+        let x = ramp([2, 3, 9, 8], 7, &device);
+        let w = ramp([4, 3, 3, 3], 5, &device);
         let y = burn_fftconv::fft_conv2d_with_memory(
-            x.clone().exp().clone() * 0.1,
+            x.clone().exp() * 0.1,
             w.clone(),
             None,
             burn::tensor::ops::ConvOptions::new([2, 1], [1, 1], [1, 1], 1),
