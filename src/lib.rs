@@ -5,11 +5,11 @@
 //! frequency-domain identities of Mathieu, Henaff & LeCun (2014), available directly
 //! ([`fft_conv2d_x_backward`], [`fft_conv2d_weight_backward`]) and as the custom autodiff
 //! backward of [`fft_conv2d`]. The spectral kernels live in the `fftconv-kernels` crate.
-//! [`rfft2`], [`irfft2`], [`fft2`] and [`ifft2`] are differentiable 2-D FFTs with tested
-//! gradient rules (see the `fft2` module docs below them).
+//! [`rfft2`], [`irfft2`], [`fft2()`] and [`ifft2`] are differentiable 2-D FFTs with tested
+//! gradient rules, explained in the [`mod@fft2`] module docs.
 
 mod backends;
-mod fft2;
+pub mod fft2;
 mod functional;
 mod module;
 mod ops;

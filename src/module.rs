@@ -18,7 +18,7 @@ use crate::ops::BackwardMemory;
 pub enum ConvAlgorithm {
     /// The cheaper of the two for the geometry of each call, by [`prefers_fft`].
     Auto,
-    /// Always the frequency domain ([`fft_conv2d`]).
+    /// Always the frequency domain ([`crate::fft_conv2d`]).
     Fft,
     /// Always burn's direct convolution (`burn::tensor::module::conv2d`).
     Direct,

@@ -79,7 +79,7 @@ pub trait FftConvBackend: Backend {
     }
 }
 
-/// Unnormalized 2-D DFTs over the last two dimensions, the primitives of [`crate::fft2`],
+/// Unnormalized 2-D DFTs over the last two dimensions, the primitives of [`crate::fft2()`],
 /// [`crate::ifft2`], [`crate::rfft2`] and [`crate::irfft2`]. Complex values travel as
 /// (real, imaginary) tensor pairs.
 #[backend_extension(
