@@ -44,8 +44,8 @@ impl_scalar!(f32, f64);
 static FORWARD_TRANSFORMS: AtomicU64 = AtomicU64::new(0);
 static INVERSE_TRANSFORMS: AtomicU64 = AtomicU64::new(0);
 
-/// Number of single-image 2-D transforms run by this process so far, for tests and
-/// diagnostics (for example, to check that a training step reuses its spectra).
+/// Number of single-image 2-D transforms the convolution kernels ran in this process, for
+/// tests and diagnostics (for example, to check that a training step reuses its spectra).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TransformCount {
     /// Forward (real to complex) 2-D transforms.
