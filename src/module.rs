@@ -24,11 +24,7 @@ pub enum ConvAlgorithm {
     Direct,
 }
 
-/// Whether the frequency domain is expected to be faster than burn's direct convolution for
-/// `geometry`, from the FLOP model of `fftconv-kernels`.
-pub fn prefers_fft(geometry: &Conv2dGeometry) -> bool {
-    fftconv_kernels::cost::prefers_fft(geometry)
-}
+pub use fftconv_kernels::cost::prefers_fft;
 
 /// Configuration of an [`FftConv2d`]: the fields, defaults and initializer of
 /// [`Conv2dConfig`], plus the [`ConvAlgorithm`].

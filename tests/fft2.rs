@@ -9,7 +9,7 @@ use fftconv_kernels::sampling::Sampler;
 use std::f64::consts::PI;
 
 mod common;
-use common::values;
+use common::{assert_central_differences, values};
 
 const NORMS: [FftNorm; 3] = [FftNorm::Backward, FftNorm::Ortho, FftNorm::Forward];
 const SIZES: [[usize; 2]; 4] = [[4, 6], [5, 7], [3, 4], [6, 5]];
@@ -238,23 +238,15 @@ fn check_finite_differences(
             .collect();
         values(loss(&inputs))[0]
     };
-    let mut sampler = Sampler::new(23);
-    let step = 1e-6;
-    for (which, grad) in analytic.iter().enumerate() {
-        for _ in 0..10 {
-            let i = sampler.range(0, grad.len() - 1);
-            let (mut plus, mut minus) = (parts.clone(), parts.clone());
-            plus[which][i] += step;
-            minus[which][i] -= step;
-            let numeric = (eval(&plus) - eval(&minus)) / (2.0 * step);
-            let scale = grad.iter().fold(1e-3f64, |m, g| m.max(g.abs()));
-            assert!(
-                (numeric - grad[i]).abs() <= 1e-7 * scale,
-                "{name}: input {which} index {i}: finite difference {numeric} vs autodiff {}",
-                grad[i]
-            );
-        }
-    }
+    assert_central_differences(
+        name,
+        &parts,
+        &analytic,
+        eval,
+        &mut Sampler::new(23),
+        10,
+        1e-6,
+    );
 }
 
 #[test]

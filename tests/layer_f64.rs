@@ -8,7 +8,7 @@ use burn::nn::PaddingConfig2d;
 use burn::tensor::activation::tanh;
 use burn::tensor::{Device, FloatDType, Tensor, TensorData};
 use burn_fftconv::{ConvAlgorithm, FftConv2d, FftConv2dConfig};
-use common::{assert_twins_train_alike, values};
+use common::{assert_central_differences, assert_twins_train_alike, values};
 use fftconv_kernels::sampling::Sampler;
 
 fn f64_device(mut device: Device) -> Device {
@@ -77,26 +77,9 @@ fn check_finite_differences(config: FftConv2dConfig, input: [usize; 4]) {
         values(layer.bias.as_ref().unwrap().val().grad(&grads).unwrap()),
     ];
 
-    let step = 1e-5;
     let point = [x, weight, bias];
-    for (which, grad) in analytic.iter().enumerate() {
-        for _ in 0..12 {
-            let i = sampler.range(0, grad.len() - 1);
-            let mut plus = point.clone();
-            let mut minus = point.clone();
-            plus[which][i] += step;
-            minus[which][i] -= step;
-            let numeric = (loss(&plus[0], &plus[1], &plus[2])
-                - loss(&minus[0], &minus[1], &minus[2]))
-                / (2.0 * step);
-            let scale = grad.iter().fold(1e-3f64, |m, g| m.max(g.abs()));
-            assert!(
-                (numeric - grad[i]).abs() <= 1e-7 * scale,
-                "argument {which}, index {i}: finite difference {numeric} vs autodiff {}",
-                grad[i]
-            );
-        }
-    }
+    let eval = |p: &[Vec<f64>]| loss(&p[0], &p[1], &p[2]);
+    assert_central_differences("layer", &point, &analytic, eval, &mut sampler, 12, 1e-5);
 }
 
 #[test]

@@ -40,9 +40,12 @@ impl<B: Backend + FftConvBackend> Backward<B, 2> for FftConv2dBackward {
             untransformed,
             geometry,
         } = ops.state;
-        let spectrum = |tensor: FloatTensor<B>, kind| match untransformed {
-            true => B::fft_conv2d_spectrum(tensor, kind, geometry),
-            false => tensor,
+        let spectrum = |tensor: FloatTensor<B>, kind| {
+            if untransformed {
+                B::fft_conv2d_spectrum(tensor, kind, geometry)
+            } else {
+                tensor
+            }
         };
         let input = input.map(|x| spectrum(x, SpectrumKind::Input));
         let weight = weight.map(|w| spectrum(w, SpectrumKind::Weight));

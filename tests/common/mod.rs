@@ -170,3 +170,32 @@ pub fn assert_twins_train_alike(device: Device, tolerance: f64) {
     }
     println!("{device:?}: loss {loss_s} vs {loss_d}");
 }
+
+/// Checks `analytic` (one gradient per input part) against central differences of `eval` at
+/// `point`, on `samples` random coordinates of each part: agreement to 1e-7 of the largest
+/// gradient entry (at least 1e-3).
+pub fn assert_central_differences(
+    name: &str,
+    point: &[Vec<f64>],
+    analytic: &[Vec<f64>],
+    eval: impl Fn(&[Vec<f64>]) -> f64,
+    sampler: &mut Sampler,
+    samples: usize,
+    step: f64,
+) {
+    for (which, grad) in analytic.iter().enumerate() {
+        let scale = grad.iter().fold(1e-3f64, |m, g| m.max(g.abs()));
+        for _ in 0..samples {
+            let i = sampler.range(0, grad.len() - 1);
+            let (mut plus, mut minus) = (point.to_vec(), point.to_vec());
+            plus[which][i] += step;
+            minus[which][i] -= step;
+            let numeric = (eval(&plus) - eval(&minus)) / (2.0 * step);
+            assert!(
+                (numeric - grad[i]).abs() <= 1e-7 * scale,
+                "{name}: input {which} index {i}: finite difference {numeric} vs autodiff {}",
+                grad[i]
+            );
+        }
+    }
+}
