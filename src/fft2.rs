@@ -26,6 +26,7 @@
 //! with these gradients.
 
 use burn::backend::Dispatch;
+use burn::backend::tensor::FloatTensor;
 use burn::tensor::{Device, Tensor};
 
 use crate::functional::ensure_supported;
@@ -109,12 +110,18 @@ fn complex<const D: usize>(
     check_inputs(function, &[&re, &im], s);
     let size = s.unwrap_or_else(|| last2(&re));
     let (re, im) = (resize(re, size), resize(im, size));
-    let (out_re, out_im) =
-        <Dispatch as Fft2Backend>::dft2(re.into_dispatch(), im.into_dispatch(), inverse);
-    let factor = norm.factor(size[0] * size[1], inverse);
+    let spectrum = <Dispatch as Fft2Backend>::dft2(re.into_dispatch(), im.into_dispatch(), inverse);
+    scaled_pair(spectrum, norm.factor(size[0] * size[1], inverse))
+}
+
+/// The (real, imaginary) outputs of a dispatched transform as tensors, times `factor`.
+fn scaled_pair<const D: usize>(
+    (re, im): (FloatTensor<Dispatch>, FloatTensor<Dispatch>),
+    factor: f64,
+) -> (Tensor<D>, Tensor<D>) {
     (
-        Tensor::from_dispatch(out_re) * factor,
-        Tensor::from_dispatch(out_im) * factor,
+        Tensor::from_dispatch(re) * factor,
+        Tensor::from_dispatch(im) * factor,
     )
 }
 
@@ -147,12 +154,8 @@ pub fn rfft2<const D: usize>(
 ) -> (Tensor<D>, Tensor<D>) {
     check_inputs("rfft2", &[&x], s);
     let size = s.unwrap_or_else(|| last2(&x));
-    let (re, im) = <Dispatch as Fft2Backend>::rdft2(resize(x, size).into_dispatch());
-    let factor = norm.factor(size[0] * size[1], false);
-    (
-        Tensor::from_dispatch(re) * factor,
-        Tensor::from_dispatch(im) * factor,
-    )
+    let spectrum = <Dispatch as Fft2Backend>::rdft2(resize(x, size).into_dispatch());
+    scaled_pair(spectrum, norm.factor(size[0] * size[1], false))
 }
 
 /// Inverse of [`rfft2`]: real maps of `s` (default: the spectrum's height and
