@@ -39,6 +39,24 @@ impl Sampler {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
+    /// Two independent standard normal values (Box-Muller).
+    pub fn normal_pair(&mut self) -> (f64, f64) {
+        let radius = (-2.0 * (1.0 - self.unit()).ln()).sqrt();
+        let (sin, cos) = (std::f64::consts::TAU * self.unit()).sin_cos();
+        (radius * cos, radius * sin)
+    }
+
+    /// `len` standard normal values.
+    pub fn normals(&mut self, len: usize) -> Vec<f64> {
+        (0..len.div_ceil(2))
+            .flat_map(|_| {
+                let (a, b) = self.normal_pair();
+                [a, b]
+            })
+            .take(len)
+            .collect()
+    }
+
     /// `len` values uniform in `[-1, 1)`.
     pub fn values(&mut self, len: usize) -> Vec<f64> {
         (0..len).map(|_| 2.0 * self.unit() - 1.0).collect()

@@ -1,0 +1,14 @@
+//! A learnable radix-2 butterfly real FFT for burn ([`ButterflyFft`]), the exact real DFT it
+//! is measured against ([`reference`]), and the training recipes of `examples/learn_fft.rs`
+//! ([`learn`]).
+
+pub mod butterfly;
+pub mod complex;
+
+pub use butterfly::{
+    ButterflyFft, ButterflyFftConfig, ButterflyInit, FreeTwiddles, Parameterization, PhaseTwiddles,
+    Twiddles,
+};
+pub use complex::ComplexTensor;
+pub mod learn;
+pub mod reference;
