@@ -18,7 +18,7 @@ use burn_fftconv::Conv2dLayer;
 use fftconv_mnist::dataset::{self, Mnist};
 use fftconv_mnist::train::{EpochReport, Net, TrainConfig, direct_net, evaluate, fft_net, train};
 
-const USAGE: &str = "usage: mnist [--conv fft|direct] [--device flex|ndarray] [--data-dir DIR] \
+const USAGE: &str = "usage: mnist [--conv fft|direct] [--device flex|ndarray|wgpu] [--data-dir DIR] \
 [--epochs N] [--batch-size N] [--lr RATE] [--limit N] [--save PATH] [--eval PATH]";
 
 struct Args {
@@ -77,8 +77,14 @@ fn device(name: &str) -> Result<Device, String> {
     match name {
         "flex" => Ok(Device::flex()),
         "ndarray" => Ok(Device::ndarray()),
+        #[cfg(feature = "wgpu")]
+        "wgpu" => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+        #[cfg(not(feature = "wgpu"))]
+        "wgpu" => Err("--device wgpu needs the `wgpu` feature: \
+                       cargo run --release --features wgpu --example mnist -- --device wgpu"
+            .into()),
         other => Err(format!(
-            "--device must be flex or ndarray, got {other} (the GPU path is not built yet)"
+            "--device must be flex, ndarray or wgpu, got {other}"
         )),
     }
 }

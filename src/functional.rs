@@ -23,7 +23,6 @@ fn geometry(
             weight.device()
         );
     }
-    ensure_supported(function, &device);
     if x.dtype() != weight.dtype() {
         panic!(
             "{function}: `x` has dtype {:?} but `weight` has dtype {:?}",
@@ -42,18 +41,47 @@ fn geometry(
     .unwrap_or_else(|error| panic!("{function}: {error}"))
 }
 
-/// Panics unless `device` runs a backend this crate implements.
-pub(crate) fn ensure_supported(function: &str, device: &Device) {
+/// Whether this crate's own kernels (the backend extension) serve `device`: Flex and
+/// NdArray. Other devices take the [`Path::Composed`] path.
+fn has_native_kernels(device: &Device) -> bool {
     match device.clone().without_autodiff().as_dispatch() {
         #[cfg(feature = "flex")]
-        DispatchDevice::Flex(_) => {}
+        DispatchDevice::Flex(_) => true,
         #[cfg(feature = "ndarray")]
-        DispatchDevice::NdArray(_) => {}
+        DispatchDevice::NdArray(_) => true,
         #[allow(unreachable_patterns)]
-        other => panic!(
-            "{function}: device {other:?} is not supported yet; burn-fftconv runs on {}",
+        _ => false,
+    }
+}
+
+/// Panics unless this crate's own kernels serve `device` (for the 2-D FFT functions, which
+/// have no composed path).
+pub(crate) fn ensure_supported(function: &str, device: &Device) {
+    if !has_native_kernels(device) {
+        panic!(
+            "{function}: device {device:?} is not supported yet; it runs on {}",
             supported_backends()
-        ),
+        );
+    }
+}
+
+/// How a convolution is evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Path {
+    /// The backend extension: this crate's CPU kernels, with the custom backward.
+    Native,
+    /// [`composed`]: burn tensor operations and burn-signal transforms on the device.
+    Composed,
+}
+
+impl Path {
+    /// The path for `device`: native where this crate has kernels, composed elsewhere.
+    fn for_device(device: &Device) -> Self {
+        if has_native_kernels(device) {
+            Self::Native
+        } else {
+            Self::Composed
+        }
     }
 }
 
@@ -124,19 +152,33 @@ pub fn fft_conv2d_with_memory(
     options: impl Into<ConvOptions<2>>,
     memory: BackwardMemory,
 ) -> Tensor<4> {
-    let options = options.into();
+    let path = Path::for_device(&x.device());
+    convolve(path, x, weight, bias, options.into(), memory)
+}
+
+fn convolve(
+    path: Path,
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    options: ConvOptions<2>,
+    memory: BackwardMemory,
+) -> Tensor<4> {
     let geometry = geometry("fft_conv2d", &x, &weight, &options);
     if let Some(bias) = &bias {
         geometry
             .check_bias(bias.dims()[0])
             .unwrap_or_else(|error| panic!("fft_conv2d: {error}"));
     }
-    let y = Tensor::from_dispatch(<Dispatch as FftConvBackend>::fft_conv2d(
-        x.into_dispatch(),
-        weight.into_dispatch(),
-        geometry,
-        memory,
-    ));
+    let y = match path {
+        Path::Native => Tensor::from_dispatch(<Dispatch as FftConvBackend>::fft_conv2d(
+            x.into_dispatch(),
+            weight.into_dispatch(),
+            geometry,
+            memory,
+        )),
+        Path::Composed => crate::backends::composed::conv2d(x, weight, &geometry),
+    };
     match bias {
         Some(bias) => y + bias.reshape([1, geometry.out_channels as i64, 1, 1]),
         None => y,
@@ -152,16 +194,8 @@ pub fn fft_conv2d_x_backward(
     output_grad: Tensor<4>,
     options: ConvOptions<2>,
 ) -> Tensor<4> {
-    let geometry = geometry("fft_conv2d_x_backward", &x, &weight, &options);
-    check_output_grad("fft_conv2d_x_backward", &output_grad, &geometry);
-    let grad_spectrum = spectrum(output_grad, SpectrumKind::OutputGrad, geometry);
-    let weight_spectrum = spectrum(weight, SpectrumKind::Weight, geometry);
-    product(
-        grad_spectrum,
-        weight_spectrum,
-        Identity::InputGrad,
-        geometry,
-    )
+    let path = Path::for_device(&x.device());
+    gradient(path, Identity::InputGrad, x, weight, output_grad, options)
 }
 
 /// Gradient of a convolution with respect to its weight, from the output gradient, computed
@@ -173,16 +207,44 @@ pub fn fft_conv2d_weight_backward(
     output_grad: Tensor<4>,
     options: ConvOptions<2>,
 ) -> Tensor<4> {
-    let geometry = geometry("fft_conv2d_weight_backward", &x, &weight, &options);
-    check_output_grad("fft_conv2d_weight_backward", &output_grad, &geometry);
-    let grad_spectrum = spectrum(output_grad, SpectrumKind::OutputGrad, geometry);
-    let input_spectrum = spectrum(x, SpectrumKind::Input, geometry);
-    product(
-        grad_spectrum,
-        input_spectrum,
-        Identity::WeightGrad,
-        geometry,
-    )
+    let path = Path::for_device(&x.device());
+    gradient(path, Identity::WeightGrad, x, weight, output_grad, options)
+}
+
+/// The input gradient (`identity` [`Identity::InputGrad`]) or the weight gradient
+/// ([`Identity::WeightGrad`]) by `path`.
+fn gradient(
+    path: Path,
+    identity: Identity,
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    output_grad: Tensor<4>,
+    options: ConvOptions<2>,
+) -> Tensor<4> {
+    let function = match identity {
+        Identity::InputGrad => "fft_conv2d_x_backward",
+        _ => "fft_conv2d_weight_backward",
+    };
+    let geometry = geometry(function, &x, &weight, &options);
+    check_output_grad(function, &output_grad, &geometry);
+    // The operand besides `output_grad`: the weight for the input gradient, `x` for the
+    // weight gradient.
+    let [_, kind] = identity.operands();
+    let operand = if kind == SpectrumKind::Weight {
+        weight
+    } else {
+        x
+    };
+    match path {
+        Path::Composed => {
+            crate::backends::composed::gradient(operand, output_grad, identity, &geometry)
+        }
+        Path::Native => {
+            let grad_spectrum = spectrum(output_grad, SpectrumKind::OutputGrad, geometry);
+            let operand_spectrum = spectrum(operand, kind, geometry);
+            product(grad_spectrum, operand_spectrum, identity, geometry)
+        }
+    }
 }
 
 /// Gradient of a convolution with respect to its bias: the output gradient summed over batch
@@ -194,4 +256,59 @@ pub fn fft_conv2d_bias_backward(output_grad: Tensor<4>) -> Tensor<1> {
         .sum_dim(2)
         .sum_dim(3)
         .reshape([out_channels as i64])
+}
+
+/// The composed path on any device burn-signal supports, Flex included: what GPU devices run,
+/// callable directly to compare the two paths or to check the composed one without a GPU.
+pub mod composed {
+    use burn::tensor::Tensor;
+    use burn::tensor::ops::ConvOptions;
+
+    use super::{BackwardMemory, Identity, Path, convolve, gradient};
+
+    /// [`crate::fft_conv2d`] through the composed path; under autodiff, burn differentiates
+    /// the composition.
+    pub fn fft_conv2d(
+        x: Tensor<4>,
+        weight: Tensor<4>,
+        bias: Option<Tensor<1>>,
+        options: impl Into<ConvOptions<2>>,
+    ) -> Tensor<4> {
+        let memory = BackwardMemory::KeepSpectra;
+        convolve(Path::Composed, x, weight, bias, options.into(), memory)
+    }
+
+    /// [`crate::fft_conv2d_x_backward`] through the composed path.
+    pub fn fft_conv2d_x_backward(
+        x: Tensor<4>,
+        weight: Tensor<4>,
+        output_grad: Tensor<4>,
+        options: ConvOptions<2>,
+    ) -> Tensor<4> {
+        gradient(
+            Path::Composed,
+            Identity::InputGrad,
+            x,
+            weight,
+            output_grad,
+            options,
+        )
+    }
+
+    /// [`crate::fft_conv2d_weight_backward`] through the composed path.
+    pub fn fft_conv2d_weight_backward(
+        x: Tensor<4>,
+        weight: Tensor<4>,
+        output_grad: Tensor<4>,
+        options: ConvOptions<2>,
+    ) -> Tensor<4> {
+        gradient(
+            Path::Composed,
+            Identity::WeightGrad,
+            x,
+            weight,
+            output_grad,
+            options,
+        )
+    }
 }

@@ -10,6 +10,14 @@ use burn::tensor::{Device, Tensor};
 use burn_fftconv::{ConvAlgorithm, FftConv2d, FftConv2dConfig};
 use common::{assert_twins_train_alike, relative_error, values};
 
+/// The layer on wgpu takes the composed path (lavapipe in CI).
+#[cfg(feature = "wgpu")]
+#[test]
+fn cnn_trains_like_conv2d_on_wgpu() {
+    use burn::tensor::DeviceKind;
+    assert_twins_train_alike(Device::wgpu(DeviceKind::DefaultDevice), 1e-4);
+}
+
 #[test]
 fn cnn_trains_like_conv2d_on_flex() {
     assert_twins_train_alike(Device::flex(), 1e-4);
