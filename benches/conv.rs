@@ -8,6 +8,8 @@
 //! and depthwise cases) runs long; select with criterion's filter, for example
 //! `cargo bench --bench conv -- 'flex/train_step/n16_c64_f64_64x64'`.
 //! `python3 benches/report.py` turns the results into `benches/REPORT.md` and a plot.
+//! With `--features wgpu` the grid also runs on the default wgpu device (`wgpu/...` groups;
+//! reading each result back to the host makes every timing include the device's work).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -160,7 +162,13 @@ fn benches(c: &mut Criterion) {
         ("weight_grad", weight_grad),
         ("train_step", train_step),
     ];
-    for (backend, device) in [("flex", Device::flex()), ("ndarray", Device::ndarray())] {
+    let mut devices = vec![("flex", Device::flex()), ("ndarray", Device::ndarray())];
+    #[cfg(feature = "wgpu")]
+    devices.push((
+        "wgpu",
+        Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
+    ));
+    for (backend, device) in devices {
         for case in grid() {
             let tensors = case.tensors(&device);
             for (pass, run) in passes {
