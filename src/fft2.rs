@@ -1,4 +1,7 @@
-//! Differentiable 2-D FFTs over the last two dimensions, on every backend of this crate.
+//! Differentiable 2-D FFTs over the last two dimensions, on every device: Flex and NdArray
+//! run this crate's FFT kernels with hand-written adjoints; other devices (wgpu and the other
+//! CubeCL runtimes) multiply by dense DFT matrices on the device, which burn's autodiff
+//! differentiates exactly (any size, `O(n)` work per output value instead of `O(log n)`).
 //!
 //! Complex tensors are (real, imaginary) pairs. Sizes follow numpy's `s`: the input is
 //! cropped or zero-padded to `s` before a forward transform; an inverse real transform
@@ -27,9 +30,10 @@
 
 use burn::backend::Dispatch;
 use burn::backend::tensor::FloatTensor;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Tensor;
 
-use crate::functional::ensure_supported;
+use crate::backends::composed;
+use crate::functional::Path;
 use crate::ops::Fft2Backend;
 
 /// Scaling of a forward/inverse transform pair, as in numpy and PyTorch.
@@ -60,8 +64,6 @@ fn check_inputs<const D: usize>(function: &str, tensors: &[&Tensor<D>], s: Optio
         D >= 2,
         "{function}: needs at least two dimensions, got rank {D}"
     );
-    let device: Device = tensors[0].device();
-    ensure_supported(function, &device);
     if let [re, im] = tensors
         && re.dims() != im.dims()
     {
@@ -110,8 +112,13 @@ fn complex<const D: usize>(
     check_inputs(function, &[&re, &im], s);
     let size = s.unwrap_or_else(|| last2(&re));
     let (re, im) = (resize(re, size), resize(im, size));
+    let factor = norm.factor(size[0] * size[1], inverse);
+    if Path::for_device(&re.device()) == Path::Composed {
+        let (re, im) = composed::dft2(re, im, inverse);
+        return (re * factor, im * factor);
+    }
     let spectrum = <Dispatch as Fft2Backend>::dft2(re.into_dispatch(), im.into_dispatch(), inverse);
-    scaled_pair(spectrum, norm.factor(size[0] * size[1], inverse))
+    scaled_pair(spectrum, factor)
 }
 
 /// The (real, imaginary) outputs of a dispatched transform as tensors, times `factor`.
@@ -154,8 +161,12 @@ pub fn rfft2<const D: usize>(
 ) -> (Tensor<D>, Tensor<D>) {
     check_inputs("rfft2", &[&x], s);
     let size = s.unwrap_or_else(|| last2(&x));
-    let spectrum = <Dispatch as Fft2Backend>::rdft2(resize(x, size).into_dispatch());
-    scaled_pair(spectrum, norm.factor(size[0] * size[1], false))
+    let (x, factor) = (resize(x, size), norm.factor(size[0] * size[1], false));
+    if Path::for_device(&x.device()) == Path::Composed {
+        let (re, im) = composed::rdft2(x);
+        return (re * factor, im * factor);
+    }
+    scaled_pair(<Dispatch as Fft2Backend>::rdft2(x.into_dispatch()), factor)
 }
 
 /// Inverse of [`rfft2`]: real maps of `s` (default: the spectrum's height and
@@ -171,6 +182,10 @@ pub fn irfft2<const D: usize>(
     let size = s.unwrap_or([height, 2 * half.saturating_sub(1)].map(|n| n.max(1)));
     let spectrum_size = [size[0], size[1] / 2 + 1];
     let (re, im) = (resize(re, spectrum_size), resize(im, spectrum_size));
+    let factor = norm.factor(size[0] * size[1], true);
+    if Path::for_device(&re.device()) == Path::Composed {
+        return composed::irdft2(re, im, size[1]) * factor;
+    }
     let x = <Dispatch as Fft2Backend>::irdft2(re.into_dispatch(), im.into_dispatch(), size[1]);
-    Tensor::from_dispatch(x) * norm.factor(size[0] * size[1], true)
+    Tensor::from_dispatch(x) * factor
 }

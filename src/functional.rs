@@ -54,20 +54,9 @@ fn has_native_kernels(device: &Device) -> bool {
     }
 }
 
-/// Panics unless this crate's own kernels serve `device` (for the 2-D FFT functions, which
-/// have no composed path).
-pub(crate) fn ensure_supported(function: &str, device: &Device) {
-    if !has_native_kernels(device) {
-        panic!(
-            "{function}: device {device:?} is not supported yet; it runs on {}",
-            supported_backends()
-        );
-    }
-}
-
-/// How a convolution is evaluated.
+/// How a convolution or a 2-D FFT is evaluated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Path {
+pub(crate) enum Path {
     /// The backend extension: this crate's CPU kernels, with the custom backward.
     Native,
     /// [`composed`]: burn tensor operations and burn-signal transforms on the device.
@@ -76,22 +65,12 @@ enum Path {
 
 impl Path {
     /// The path for `device`: native where this crate has kernels, composed elsewhere.
-    fn for_device(device: &Device) -> Self {
+    pub(crate) fn for_device(device: &Device) -> Self {
         if has_native_kernels(device) {
             Self::Native
         } else {
             Self::Composed
         }
-    }
-}
-
-/// The backends compiled in, for error messages.
-fn supported_backends() -> &'static str {
-    match (cfg!(feature = "flex"), cfg!(feature = "ndarray")) {
-        (true, true) => "Flex and NdArray devices",
-        (true, false) => "Flex devices (enable the `ndarray` feature for NdArray)",
-        (false, true) => "NdArray devices (enable the `flex` feature for Flex)",
-        (false, false) => "no device: enable the `flex` or `ndarray` feature",
     }
 }
 

@@ -322,3 +322,54 @@ fn self_conjugate_imaginary_parts_get_exactly_zero_gradient_and_the_naive_rule_f
         "the naive rule should be off by a factor of two, got {worst}"
     );
 }
+
+/// On wgpu (lavapipe in CI) the transforms are dense DFT matrices on the device: values and
+/// autodiff gradients against Flex, in f32, for every map and an odd and an even size.
+#[cfg(feature = "wgpu")]
+#[test]
+fn wgpu_matches_flex_with_gradients() {
+    use burn::tensor::DeviceKind;
+    let devices = [Device::flex(), Device::wgpu(DeviceKind::DefaultDevice)];
+    let mut sampler = Sampler::new(21);
+    for size in [[5, 6], [4, 7]] {
+        for (name, map, parts) in all_maps() {
+            let inputs: Vec<Vec<f64>> = (0..parts)
+                .map(|_| sampler.values(2 * size[0] * size[1]))
+                .collect();
+            let weights = sampler.values(2 * size[0] * size[1]);
+            let [on_flex, on_wgpu] = devices.clone().map(|device| {
+                let ad = device.autodiff();
+                let x: Vec<Tensor<3>> = inputs
+                    .iter()
+                    .map(|v| {
+                        let shape = [2, size[0], size[1]];
+                        Tensor::from_data(TensorData::new(v.clone(), shape), &ad).require_grad()
+                    })
+                    .collect();
+                let outputs = map(&x);
+                let loss = outputs
+                    .iter()
+                    .map(|o| {
+                        let count = o.dims().iter().product();
+                        let r = TensorData::new(weights[..count].to_vec(), o.dims());
+                        (o.clone() * Tensor::from_data(r, &ad)).sum()
+                    })
+                    .reduce(|a, b| a + b)
+                    .unwrap();
+                let grads = loss.backward();
+                let mut all: Vec<f64> = outputs.into_iter().flat_map(values).collect();
+                all.extend(x.iter().flat_map(|x| values(x.grad(&grads).unwrap())));
+                all
+            });
+            let scale = on_flex.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+            let err = on_flex
+                .iter()
+                .zip(&on_wgpu)
+                .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+            assert!(
+                err <= 1e-4 * scale,
+                "{name} {size:?}: off by {err:e} of {scale:e}"
+            );
+        }
+    }
+}
