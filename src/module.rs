@@ -16,7 +16,9 @@ use crate::ops::BackwardMemory;
 /// How an [`FftConv2d`] computes its convolution.
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
 pub enum ConvAlgorithm {
-    /// The cheaper of the two for the geometry of each call, by [`prefers_fft`].
+    /// The cheaper of the two for the geometry of each call: by [`prefers_fft`], calibrated
+    /// on Flex; on NdArray, whose direct convolution is far slower, the FFT for every layer
+    /// but depthwise ones.
     Auto,
     /// Always the frequency domain ([`crate::fft_conv2d`]).
     Fft,
@@ -25,6 +27,23 @@ pub enum ConvAlgorithm {
 }
 
 pub use fftconv_kernels::cost::prefers_fft;
+
+/// Whether burn's direct convolution on `device` is so slow on `geometry` that the FFT wins
+/// whatever the FLOP model says: NdArray, except depthwise layers. Measured on training steps
+/// at batch 16 (`cargo bench --bench conv -- 'ndarray/train_step/'`): FFT 2.2-2.5x faster at
+/// kernel 3 with 16 channels (28 to 128 px), 3.5x at stride 2 and about 11x at stride 2,
+/// kernel 7 (64 channels, 64 px), where Flex's direct convolution wins or ties; direct 3.3x
+/// faster on the depthwise kernel-3 layer.
+fn slow_dense_direct(device: &Device, geometry: &Conv2dGeometry) -> bool {
+    let depthwise = geometry.in_channels == geometry.groups;
+    let ndarray = match device.clone().without_autodiff().as_dispatch() {
+        #[cfg(feature = "ndarray")]
+        burn::backend::DispatchDevice::NdArray(_) => true,
+        #[allow(unreachable_patterns)]
+        _ => false,
+    };
+    ndarray && !depthwise
+}
 
 /// Configuration of an [`FftConv2d`]: the fields, defaults and initializer of
 /// [`Conv2dConfig`], plus the [`ConvAlgorithm`].
@@ -212,7 +231,9 @@ impl FftConv2d {
                 options.groups,
             )
             // An invalid geometry goes the FFT way, whose error names the bad argument.
-            .map_or(true, |geometry| prefers_fft(&geometry)),
+            .map_or(true, |geometry| {
+                prefers_fft(&geometry) || slow_dense_direct(&input.device(), &geometry)
+            }),
         };
         if use_fft {
             fft_conv2d_with_memory(
