@@ -123,7 +123,8 @@ pub fn fft_conv2d(
 }
 
 /// [`fft_conv2d`], choosing what its backward pass keeps: spectra (no repeated transform) or
-/// the input and weight (less memory, their transforms run again in the backward pass).
+/// the input and weight (less memory, their transforms run again in the backward pass). On
+/// devices served by the [`composed`] path (GPUs) burn's autodiff decides, and keeps spectra.
 pub fn fft_conv2d_with_memory(
     x: Tensor<4>,
     weight: Tensor<4>,
