@@ -1,5 +1,5 @@
 //! A learnable radix-2 butterfly real FFT for burn ([`ButterflyFft`]), the exact real DFT it
-//! is measured against ([`reference`]), and the training recipes of `examples/learn_fft.rs`
+//! is measured against ([`mod@reference`]), and the training recipes of `examples/learn_fft.rs`
 //! ([`learn`]).
 
 pub mod butterfly;
