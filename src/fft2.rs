@@ -96,7 +96,8 @@ fn resize<const D: usize>(mut tensor: Tensor<D>, size: [usize; 2]) -> Tensor<D> 
     tensor
 }
 
-fn last2<const D: usize>(tensor: &Tensor<D>) -> [usize; 2] {
+/// The sizes of the last two dimensions.
+pub(crate) fn last2<const D: usize>(tensor: &Tensor<D>) -> [usize; 2] {
     let dims = tensor.dims();
     [dims[D - 2], dims[D - 1]]
 }

@@ -15,6 +15,7 @@ use burn::tensor::ops::PadMode;
 use burn::tensor::{Tensor, TensorData, s};
 use fftconv_kernels::Conv2dGeometry;
 
+use crate::fft2::last2;
 use crate::ops::Identity;
 
 /// A complex tensor as its real and imaginary parts.
@@ -257,11 +258,6 @@ fn complex_along<const D: usize>(
     let out_re = along_last(re.clone(), m_re.clone()) - along_last(im.clone(), m_im.clone());
     let out_im = along_last(re, m_im) + along_last(im, m_re);
     (flip(out_re), flip(out_im))
-}
-
-fn last2<const D: usize>(t: &Tensor<D>) -> [usize; 2] {
-    let dims = t.dims();
-    [dims[D - 2], dims[D - 1]]
 }
 
 /// Unnormalized complex 2-D DFT of the last two dimensions as dense matmuls, any size;

@@ -192,7 +192,7 @@ fn rms(values: impl ExactSizeIterator<Item = f64>) -> f64 {
 
 fn checkpoint(
     model: &ButterflyFft,
-    grads: &Gradients,
+    gradients: &[Vec<f64>],
     step: usize,
     len: usize,
     loss: f64,
@@ -205,10 +205,7 @@ fn checkpoint(
         len,
         loss,
         error,
-        gradient_rms: level_gradients(model, grads)
-            .into_iter()
-            .map(|g| rms(g.into_iter()))
-            .collect(),
+        gradient_rms: gradients.iter().map(|g| rms(g.iter().copied())).collect(),
         factor_error: factors
             .iter()
             .map(|(got, exact)| {
@@ -308,21 +305,20 @@ pub fn train(
             let error =
                 (report || stage_step % 10 == 0).then(|| operator_error(&model.valid(), n, &plain));
             let done = error.is_some_and(|e| e <= recipe.tolerance);
-            if report || done {
+            // Read back to the host only when a checkpoint or Polyak's step needs them.
+            let polyak = recipe.update == Update::Polyak;
+            let gradients = (report || done || polyak).then(|| level_gradients(&model, &grads));
+            if let (true, Some(gradients)) = (report || done, &gradients) {
                 let seconds = start.elapsed().as_secs_f64();
                 let error = error.unwrap_or(f64::NAN);
                 observe(&checkpoint(
-                    &model, &grads, step, n, loss_value, error, seconds,
+                    &model, gradients, step, n, loss_value, error, seconds,
                 ));
             }
             if done {
                 break;
             }
-            let squared_gradient: f64 = level_gradients(&model, &grads)
-                .iter()
-                .flatten()
-                .map(|g| g * g)
-                .sum();
+            let squared_gradient: f64 = gradients.iter().flatten().flatten().map(|g| g * g).sum();
             let grads = GradientsParams::from_grads(grads, &model);
             model = match (recipe.update, adam.as_mut()) {
                 (Update::Adam { learning_rate, .. }, Some(adam)) => {
