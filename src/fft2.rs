@@ -1,7 +1,6 @@
-//! Differentiable 2-D FFTs over the last two dimensions, on every device: Flex and NdArray
-//! run this crate's FFT kernels with hand-written adjoints; other devices (wgpu and the other
-//! CubeCL runtimes) multiply by dense DFT matrices on the device, which burn's autodiff
-//! differentiates exactly (any size, `O(n)` work per output value instead of `O(log n)`).
+//! Differentiable 2-D FFTs over the last two dimensions, with hand-written adjoints: Flex and
+//! NdArray run this crate's FFT kernels; the CubeCL devices (wgpu) multiply by dense DFT
+//! matrices on the device (any size, `O(n)` work per output value instead of `O(log n)`).
 //!
 //! Complex tensors are (real, imaginary) pairs. Sizes follow numpy's `s`: the input is
 //! cropped or zero-padded to `s` before a forward transform; an inverse real transform
@@ -32,8 +31,7 @@ use burn::backend::Dispatch;
 use burn::backend::tensor::FloatTensor;
 use burn::tensor::Tensor;
 
-use crate::backends::composed;
-use crate::functional::Path;
+use crate::functional::check_device;
 use crate::ops::Fft2Backend;
 
 /// Scaling of a forward/inverse transform pair, as in numpy and PyTorch.
@@ -60,6 +58,7 @@ impl FftNorm {
 }
 
 fn check_inputs<const D: usize>(function: &str, tensors: &[&Tensor<D>], s: Option<[usize; 2]>) {
+    check_device(function, &tensors[0].device());
     assert!(
         D >= 2,
         "{function}: needs at least two dimensions, got rank {D}"
@@ -97,7 +96,7 @@ fn resize<const D: usize>(mut tensor: Tensor<D>, size: [usize; 2]) -> Tensor<D> 
 }
 
 /// The sizes of the last two dimensions.
-pub(crate) fn last2<const D: usize>(tensor: &Tensor<D>) -> [usize; 2] {
+fn last2<const D: usize>(tensor: &Tensor<D>) -> [usize; 2] {
     let dims = tensor.dims();
     [dims[D - 2], dims[D - 1]]
 }
@@ -114,10 +113,6 @@ fn complex<const D: usize>(
     let size = s.unwrap_or_else(|| last2(&re));
     let (re, im) = (resize(re, size), resize(im, size));
     let factor = norm.factor(size[0] * size[1], inverse);
-    if Path::for_device(&re.device()) == Path::Composed {
-        let (re, im) = composed::dft2(re, im, inverse);
-        return (re * factor, im * factor);
-    }
     let spectrum = <Dispatch as Fft2Backend>::dft2(re.into_dispatch(), im.into_dispatch(), inverse);
     scaled_pair(spectrum, factor)
 }
@@ -163,10 +158,6 @@ pub fn rfft2<const D: usize>(
     check_inputs("rfft2", &[&x], s);
     let size = s.unwrap_or_else(|| last2(&x));
     let (x, factor) = (resize(x, size), norm.factor(size[0] * size[1], false));
-    if Path::for_device(&x.device()) == Path::Composed {
-        let (re, im) = composed::rdft2(x);
-        return (re * factor, im * factor);
-    }
     scaled_pair(<Dispatch as Fft2Backend>::rdft2(x.into_dispatch()), factor)
 }
 
@@ -184,9 +175,6 @@ pub fn irfft2<const D: usize>(
     let spectrum_size = [size[0], size[1] / 2 + 1];
     let (re, im) = (resize(re, spectrum_size), resize(im, spectrum_size));
     let factor = norm.factor(size[0] * size[1], true);
-    if Path::for_device(&re.device()) == Path::Composed {
-        return composed::irdft2(re, im, size[1]) * factor;
-    }
     let x = <Dispatch as Fft2Backend>::irdft2(re.into_dispatch(), im.into_dispatch(), size[1]);
     Tensor::from_dispatch(x) * factor
 }

@@ -8,6 +8,18 @@ use fftconv_kernels::{Conv2dGeometry, SpectrumKind};
 
 use crate::ops::{BackwardMemory, FftConvBackend, Identity};
 
+/// The burn options of the convolution `geometry` describes: the inverse of the validation
+/// that turns options and shapes into a [`Conv2dGeometry`].
+pub fn conv_options(geometry: &Conv2dGeometry) -> ConvOptions<2> {
+    let [h, w] = geometry.axes;
+    ConvOptions::new_with_padding(
+        [h.stride, w.stride],
+        [(h.pad_begin, h.pad_end), (w.pad_begin, w.pad_end)],
+        [h.dilation, w.dilation],
+        geometry.groups,
+    )
+}
+
 /// Validates the arguments of a convolution and panics with a message naming the offending
 /// argument and value, as burn's own `conv2d` does.
 fn geometry(
@@ -17,6 +29,7 @@ fn geometry(
     options: &ConvOptions<2>,
 ) -> Conv2dGeometry {
     let device = x.device();
+    check_device(function, &device);
     if weight.device() != device {
         panic!(
             "{function}: `x` is on {device:?} but `weight` is on {:?}",
@@ -41,36 +54,21 @@ fn geometry(
     .unwrap_or_else(|error| panic!("{function}: {error}"))
 }
 
-/// Whether this crate's own kernels (the backend extension) serve `device`: Flex and
-/// NdArray. Other devices take the [`Path::Composed`] path.
-fn has_native_kernels(device: &Device) -> bool {
+/// Panics, naming `function` and the device, on a device without an implementation of this
+/// crate's extensions (burn would panic deeper, without saying which call).
+pub(crate) fn check_device(function: &str, device: &Device) {
     match device.clone().without_autodiff().as_dispatch() {
         #[cfg(feature = "flex")]
-        DispatchDevice::Flex(_) => true,
+        DispatchDevice::Flex(_) => {}
         #[cfg(feature = "ndarray")]
-        DispatchDevice::NdArray(_) => true,
+        DispatchDevice::NdArray(_) => {}
+        #[cfg(feature = "wgpu")]
+        DispatchDevice::Cube(_) => {}
         #[allow(unreachable_patterns)]
-        _ => false,
-    }
-}
-
-/// How a convolution or a 2-D FFT is evaluated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Path {
-    /// The backend extension: this crate's CPU kernels, with the custom backward.
-    Native,
-    /// [`composed`]: burn tensor operations and burn-signal transforms on the device.
-    Composed,
-}
-
-impl Path {
-    /// The path for `device`: native where this crate has kernels, composed elsewhere.
-    pub(crate) fn for_device(device: &Device) -> Self {
-        if has_native_kernels(device) {
-            Self::Native
-        } else {
-            Self::Composed
-        }
+        other => panic!(
+            "{function}: burn-fftconv has no implementation for the device {other:?}; it runs \
+             on Flex, NdArray and, with its `wgpu` feature, burn's CubeCL devices"
+        ),
     }
 }
 
@@ -123,8 +121,7 @@ pub fn fft_conv2d(
 }
 
 /// [`fft_conv2d`], choosing what its backward pass keeps: spectra (no repeated transform) or
-/// the input and weight (less memory, their transforms run again in the backward pass). On
-/// devices served by the [`composed`] path (GPUs) burn's autodiff decides, and keeps spectra.
+/// the input and weight (less memory, their transforms run again in the backward pass).
 pub fn fft_conv2d_with_memory(
     x: Tensor<4>,
     weight: Tensor<4>,
@@ -132,33 +129,19 @@ pub fn fft_conv2d_with_memory(
     options: impl Into<ConvOptions<2>>,
     memory: BackwardMemory,
 ) -> Tensor<4> {
-    let path = Path::for_device(&x.device());
-    convolve(path, x, weight, bias, options.into(), memory)
-}
-
-fn convolve(
-    path: Path,
-    x: Tensor<4>,
-    weight: Tensor<4>,
-    bias: Option<Tensor<1>>,
-    options: ConvOptions<2>,
-    memory: BackwardMemory,
-) -> Tensor<4> {
+    let options = options.into();
     let geometry = geometry("fft_conv2d", &x, &weight, &options);
     if let Some(bias) = &bias {
         geometry
             .check_bias(bias.dims()[0])
             .unwrap_or_else(|error| panic!("fft_conv2d: {error}"));
     }
-    let y = match path {
-        Path::Native => Tensor::from_dispatch(<Dispatch as FftConvBackend>::fft_conv2d(
-            x.into_dispatch(),
-            weight.into_dispatch(),
-            geometry,
-            memory,
-        )),
-        Path::Composed => crate::backends::composed::conv2d(x, weight, &geometry),
-    };
+    let y = Tensor::from_dispatch(<Dispatch as FftConvBackend>::fft_conv2d(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        geometry,
+        memory,
+    ));
     match bias {
         Some(bias) => y + bias.reshape([1, geometry.out_channels as i64, 1, 1]),
         None => y,
@@ -174,8 +157,7 @@ pub fn fft_conv2d_x_backward(
     output_grad: Tensor<4>,
     options: ConvOptions<2>,
 ) -> Tensor<4> {
-    let path = Path::for_device(&x.device());
-    gradient(path, Identity::InputGrad, x, weight, output_grad, options)
+    gradient(Identity::InputGrad, x, weight, output_grad, options)
 }
 
 /// Gradient of a convolution with respect to its weight, from the output gradient, computed
@@ -187,14 +169,12 @@ pub fn fft_conv2d_weight_backward(
     output_grad: Tensor<4>,
     options: ConvOptions<2>,
 ) -> Tensor<4> {
-    let path = Path::for_device(&x.device());
-    gradient(path, Identity::WeightGrad, x, weight, output_grad, options)
+    gradient(Identity::WeightGrad, x, weight, output_grad, options)
 }
 
 /// The input gradient (`identity` [`Identity::InputGrad`]) or the weight gradient
-/// ([`Identity::WeightGrad`]) by `path`.
+/// ([`Identity::WeightGrad`]).
 fn gradient(
-    path: Path,
     identity: Identity,
     x: Tensor<4>,
     weight: Tensor<4>,
@@ -215,16 +195,9 @@ fn gradient(
     } else {
         x
     };
-    match path {
-        Path::Composed => {
-            crate::backends::composed::gradient(operand, output_grad, identity, &geometry)
-        }
-        Path::Native => {
-            let grad_spectrum = spectrum(output_grad, SpectrumKind::OutputGrad, geometry);
-            let operand_spectrum = spectrum(operand, kind, geometry);
-            product(grad_spectrum, operand_spectrum, identity, geometry)
-        }
-    }
+    let grad_spectrum = spectrum(output_grad, SpectrumKind::OutputGrad, geometry);
+    let operand_spectrum = spectrum(operand, kind, geometry);
+    product(grad_spectrum, operand_spectrum, identity, geometry)
 }
 
 /// Gradient of a convolution with respect to its bias: the output gradient summed over batch
@@ -236,59 +209,4 @@ pub fn fft_conv2d_bias_backward(output_grad: Tensor<4>) -> Tensor<1> {
         .sum_dim(2)
         .sum_dim(3)
         .reshape([out_channels as i64])
-}
-
-/// The composed path on any device burn-signal supports, Flex included: what GPU devices run,
-/// callable directly to compare the two paths or to check the composed one without a GPU.
-pub mod composed {
-    use burn::tensor::Tensor;
-    use burn::tensor::ops::ConvOptions;
-
-    use super::{BackwardMemory, Identity, Path, convolve, gradient};
-
-    /// [`crate::fft_conv2d`] through the composed path; under autodiff, burn differentiates
-    /// the composition.
-    pub fn fft_conv2d(
-        x: Tensor<4>,
-        weight: Tensor<4>,
-        bias: Option<Tensor<1>>,
-        options: impl Into<ConvOptions<2>>,
-    ) -> Tensor<4> {
-        let memory = BackwardMemory::KeepSpectra;
-        convolve(Path::Composed, x, weight, bias, options.into(), memory)
-    }
-
-    /// [`crate::fft_conv2d_x_backward`] through the composed path.
-    pub fn fft_conv2d_x_backward(
-        x: Tensor<4>,
-        weight: Tensor<4>,
-        output_grad: Tensor<4>,
-        options: ConvOptions<2>,
-    ) -> Tensor<4> {
-        gradient(
-            Path::Composed,
-            Identity::InputGrad,
-            x,
-            weight,
-            output_grad,
-            options,
-        )
-    }
-
-    /// [`crate::fft_conv2d_weight_backward`] through the composed path.
-    pub fn fft_conv2d_weight_backward(
-        x: Tensor<4>,
-        weight: Tensor<4>,
-        output_grad: Tensor<4>,
-        options: ConvOptions<2>,
-    ) -> Tensor<4> {
-        gradient(
-            Path::Composed,
-            Identity::WeightGrad,
-            x,
-            weight,
-            output_grad,
-            options,
-        )
-    }
 }

@@ -45,11 +45,17 @@ pub enum BackwardMemory {
 #[backend_extension(
     Flex: cfg(feature = "flex"),
     NdArray: cfg(feature = "ndarray"),
+    Cube: cfg(feature = "wgpu"),
+    Fusion: cfg(feature = "wgpu"),
     Autodiff,
 )]
 pub trait FftConvBackend: Backend {
     /// The spectrum of `tensor`, which is the `kind` operand (`x`, `weight` or `dy`) of
     /// `geometry`.
+    #[fusion(
+        dtype = tensor,
+        shape = crate::backends::composed::spectrum_shape(kind, geometry)
+    )]
     fn fft_conv2d_spectrum(
         tensor: FloatTensor<Self>,
         kind: SpectrumKind,
@@ -58,6 +64,10 @@ pub trait FftConvBackend: Backend {
 
     /// Evaluates `identity` on the spectra `lhs` and `rhs` (in the order of
     /// [`Identity::operands`]) and returns the result in the spatial domain.
+    #[fusion(
+        dtype = lhs,
+        shape = crate::backends::composed::product_shape(identity, geometry)
+    )]
     fn fft_conv2d_product(
         lhs: FloatTensor<Self>,
         rhs: FloatTensor<Self>,
@@ -67,6 +77,7 @@ pub trait FftConvBackend: Backend {
 
     /// `x * weight` (cross-correlation, no bias) through the forward identity. The memory
     /// policy only matters under autodiff, where it says what the backward pass reuses.
+    #[fusion(default)]
     fn fft_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -85,10 +96,13 @@ pub trait FftConvBackend: Backend {
 #[backend_extension(
     Flex: cfg(feature = "flex"),
     NdArray: cfg(feature = "ndarray"),
+    Cube: cfg(feature = "wgpu"),
+    Fusion: cfg(feature = "wgpu"),
     Autodiff,
 )]
 pub trait Fft2Backend: Backend {
     /// Complex DFT, `e^{-2 pi i ...}`, or `e^{+2 pi i ...}` when `inverse`; no scaling.
+    #[fusion(meta = |re, im, _| (re.clone(), im.clone()))]
     fn dft2(
         re: FloatTensor<Self>,
         im: FloatTensor<Self>,
@@ -96,8 +110,16 @@ pub trait Fft2Backend: Backend {
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
 
     /// Real DFT: the half spectrum `[.., height, width / 2 + 1]`; no scaling.
+    #[fusion(meta = |x| {
+        let half = burn::backend::fusion::custom::TensorSpec::new(
+            crate::backends::composed::half_spectrum_shape(&x.shape),
+            x.dtype,
+        );
+        (half.clone(), half)
+    })]
     fn rdft2(x: FloatTensor<Self>) -> (FloatTensor<Self>, FloatTensor<Self>);
 
     /// Inverse real DFT of a half spectrum to real maps of `width` columns; no scaling.
+    #[fusion(dtype = re, shape = crate::backends::composed::real_shape(re, *width))]
     fn irdft2(re: FloatTensor<Self>, im: FloatTensor<Self>, width: usize) -> FloatTensor<Self>;
 }

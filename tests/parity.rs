@@ -1,28 +1,18 @@
 //! `fft_conv2d` and its gradients against burn's own `conv2d` and the gradients burn's autodiff
-//! gives for it, on Flex and NdArray, in f64 and f32, over seeded random geometries; the
-//! composed (GPU) path on Flex, and on wgpu with the `wgpu` feature.
+//! gives for it, on Flex and NdArray, in f64 and f32, over seeded random geometries, and on
+//! wgpu (f32) with the `wgpu` feature.
 
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use burn_fftconv::{
-    Conv2dGeometry, composed, fft_conv2d, fft_conv2d_bias_backward, fft_conv2d_weight_backward,
+    Conv2dGeometry, conv_options, fft_conv2d, fft_conv2d_bias_backward, fft_conv2d_weight_backward,
     fft_conv2d_x_backward,
 };
 use fftconv_kernels::sampling::{GeometryLimits, Sampler};
 
 mod common;
 use common::{relative_error, values};
-
-fn options(g: &Conv2dGeometry) -> ConvOptions<2> {
-    let [h, w] = g.axes;
-    ConvOptions::new_with_padding(
-        [h.stride, w.stride],
-        [(h.pad_begin, h.pad_end), (w.pad_begin, w.pad_end)],
-        [h.dilation, w.dilation],
-        g.groups,
-    )
-}
 
 fn tensor<const D: usize>(
     values: Vec<f64>,
@@ -46,30 +36,6 @@ type Results = [Vec<f64>; 4];
 
 type Conv = fn(Tensor<4>, Tensor<4>, Option<Tensor<1>>, ConvOptions<2>) -> Tensor<4>;
 
-type Gradient = fn(Tensor<4>, Tensor<4>, Tensor<4>, ConvOptions<2>) -> Tensor<4>;
-
-/// The functions under test: the convolution and its two gradients.
-#[derive(Clone, Copy)]
-struct Api {
-    conv: Conv,
-    x_backward: Gradient,
-    weight_backward: Gradient,
-}
-
-/// The public functions, which pick the path for the device.
-const DEFAULT: Api = Api {
-    conv: fft_conv2d,
-    x_backward: fft_conv2d_x_backward,
-    weight_backward: fft_conv2d_weight_backward,
-};
-
-/// The composed path, whatever the device.
-const COMPOSED: Api = Api {
-    conv: composed::fft_conv2d,
-    x_backward: composed::fft_conv2d_x_backward,
-    weight_backward: composed::fft_conv2d_weight_backward,
-};
-
 /// `conv` on an autodiff device, differentiated by autodiff: burn's direct convolution with
 /// burn's gradients, or `fft_conv2d` with its custom backward.
 fn autodiff_results(case: &Case, device: &Device, dtype: DType, conv: Conv) -> Results {
@@ -79,7 +45,7 @@ fn autodiff_results(case: &Case, device: &Device, dtype: DType, conv: Conv) -> R
     let w = tensor(case.weight.clone(), g.weight_shape(), &ad, dtype).require_grad();
     let b = tensor(case.bias.clone(), [g.out_channels], &ad, dtype).require_grad();
     let dy = tensor(case.output_grad.clone(), g.output_shape(), &ad, dtype);
-    let y = conv(x.clone(), w.clone(), Some(b.clone()), options(g));
+    let y = conv(x.clone(), w.clone(), Some(b.clone()), conv_options(g));
     let grads = (y.clone() * dy).sum().backward();
     [
         values(y),
@@ -89,36 +55,33 @@ fn autodiff_results(case: &Case, device: &Device, dtype: DType, conv: Conv) -> R
     ]
 }
 
-/// The functions of `api` on a plain device.
-fn spectral(case: &Case, device: &Device, dtype: DType, api: Api) -> Results {
+/// The functions under test on a plain device.
+fn spectral(case: &Case, device: &Device, dtype: DType) -> Results {
     let g = &case.geometry;
     let x = tensor(case.x.clone(), g.input_shape(), device, dtype);
     let w = tensor(case.weight.clone(), g.weight_shape(), device, dtype);
     let b = tensor(case.bias.clone(), [g.out_channels], device, dtype);
     let dy = tensor(case.output_grad.clone(), g.output_shape(), device, dtype);
     [
-        values((api.conv)(x.clone(), w.clone(), Some(b), options(g))),
-        values((api.x_backward)(
+        values(fft_conv2d(x.clone(), w.clone(), Some(b), conv_options(g))),
+        values(fft_conv2d_x_backward(
             x.clone(),
             w.clone(),
             dy.clone(),
-            options(g),
+            conv_options(g),
         )),
-        values((api.weight_backward)(x, w, dy.clone(), options(g))),
+        values(fft_conv2d_weight_backward(
+            x,
+            w,
+            dy.clone(),
+            conv_options(g),
+        )),
         values(fft_conv2d_bias_backward(dy)),
     ]
 }
 
-/// Runs `cases` random geometries through `api` and returns the largest relative error seen
-/// per result.
-fn check_api(
-    api: Api,
-    device: Device,
-    dtype: DType,
-    cases: usize,
-    seed: u64,
-    tolerance: f64,
-) -> [f64; 4] {
+/// Runs `cases` random geometries and returns the largest relative error seen per result.
+fn check(device: Device, dtype: DType, cases: usize, seed: u64, tolerance: f64) -> [f64; 4] {
     let mut sampler = Sampler::new(seed);
     let limits = GeometryLimits::default();
     let mut worst = [0.0f64; 4];
@@ -133,10 +96,10 @@ fn check_api(
         };
         let expected = autodiff_results(&case, &device, dtype, conv2d);
         for (how, got) in [
-            ("functions", spectral(&case, &device, dtype, api)),
+            ("functions", spectral(&case, &device, dtype)),
             (
                 "autodiff",
-                autodiff_results(&case, &device, dtype, api.conv),
+                autodiff_results(&case, &device, dtype, fft_conv2d),
             ),
         ] {
             for (i, name) in ["y", "dx", "dw", "db"].into_iter().enumerate() {
@@ -152,22 +115,6 @@ fn check_api(
     }
     println!("{device:?} {dtype:?}: largest relative errors (y, dx, dw, db) {worst:?}");
     worst
-}
-
-fn check(device: Device, dtype: DType, cases: usize, seed: u64, tolerance: f64) -> [f64; 4] {
-    check_api(DEFAULT, device, dtype, cases, seed, tolerance)
-}
-
-/// burn-flex 0.22.1's FFT keeps f32 twiddle tables in f64 too, so the composed path on Flex
-/// is accurate to about 1e-7 in f64 (the native path reaches 1e-15).
-#[test]
-fn composed_path_on_flex_f64_matches_burn_conv2d() {
-    check_api(COMPOSED, Device::flex(), DType::F64, 200, 5, 1e-6);
-}
-
-#[test]
-fn composed_path_on_flex_f32_matches_burn_conv2d() {
-    check_api(COMPOSED, Device::flex(), DType::F32, 100, 6, 1e-4);
 }
 
 /// Few cases: on a software Vulkan driver most of the time goes to compiling each shape's

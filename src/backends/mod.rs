@@ -1,9 +1,12 @@
 //! One file per backend, as burn-signal does: the CPU backends share [`host`], which runs the
-//! kernels of `fftconv-kernels` on host memory; [`composed`] serves every other device with
-//! burn tensor operations.
+//! kernels of `fftconv-kernels` on host memory; the CubeCL backend (`cube.rs`) runs
+//! [`composed`], burn tensor operations and burn-signal transforms on the device.
 
 mod autodiff;
+#[cfg(any(feature = "wgpu", all(test, feature = "flex")))]
 pub(crate) mod composed;
+#[cfg(feature = "wgpu")]
+mod cube;
 #[cfg(feature = "flex")]
 mod flex;
 #[cfg(any(feature = "flex", feature = "ndarray"))]

@@ -1,0 +1,47 @@
+//! The CubeCL runtimes (wgpu): both extensions composed on the device from the backend's
+//! tensor operations and burn-signal's FFT kernels. The extension macro generates the lazy
+//! `Fusion` implementation on top of this one, from the output shapes in `ops.rs`.
+
+use burn::backend::tensor::FloatTensor;
+use burn::backend::wgpu::CubeBackend;
+use fftconv_kernels::{Conv2dGeometry, SpectrumKind};
+
+use super::composed;
+use crate::ops::{Fft2Backend, FftConvBackend, Identity};
+
+impl FftConvBackend for CubeBackend {
+    fn fft_conv2d_spectrum(
+        tensor: FloatTensor<Self>,
+        kind: SpectrumKind,
+        geometry: Conv2dGeometry,
+    ) -> FloatTensor<Self> {
+        composed::spectrum::<Self>(tensor, kind, &geometry)
+    }
+
+    fn fft_conv2d_product(
+        lhs: FloatTensor<Self>,
+        rhs: FloatTensor<Self>,
+        identity: Identity,
+        geometry: Conv2dGeometry,
+    ) -> FloatTensor<Self> {
+        composed::product::<Self>(lhs, rhs, identity, &geometry)
+    }
+}
+
+impl Fft2Backend for CubeBackend {
+    fn dft2(
+        re: FloatTensor<Self>,
+        im: FloatTensor<Self>,
+        inverse: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        composed::dft2::<Self>(re, im, inverse)
+    }
+
+    fn rdft2(x: FloatTensor<Self>) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        composed::rdft2::<Self>(x)
+    }
+
+    fn irdft2(re: FloatTensor<Self>, im: FloatTensor<Self>, width: usize) -> FloatTensor<Self> {
+        composed::irdft2::<Self>(re, im, width)
+    }
+}
