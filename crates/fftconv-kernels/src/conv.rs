@@ -270,10 +270,9 @@ impl<T: Scalar> SpectralConv2d<T> {
                 let channel = &x[(n * channels + c) * h * w..][..h * w];
                 let [ph, pw] = self.phase_pair(phase);
                 let [top, left] = self.tile_origin(tile);
+                let columns = self.sources[1][pw].run(left, span[1]);
                 for (u, row) in self.sources[0][ph].window(top, span[0]) {
-                    for (t, col) in self.sources[1][pw].window(left, span[1]) {
-                        buffer[u * fft_width + t] = channel[row * w + col];
-                    }
+                    columns.gather(&mut buffer[u * fft_width..], &channel[row * w..]);
                 }
             },
         )
@@ -440,10 +439,9 @@ impl<T: Scalar> SpectralConv2d<T> {
                 // Overlap-add: neighbouring tiles' contributions overlap by the kernel.
                 let [ph, pw] = self.phase_pair(j % phases);
                 let [top, left] = self.tile_origin(j / phases);
+                let columns = self.sources[1][pw].run(left, span[1]);
                 for (u, row) in self.sources[0][ph].window(top, span[0]) {
-                    for (t, col) in self.sources[1][pw].window(left, span[1]) {
-                        channel[row * w + col] = channel[row * w + col] + image[u * fft_width + t];
-                    }
+                    columns.scatter_add(&image[u * fft_width..], &mut channel[row * w..]);
                 }
             },
         );

@@ -7,6 +7,7 @@
 //! bin-major, `[bins][count]`. Plans are built once per size and shared by all threads.
 
 use std::collections::HashMap;
+use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -185,29 +186,51 @@ impl<T: Scalar> Fft2d<T> {
     ) -> Vec<Complex<T>> {
         let bins = self.bins();
         let half = self.half_width();
-        let mut image_major = vec![Complex::default(); count * bins];
-        image_major.par_chunks_mut(bins).enumerate().for_each_init(
-            || self.workspace(),
-            |ws, (image, spectrum)| {
-                ws.real.fill(T::default());
-                fill(image, &mut ws.real);
-                for (real_row, complex_row) in ws
-                    .real
-                    .chunks_exact_mut(self.width)
-                    .zip(ws.rows.chunks_exact_mut(half))
-                    .take(filled_rows)
-                {
-                    self.row_forward
-                        .process_with_scratch(real_row, complex_row, &mut ws.scratch)
-                        .expect("buffer sizes come from the plan");
-                }
-                transpose_into(&ws.rows, spectrum, self.height, half);
-                self.column_forward
-                    .process_with_scratch(spectrum, &mut ws.scratch);
-            },
-        );
+        let mut bin_major = Vec::with_capacity(count * bins);
+        let out = DisjointWrites::new(bin_major.spare_capacity_mut());
+        // Blocks of images, so that each bin's row of the output is written in runs of
+        // `IMAGE_BLOCK` values rather than one value at a time.
+        (0..count.div_ceil(IMAGE_BLOCK))
+            .into_par_iter()
+            .for_each_init(
+                || {
+                    let block = vec![Complex::default(); IMAGE_BLOCK * bins];
+                    (self.workspace(), block)
+                },
+                |(ws, block), b| {
+                    let first = b * IMAGE_BLOCK;
+                    let images = IMAGE_BLOCK.min(count - first);
+                    for (j, spectrum) in block.chunks_exact_mut(bins).take(images).enumerate() {
+                        ws.real.fill(T::default());
+                        fill(first + j, &mut ws.real);
+                        for (real_row, complex_row) in ws
+                            .real
+                            .chunks_exact_mut(self.width)
+                            .zip(ws.rows.chunks_exact_mut(half))
+                            .take(filled_rows)
+                        {
+                            self.row_forward
+                                .process_with_scratch(real_row, complex_row, &mut ws.scratch)
+                                .expect("buffer sizes come from the plan");
+                        }
+                        transpose_into(&ws.rows, spectrum, self.height, half);
+                        self.column_forward
+                            .process_with_scratch(spectrum, &mut ws.scratch);
+                    }
+                    for k in 0..bins {
+                        for j in 0..images {
+                            // SAFETY: block `b` alone writes the images `first..first +
+                            // images` of every bin, and `k * count + first + j < count * bins`.
+                            unsafe { out.write(k * count + first + j, block[j * bins + k]) };
+                        }
+                    }
+                },
+            );
+        // SAFETY: the blocks cover the images `0..count`, and each wrote all their bins: every
+        // one of the `count * bins` values is initialized.
+        unsafe { bin_major.set_len(count * bins) };
         FORWARD_TRANSFORMS.fetch_add(count as u64, Ordering::Relaxed);
-        transpose(&image_major, count, bins)
+        bin_major
     }
 
     /// Inverse-transforms `count` bin-major spectra (`[bins][count]`, as [`Fft2d::forward`]
@@ -235,29 +258,44 @@ impl<T: Scalar> Fft2d<T> {
             count,
             "output chunks must cover the images"
         );
-        let image_major = transpose(spectra, bins, count);
         let scale = T::one() / T::from_usize(self.height * self.width).expect("size fits");
-        out.par_chunks_mut(chunk_len).enumerate().for_each_init(
-            || self.workspace(),
-            |ws, (chunk_index, chunk)| {
-                for j in 0..images_per_chunk {
-                    let image = image_index(chunk_index, j);
-                    ws.spectrum
-                        .copy_from_slice(&image_major[image * bins..(image + 1) * bins]);
-                    self.column_inverse
-                        .process_with_scratch(&mut ws.spectrum, &mut ws.scratch);
-                    transpose_into(&ws.spectrum, &mut ws.rows, half, self.height);
-                    let used = used_rows * self.width;
-                    self.rows_to_real(
-                        &mut ws.rows[..used_rows * half],
-                        &mut ws.real[..used],
-                        &mut ws.scratch,
-                    );
-                    ws.real[..used].iter_mut().for_each(|v| *v = *v * scale);
-                    emit(j, &ws.real, chunk);
-                }
-            },
-        );
+        // Blocks of chunks: neighbouring chunks read neighbouring images, so each block reads
+        // every bin's row of `spectra` in runs rather than one value at a time.
+        out.par_chunks_mut(chunk_len * IMAGE_BLOCK)
+            .enumerate()
+            .for_each_init(
+                || (self.workspace(), Vec::new(), Vec::new()),
+                |(ws, images, block), (b, chunks)| {
+                    let first_chunk = b * IMAGE_BLOCK;
+                    let image_index = &image_index;
+                    images.clear();
+                    images.extend((0..chunks.len() / chunk_len).flat_map(|c| {
+                        (0..images_per_chunk).map(move |j| image_index(first_chunk + c, j))
+                    }));
+                    block.resize(images.len() * bins, Complex::default());
+                    for k in 0..bins {
+                        let row = &spectra[k * count..(k + 1) * count];
+                        for (slot, &image) in images.iter().enumerate() {
+                            block[slot * bins + k] = row[image];
+                        }
+                    }
+                    let spectra = block.chunks_exact_mut(bins);
+                    for (slot, spectrum) in spectra.enumerate() {
+                        let (chunk, j) = (slot / images_per_chunk, slot % images_per_chunk);
+                        self.column_inverse
+                            .process_with_scratch(spectrum, &mut ws.scratch);
+                        transpose_into(spectrum, &mut ws.rows, half, self.height);
+                        let used = used_rows * self.width;
+                        self.rows_to_real(
+                            &mut ws.rows[..used_rows * half],
+                            &mut ws.real[..used],
+                            &mut ws.scratch,
+                        );
+                        ws.real[..used].iter_mut().for_each(|v| *v = *v * scale);
+                        emit(j, &ws.real, &mut chunks[chunk * chunk_len..][..chunk_len]);
+                    }
+                },
+            );
         INVERSE_TRANSFORMS.fetch_add(count as u64, Ordering::Relaxed);
     }
 }
@@ -366,27 +404,34 @@ fn transpose_into<V: Copy>(src: &[V], dst: &mut [V], rows: usize, cols: usize) {
     }
 }
 
-/// The transpose of the row-major `rows x cols` matrix `src`, in parallel over blocks of
-/// output rows so that reads stay within a few cache lines.
-pub fn transpose<V: Copy + Default + Send + Sync>(src: &[V], rows: usize, cols: usize) -> Vec<V> {
-    const BLOCK: usize = 16;
-    let mut dst = vec![V::default(); src.len()];
-    if rows == 0 || cols == 0 {
-        return dst;
+/// Images per task of [`Fft2d::forward`].
+const IMAGE_BLOCK: usize = 16;
+
+/// An output buffer that parallel tasks fill at disjoint indices.
+struct DisjointWrites<V> {
+    start: *mut MaybeUninit<V>,
+    len: usize,
+}
+
+// SAFETY: tasks only write, each to indices no other task writes (the callers' contract).
+unsafe impl<V: Send> Send for DisjointWrites<V> {}
+unsafe impl<V: Send> Sync for DisjointWrites<V> {}
+
+impl<V> DisjointWrites<V> {
+    fn new(buffer: &mut [MaybeUninit<V>]) -> Self {
+        Self {
+            start: buffer.as_mut_ptr(),
+            len: buffer.len(),
+        }
     }
-    dst.par_chunks_mut(rows * BLOCK)
-        .enumerate()
-        .for_each(|(block, out)| {
-            let c0 = block * BLOCK;
-            let width = out.len() / rows;
-            for r in 0..rows {
-                let row = &src[r * cols + c0..r * cols + c0 + width];
-                for (dc, &v) in row.iter().enumerate() {
-                    out[dc * rows + r] = v;
-                }
-            }
-        });
-    dst
+
+    /// # Safety
+    /// No other thread may access `index` while this runs.
+    unsafe fn write(&self, index: usize, value: V) {
+        assert!(index < self.len, "index {index} out of {}", self.len);
+        // SAFETY: in bounds (checked above); exclusive by the caller's contract.
+        unsafe { self.start.add(index).write(MaybeUninit::new(value)) };
+    }
 }
 
 #[cfg(test)]
@@ -408,18 +453,11 @@ mod tests {
     }
 
     #[test]
-    fn transpose_round_trips() {
-        let src: Vec<u32> = (0..7 * 37).collect();
-        let t = transpose(&src, 7, 37);
-        assert_eq!(t[5 * 7 + 3], src[3 * 37 + 5]);
-        assert_eq!(transpose(&t, 37, 7), src);
-    }
-
-    #[test]
     fn forward_then_inverse_is_identity() {
         for (h, w) in [(1, 1), (1, 6), (5, 1), (6, 8), (7, 9)] {
             let fft = Fft2d::<f64>::cached(h, w);
-            let count = 3;
+            // More than one block of images, the last one partial.
+            let count = 2 * IMAGE_BLOCK + 5;
             let value = |i: usize, p: usize| ((i * 31 + p * 7) % 13) as f64 - 6.0;
             let spectra = fft.forward(count, h, |i, img| {
                 img.iter_mut()

@@ -251,14 +251,76 @@ impl PhaseSource {
     /// The pairs whose image position lies in `origin..origin + len`, with positions counted
     /// from `origin`: the part of the polyphase image that one tile covers.
     pub fn window(self, origin: usize, len: usize) -> impl Iterator<Item = (usize, usize)> {
+        let run = self.run(origin, len);
+        (0..run.len).map(move |i| (run.image_start + i, run.input_start + i * run.stride))
+    }
+
+    /// [`PhaseSource::window`] as one run of evenly spaced input samples, for copies that
+    /// move whole rows.
+    pub fn run(self, origin: usize, len: usize) -> SourceRun {
         let lo = self.start.max(origin);
         let hi = self.end.min(origin.saturating_add(len)).max(lo);
-        (lo..hi).map(move |u| {
-            (
-                u - origin,
-                self.first_input + (u - self.start) * self.stride,
-            )
-        })
+        SourceRun {
+            image_start: lo - origin,
+            input_start: self.first_input + (lo - self.start) * self.stride,
+            len: hi - lo,
+            stride: self.stride,
+        }
+    }
+}
+
+/// Consecutive image positions `image_start..image_start + len` that hold the input samples
+/// `input_start`, `input_start + stride`, ...
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceRun {
+    /// First image position (counted from the window's origin).
+    pub image_start: usize,
+    /// Input index of the first sample.
+    pub input_start: usize,
+    /// Number of samples.
+    pub len: usize,
+    /// Input step between samples.
+    pub stride: usize,
+}
+
+impl SourceRun {
+    /// Copies the run's samples from `input_row` into their positions in `image_row`.
+    pub fn gather<T: Copy>(self, image_row: &mut [T], input_row: &[T]) {
+        if self.len == 0 {
+            return;
+        }
+        let image = &mut image_row[self.image_start..][..self.len];
+        let input = &input_row[self.input_start..];
+        if self.stride == 1 {
+            image.copy_from_slice(&input[..self.len]);
+        } else {
+            for (a, b) in image.iter_mut().zip(input.iter().step_by(self.stride)) {
+                *a = *b;
+            }
+        }
+    }
+
+    /// Adds the run's positions of `image_row` into their samples of `input_row`: the
+    /// adjoint of [`SourceRun::gather`].
+    pub fn scatter_add<T: Copy + std::ops::Add<Output = T>>(
+        self,
+        image_row: &[T],
+        input_row: &mut [T],
+    ) {
+        if self.len == 0 {
+            return;
+        }
+        let image = &image_row[self.image_start..][..self.len];
+        let input = &mut input_row[self.input_start..];
+        if self.stride == 1 {
+            for (b, a) in input.iter_mut().zip(image) {
+                *b = *b + *a;
+            }
+        } else {
+            for (b, a) in input.iter_mut().step_by(self.stride).zip(image) {
+                *b = *b + *a;
+            }
+        }
     }
 }
 

@@ -15,8 +15,10 @@ mod geometry;
 pub mod sampling;
 
 pub use conv::{SpectralConv2d, SpectrumKind, add_bias, bias_grad};
-pub use fft2d::{Fft2d, PlanCache, Scalar, TransformCount, fast_len, transpose};
-pub use geometry::{AxisGeometry, Conv2dGeometry, GeometryError, PhaseSource, check_len};
+pub use fft2d::{Fft2d, PlanCache, Scalar, TransformCount, fast_len};
+pub use geometry::{
+    AxisGeometry, Conv2dGeometry, GeometryError, PhaseSource, SourceRun, check_len,
+};
 pub use num_complex::Complex;
 
 /// `y = x * weight + bias` (cross-correlation, NCHW) for a validated geometry.
