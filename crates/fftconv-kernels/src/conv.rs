@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use crate::fft2d::{Fft2d, Scalar, fast_len};
 use crate::geometry::{Conv2dGeometry, PhaseSource, check_len};
+use crate::memory;
 
 /// Which tensor a spectrum was taken of; fixes its matrix shape per bin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -91,7 +92,7 @@ impl BinGemm {
     ) -> Vec<Complex<T>> {
         assert_eq!(lhs.len(), bins * lhs_bin, "left spectrum length");
         assert_eq!(rhs.len(), bins * rhs_bin, "right spectrum length");
-        let mut dst = vec![Complex::<T>::default(); bins * dst_bin];
+        let mut dst = memory::filled::<Complex<T>>(bins * dst_bin);
         let one = Complex::new(T::one(), T::zero());
         dst.par_chunks_mut(dst_bin)
             .enumerate()
@@ -368,7 +369,7 @@ impl<T: Scalar> SpectralConv2d<T> {
         let [_, _, oh, ow] = shape;
         let tiles = self.tile_count();
         let fft_width = self.fft.width();
-        let mut y = vec![T::default(); shape.iter().product()];
+        let mut y = memory::filled::<T>(shape.iter().product());
         self.fft.inverse(
             &product,
             batch * out_channels,
@@ -423,7 +424,7 @@ impl<T: Scalar> SpectralConv2d<T> {
         let tiles = self.tile_count();
         let span = self.tile_span();
         let fft_width = self.fft.width();
-        let mut dx = vec![T::default(); shape.iter().product()];
+        let mut dx = memory::filled::<T>(shape.iter().product());
         self.fft.inverse(
             &product,
             batch * in_cols,
@@ -477,7 +478,7 @@ impl<T: Scalar> SpectralConv2d<T> {
         let [_, _, kh, kw] = shape;
         let phases = self.phase_count();
         let fft_width = self.fft.width();
-        let mut dw = vec![T::default(); shape.iter().product()];
+        let mut dw = memory::filled::<T>(shape.iter().product());
         self.fft.inverse(
             &product,
             out_channels * weight_cols,

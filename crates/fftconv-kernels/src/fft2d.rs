@@ -16,6 +16,8 @@ use rayon::prelude::*;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use rustfft::{Fft, FftPlanner};
 
+use crate::memory;
+
 /// The floating-point types the kernels run in.
 pub trait Scalar: realfft::FftNum + Default + bytemuck::Pod {
     /// The process-wide cache of 2-D FFT plans for this type.
@@ -186,7 +188,7 @@ impl<T: Scalar> Fft2d<T> {
     ) -> Vec<Complex<T>> {
         let bins = self.bins();
         let half = self.half_width();
-        let mut bin_major = Vec::with_capacity(count * bins);
+        let mut bin_major = memory::with_capacity(count * bins);
         let out = DisjointWrites::new(bin_major.spare_capacity_mut());
         // Blocks of images, so that each bin's row of the output is written in runs of
         // `IMAGE_BLOCK` values rather than one value at a time.
@@ -329,7 +331,7 @@ impl<T: Scalar> Fft2d<T> {
     /// Real DFT of each map: `[count][height][width / 2 + 1]` half spectra.
     pub fn real_forward(&self, maps: &[T]) -> Vec<Complex<T>> {
         let half = self.half_width();
-        let mut out = vec![Complex::default(); maps.len() / self.width * half];
+        let mut out = memory::filled(maps.len() / self.width * half);
         out.par_chunks_mut(self.bins())
             .zip(maps.par_chunks(self.height * self.width))
             .for_each_init(
@@ -359,7 +361,7 @@ impl<T: Scalar> Fft2d<T> {
     /// (for even widths) the last are ignored, as the inverse real DFT defines them.
     pub fn real_inverse(&self, spectra: &[Complex<T>]) -> Vec<T> {
         let half = self.half_width();
-        let mut out = vec![T::default(); spectra.len() / half * self.width];
+        let mut out = memory::filled(spectra.len() / half * self.width);
         out.par_chunks_mut(self.height * self.width)
             .zip(spectra.par_chunks(self.bins()))
             .for_each_init(

@@ -12,6 +12,7 @@ mod conv;
 pub mod cost;
 mod fft2d;
 mod geometry;
+mod memory;
 pub mod sampling;
 
 pub use conv::{SpectralConv2d, SpectrumKind, add_bias, bias_grad};
