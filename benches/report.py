@@ -23,7 +23,10 @@ def load(criterion_dir):
     for bench in Path(criterion_dir).glob("*/*/new/benchmark.json"):
         meta = json.loads(bench.read_text())
         estimates = json.loads((bench.parent / "estimates.json").read_text())
-        backend, pass_, geometry = meta["group_id"].split("/")
+        parts = meta["group_id"].split("/")
+        if len(parts) != 3:
+            continue  # another bench's group (the kernel stage benches share the directory)
+        backend, pass_, geometry = parts
         results[(backend, pass_, geometry)][meta["value_str"]] = estimates["mean"]["point_estimate"] / 1e9
     return {k: v for k, v in results.items() if "fft" in v and "direct" in v}
 
