@@ -1,7 +1,11 @@
-//! NdArray, deprecated in burn 0.22 but still used: the host kernels on a copy of its arrays.
+//! NdArray, deprecated in burn 0.22 but still used: the host kernels read its arrays in place
+//! when they are contiguous. (Reading them through `into_data` copied them element by element
+//! through a dynamic-rank iterator whenever the array was shared, which autodiff's saved
+//! tensors always are: half of a training step.)
 #![allow(deprecated)]
 
 use burn::backend::NdArray;
+use burn::backend::ndarray::NdArrayTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::tensor::Element;
 use fftconv_kernels::Scalar;
@@ -13,8 +17,25 @@ impl HostBackend for NdArray {
         tensor: &FloatTensor<Self>,
         f: impl FnOnce(&[T]) -> R,
     ) -> R {
-        with_copied_values::<Self, T, R>(tensor, f)
+        let in_place = match tensor {
+            NdArrayTensor::F32(storage) => cast_values(storage.view().to_slice()),
+            NdArrayTensor::F64(storage) => cast_values(storage.view().to_slice()),
+            _ => None,
+        };
+        match in_place {
+            Some(values) => f(values),
+            None => with_copied_values::<Self, T, R>(tensor, f),
+        }
     }
+}
+
+/// `values` as `T`, when there are values (a contiguous array) and they are `T`s.
+fn cast_values<E: Element + bytemuck::Pod, T: Scalar + Element>(
+    values: Option<&[E]>,
+) -> Option<&[T]> {
+    values
+        .filter(|_| E::dtype() == T::dtype())
+        .and_then(|values| bytemuck::try_cast_slice(values).ok())
 }
 
 impl_host_fft_conv!(NdArray);

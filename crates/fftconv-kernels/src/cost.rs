@@ -4,7 +4,7 @@
 //! Direct convolution costs `2 N (C / g) F OH OW kh kw` flops per pass. The spectral path costs
 //! a real 2-D FFT (about `2.5 n log2 n` flops for `n` points) per input, weight and output
 //! map and tile, `8` real flops per complex multiply-add of the per-bin channel products, and
-//! memory traffic for every spectrum value it writes and transposes. All counts are for a
+//! memory traffic for every spectrum value it writes and reads back. All counts are for a
 //! training step: the forward pass and both gradients.
 
 use crate::fft2d::fast_len;
