@@ -17,8 +17,7 @@ use crate::ops::BackwardMemory;
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
 pub enum ConvAlgorithm {
     /// The cheaper of the two for the geometry of each call: by [`prefers_fft`], calibrated
-    /// on Flex; on NdArray, whose direct convolution is far slower, the FFT for every layer
-    /// but depthwise ones.
+    /// on Flex; on NdArray, whose direct convolution is far slower, always the FFT.
     Auto,
     /// Always the frequency domain ([`crate::fft_conv2d`]).
     Fft,
@@ -28,21 +27,19 @@ pub enum ConvAlgorithm {
 
 pub use fftconv_kernels::cost::prefers_fft;
 
-/// Whether burn's direct convolution on `device` is so slow on `geometry` that the FFT wins
-/// whatever the FLOP model says: NdArray, except depthwise layers. Measured on training steps
-/// at batch 16 (`cargo bench --bench conv -- 'ndarray/train_step/'`): FFT 2.2-2.5x faster at
-/// kernel 3 with 16 channels (28 to 128 px), 3.5x at stride 2 and about 11x at stride 2,
-/// kernel 7 (64 channels, 64 px), where Flex's direct convolution wins or ties; direct 3.3x
-/// faster on the depthwise kernel-3 layer.
-fn slow_dense_direct(device: &Device, geometry: &Conv2dGeometry) -> bool {
-    let depthwise = geometry.in_channels == geometry.groups;
-    let ndarray = match device.clone().without_autodiff().as_dispatch() {
+/// Whether burn's direct convolution on `device` is so slow that the FFT wins whatever the
+/// FLOP model says: NdArray. Measured on training steps at batch 16, 64x64, 64 channels, one
+/// run per line (`cargo bench --bench conv -- 'ndarray/train_step/n16_c64_f64_64x64_k(3|7)/'`
+/// and `'ndarray/train_step/n16_c64_f64_64x64_k3_g64/'`): FFT 70.9x faster at kernel 3,
+/// 327x at kernel 7, and 2.4x on the depthwise kernel-3 layer, where Flex's direct
+/// convolution wins.
+fn slow_direct(device: &Device) -> bool {
+    match device.clone().without_autodiff().as_dispatch() {
         #[cfg(feature = "ndarray")]
         burn::backend::DispatchDevice::NdArray(_) => true,
         #[allow(unreachable_patterns)]
         _ => false,
-    };
-    ndarray && !depthwise
+    }
 }
 
 /// Configuration of an [`FftConv2d`]: the fields, defaults and initializer of
@@ -232,7 +229,7 @@ impl FftConv2d {
             )
             // An invalid geometry goes the FFT way, whose error names the bad argument.
             .map_or(true, |geometry| {
-                prefers_fft(&geometry) || slow_dense_direct(&input.device(), &geometry)
+                prefers_fft(&geometry) || slow_direct(&input.device())
             }),
         };
         if use_fft {
