@@ -220,10 +220,13 @@ impl<T: Scalar> Fft2d<T> {
                             .process_with_scratch(spectrum, &mut ws.scratch);
                     }
                     for k in 0..bins {
-                        for j in 0..images {
-                            // SAFETY: block `b` alone writes the images `first..first +
-                            // images` of every bin, and `k * count + first + j < count * bins`.
-                            unsafe { out.write(k * count + first + j, block[j * bins + k]) };
+                        // SAFETY: block `b` alone writes the images `first..first + images` of
+                        // every bin.
+                        let run = unsafe { out.run(k * count + first, images) };
+                        for (value, &spectrum) in
+                            run.iter_mut().zip(block[k..].iter().step_by(bins))
+                        {
+                            value.write(spectrum);
                         }
                     }
                 },
@@ -277,8 +280,9 @@ impl<T: Scalar> Fft2d<T> {
                     block.resize(images.len() * bins, Complex::default());
                     for k in 0..bins {
                         let row = &spectra[k * count..(k + 1) * count];
-                        for (slot, &image) in images.iter().enumerate() {
-                            block[slot * bins + k] = row[image];
+                        let slots = block[k..].iter_mut().step_by(bins);
+                        for (value, &image) in slots.zip(images.iter()) {
+                            *value = row[image];
                         }
                     }
                     let spectra = block.chunks_exact_mut(bins);
@@ -427,12 +431,20 @@ impl<V> DisjointWrites<V> {
         }
     }
 
+    /// The `len` values from `start` on, to write.
+    ///
     /// # Safety
-    /// No other thread may access `index` while this runs.
-    unsafe fn write(&self, index: usize, value: V) {
-        assert!(index < self.len, "index {index} out of {}", self.len);
+    /// No other thread may access them while the returned slice lives.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn run(&self, start: usize, len: usize) -> &mut [MaybeUninit<V>] {
+        assert!(
+            start + len <= self.len,
+            "values {start}..{} out of {}",
+            start + len,
+            self.len
+        );
         // SAFETY: in bounds (checked above); exclusive by the caller's contract.
-        unsafe { self.start.add(index).write(MaybeUninit::new(value)) };
+        unsafe { std::slice::from_raw_parts_mut(self.start.add(start), len) }
     }
 }
 
