@@ -285,8 +285,7 @@ impl<T: Scalar> Fft2d<T> {
                             *value = row[image];
                         }
                     }
-                    let spectra = block.chunks_exact_mut(bins);
-                    for (slot, spectrum) in spectra.enumerate() {
+                    for (slot, spectrum) in block.chunks_exact_mut(bins).enumerate() {
                         let (chunk, j) = (slot / images_per_chunk, slot % images_per_chunk);
                         self.column_inverse
                             .process_with_scratch(spectrum, &mut ws.scratch);
