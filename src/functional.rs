@@ -94,7 +94,31 @@ fn product(
     ))
 }
 
-fn check_output_grad(function: &str, output_grad: &Tensor<4>, geometry: &Conv2dGeometry) {
+/// Panics unless `tensor` (the argument `name`) is on the device and has the dtype of `x`.
+fn check_like_x<const D: usize>(function: &str, name: &str, tensor: &Tensor<D>, x: &Tensor<4>) {
+    if tensor.device() != x.device() {
+        panic!(
+            "{function}: `x` is on {:?} but `{name}` is on {:?}",
+            x.device(),
+            tensor.device()
+        );
+    }
+    if tensor.dtype() != x.dtype() {
+        panic!(
+            "{function}: `x` has dtype {:?} but `{name}` has dtype {:?}",
+            x.dtype(),
+            tensor.dtype()
+        );
+    }
+}
+
+fn check_output_grad(
+    function: &str,
+    output_grad: &Tensor<4>,
+    x: &Tensor<4>,
+    geometry: &Conv2dGeometry,
+) {
+    check_like_x(function, "output_grad", output_grad, x);
     if output_grad.dims() != geometry.output_shape() {
         panic!(
             "{function}: `output_grad` has shape {:?} but the convolution's output has shape {:?}",
@@ -132,6 +156,7 @@ pub fn fft_conv2d_with_memory(
     let options = options.into();
     let geometry = geometry("fft_conv2d", &x, &weight, &options);
     if let Some(bias) = &bias {
+        check_like_x("fft_conv2d", "bias", bias, &x);
         geometry
             .check_bias(bias.dims()[0])
             .unwrap_or_else(|error| panic!("fft_conv2d: {error}"));
@@ -186,7 +211,7 @@ fn gradient(
         _ => "fft_conv2d_weight_backward",
     };
     let geometry = geometry(function, &x, &weight, &options);
-    check_output_grad(function, &output_grad, &geometry);
+    check_output_grad(function, &output_grad, &x, &geometry);
     // The operand besides `output_grad`: the weight for the input gradient, `x` for the
     // weight gradient.
     let [_, kind] = identity.operands();

@@ -149,3 +149,42 @@ fn half_precision_is_refused_with_a_hint() {
     let w = Tensor::<4>::zeros([2, 2, 3, 3], (&Device::flex(), DType::F16));
     fft_conv2d(x, w, None, options([1, 1], [1, 1], 1));
 }
+
+#[test]
+#[should_panic(expected = "fft_conv2d: `x` has dtype F32 but `bias` has dtype F64")]
+fn bias_of_another_dtype() {
+    let bias = Tensor::<1>::zeros([2], (&Device::flex(), DType::F64));
+    fft_conv2d(
+        zeros([1, 2, 8, 8]),
+        zeros([2, 2, 3, 3]),
+        Some(bias),
+        options([1, 1], [1, 1], 1),
+    );
+}
+
+#[test]
+#[allow(deprecated)]
+#[should_panic(
+    expected = "fft_conv2d_weight_backward: `x` is on Device<Flex(Cpu)> but `output_grad` is on Device<NdArray(Cpu)>"
+)]
+fn output_grad_on_another_device() {
+    fft_conv2d_weight_backward(
+        zeros([1, 2, 8, 8]),
+        zeros([2, 2, 3, 3]),
+        Tensor::<4>::zeros([1, 2, 6, 6], &Device::ndarray()),
+        options([1, 1], [1, 1], 1),
+    );
+}
+
+#[test]
+#[should_panic(
+    expected = "fft_conv2d_x_backward: `x` has dtype F32 but `output_grad` has dtype F64"
+)]
+fn output_grad_of_another_dtype() {
+    fft_conv2d_x_backward(
+        zeros([1, 2, 8, 8]),
+        zeros([2, 2, 3, 3]),
+        Tensor::<4>::zeros([1, 2, 6, 6], (&Device::flex(), DType::F64)),
+        options([1, 1], [1, 1], 1),
+    );
+}

@@ -80,13 +80,52 @@ fn spectral(case: &Case, device: &Device, dtype: DType) -> Results {
     ]
 }
 
-/// Runs `cases` random geometries and returns the largest relative error seen per result.
-fn check(device: Device, dtype: DType, cases: usize, seed: u64, tolerance: f64) -> [f64; 4] {
+/// Checks `case` computed through the functions and through autodiff on `device` in `dtype`
+/// against burn's `conv2d` and its autodiff gradients on `reference`; returns the largest
+/// relative error of each result (y, dx, dw, db).
+fn assert_matches_reference(
+    case: &Case,
+    (device, dtype): (Device, DType),
+    reference: (Device, DType),
+    tolerance: f64,
+) -> [f64; 4] {
+    let expected = autodiff_results(case, &reference.0, reference.1, conv2d);
+    let mut worst = [0.0f64; 4];
+    for (how, got) in [
+        ("functions", spectral(case, &device, dtype)),
+        (
+            "autodiff",
+            autodiff_results(case, &device, dtype, fft_conv2d),
+        ),
+    ] {
+        for (i, name) in ["y", "dx", "dw", "db"].into_iter().enumerate() {
+            let err = relative_error(&got[i], &expected[i]);
+            assert!(
+                err <= tolerance,
+                "{how} {name} on {device:?} {dtype:?}: relative error {err:e} for {:?}",
+                case.geometry
+            );
+            worst[i] = worst[i].max(err);
+        }
+    }
+    worst
+}
+
+/// Runs `cases` random geometries within `limits` on `device` in `dtype`, and compares each
+/// result with burn's `conv2d` and its autodiff gradients on `reference` (a device and
+/// dtype), relative to the largest reference magnitude; prints the largest error seen per
+/// result.
+fn check(
+    (device, dtype): (Device, DType),
+    reference: (Device, DType),
+    limits: &GeometryLimits,
+    (cases, seed): (usize, u64),
+    tolerance: f64,
+) {
     let mut sampler = Sampler::new(seed);
-    let limits = GeometryLimits::default();
     let mut worst = [0.0f64; 4];
     for _ in 0..cases {
-        let geometry = sampler.geometry(&limits);
+        let geometry = sampler.geometry(limits);
         let case = Case {
             x: sampler.values(geometry.input_shape().iter().product()),
             weight: sampler.values(geometry.weight_shape().iter().product()),
@@ -94,62 +133,136 @@ fn check(device: Device, dtype: DType, cases: usize, seed: u64, tolerance: f64) 
             output_grad: sampler.values(geometry.output_shape().iter().product()),
             geometry,
         };
-        let expected = autodiff_results(&case, &device, dtype, conv2d);
-        for (how, got) in [
-            ("functions", spectral(&case, &device, dtype)),
-            (
-                "autodiff",
-                autodiff_results(&case, &device, dtype, fft_conv2d),
-            ),
-        ] {
-            for (i, name) in ["y", "dx", "dw", "db"].into_iter().enumerate() {
-                let err = relative_error(&got[i], &expected[i]);
-                assert!(
-                    err <= tolerance,
-                    "{how} {name} on {device:?} {dtype:?}: relative error {err:e} for {:?}",
-                    case.geometry
-                );
-                worst[i] = worst[i].max(err);
-            }
+        let errors =
+            assert_matches_reference(&case, (device.clone(), dtype), reference.clone(), tolerance);
+        for (worst, error) in worst.iter_mut().zip(errors) {
+            *worst = worst.max(error);
         }
     }
-    println!("{device:?} {dtype:?}: largest relative errors (y, dx, dw, db) {worst:?}");
-    worst
+    println!(
+        "{device:?} {dtype:?}, {cases} geometries (seed {seed}): largest relative errors \
+         (y, dx, dw, db) {worst:?}"
+    );
 }
 
-/// Few cases: on a software Vulkan driver most of the time goes to compiling each shape's
-/// kernels.
+/// A check against burn on the same device, in the same dtype.
+fn check_against_burn(device: Device, dtype: DType, cases: usize, seed: u64, tolerance: f64) {
+    let limits = GeometryLimits::default();
+    let reference = (device.clone(), dtype);
+    check(
+        (device, dtype),
+        reference,
+        &limits,
+        (cases, seed),
+        tolerance,
+    );
+}
+
+/// A number from the environment variable `name`, or `default`.
+#[cfg(feature = "wgpu")]
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name).map_or(default, |v| {
+        v.parse()
+            .unwrap_or_else(|_| panic!("{name} must be a whole number, got {v:?}"))
+    })
+}
+
+/// Every kind of geometry on a wgpu device (lavapipe in CI) in f32, against burn's direct
+/// convolution in f64 on Flex: maps of 1 and 2 samples after padding, kernels spanning the
+/// padded input and strides larger than the map are frequent here. A long run:
+/// `FFTCONV_WGPU_CASES=1000 FFTCONV_WGPU_SEED=9 cargo nextest run --release --features wgpu
+/// --test parity wgpu --no-capture`.
 #[cfg(feature = "wgpu")]
 #[test]
-fn wgpu_f32_matches_burn_conv2d() {
+fn wgpu_f32_matches_an_f64_reference_on_random_geometries() {
     use burn::tensor::DeviceKind;
+    let limits = GeometryLimits {
+        tiny_map_chance: 0.2,
+        full_kernel_chance: 0.25,
+        ..GeometryLimits::default()
+    };
+    let cases = env_number("FFTCONV_WGPU_CASES", 200) as usize;
+    let seed = env_number("FFTCONV_WGPU_SEED", 7);
     check(
-        Device::wgpu(DeviceKind::DefaultDevice),
-        DType::F32,
-        12,
-        7,
-        1e-4,
+        (Device::wgpu(DeviceKind::DefaultDevice), DType::F32),
+        (Device::flex(), DType::F64),
+        &limits,
+        (cases, seed),
+        2e-4,
     );
+}
+
+/// The geometries that failed on wgpu before: a map of width 1 (burn-signal's FFT panicked
+/// inside the device queue) and two outputs of one sample along a strided axis (garbage
+/// around 1e23 from a stepped slice).
+#[cfg(feature = "wgpu")]
+#[test]
+fn wgpu_f32_is_right_where_it_failed_before() {
+    use burn::tensor::DeviceKind;
+    let geometries = [
+        (
+            [1, 2, 8, 1],
+            [8, 1, 1, 1],
+            [1, 2],
+            [(2, 1), (0, 0)],
+            [3, 2],
+            2,
+        ),
+        (
+            [3, 2, 21, 2],
+            [2, 2, 5, 2],
+            [1, 3],
+            [(2, 2), (2, 0)],
+            [1, 1],
+            1,
+        ),
+        (
+            [3, 1, 1, 11],
+            [4, 1, 3, 5],
+            [3, 1],
+            [(3, 1), (3, 0)],
+            [2, 2],
+            1,
+        ),
+    ];
+    let mut sampler = Sampler::new(11);
+    for (x, w, stride, padding, dilation, groups) in geometries {
+        let geometry = Conv2dGeometry::new(&x, &w, stride, padding, dilation, groups)
+            .expect("a valid geometry");
+        let case = Case {
+            x: sampler.values(geometry.input_shape().iter().product()),
+            weight: sampler.values(geometry.weight_shape().iter().product()),
+            bias: sampler.values(geometry.out_channels),
+            output_grad: sampler.values(geometry.output_shape().iter().product()),
+            geometry,
+        };
+        assert_matches_reference(
+            &case,
+            (Device::wgpu(DeviceKind::DefaultDevice), DType::F32),
+            (Device::flex(), DType::F64),
+            2e-4,
+        );
+    }
 }
 
 #[test]
 fn flex_f64_matches_burn_conv2d() {
-    check(Device::flex(), DType::F64, 200, 1, 1e-10);
+    check_against_burn(Device::flex(), DType::F64, 200, 1, 1e-10);
 }
 
 #[test]
 fn flex_f32_matches_burn_conv2d() {
-    check(Device::flex(), DType::F32, 100, 2, 1e-4);
+    check_against_burn(Device::flex(), DType::F32, 100, 2, 1e-4);
 }
 
 #[test]
 #[allow(deprecated)]
 fn ndarray_f64_matches_burn_conv2d() {
-    check(Device::ndarray(), DType::F64, 200, 3, 1e-10);
+    check_against_burn(Device::ndarray(), DType::F64, 200, 3, 1e-10);
 }
 
 #[test]
 #[allow(deprecated)]
 fn ndarray_f32_matches_burn_conv2d() {
-    check(Device::ndarray(), DType::F32, 100, 4, 1e-4);
+    check_against_burn(Device::ndarray(), DType::F32, 100, 4, 1e-4);
 }

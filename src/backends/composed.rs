@@ -92,15 +92,46 @@ fn dims4<B: Backend>(t: &Float<B>) -> [usize; 4] {
 }
 
 /// `len` samples of dimension `dim`, `step` apart from `start`; other dimensions whole.
+///
+/// Strided samples are taken as the first column of the `[len, step]` matrix that the run of
+/// `len * step` samples from `start` forms (zero-padded at the end where it overruns), not by a
+/// stepped slice: burn-cubecl 0.22.1's stepped-slice kernel returned garbage on some of the
+/// inverse transforms' outputs (see `tests/parity.rs`).
 fn take<B: Backend>(t: Float<B>, dim: usize, start: usize, len: usize, step: usize) -> Float<B> {
+    let shape = t.shape().to_vec();
+    let step = if len == 1 { 1 } else { step };
+    let span = len * step;
+    let overrun = (start + span).saturating_sub(shape[dim]);
+    let t = if overrun > 0 {
+        let mut pads = vec![(0, 0); shape.len()];
+        pads[dim] = (0, overrun);
+        B::float_pad(t, &pads, PadMode::Constant(0.0))
+    } else {
+        t
+    };
+    let run = contiguous_run::<B>(t, dim, start, span);
+    if step == 1 {
+        return run;
+    }
+    let mut matrix = shape.clone();
+    matrix[dim] = len;
+    matrix.insert(dim + 1, step);
+    let first_column =
+        contiguous_run::<B>(B::float_reshape(run, Shape::from(matrix)), dim + 1, 0, 1);
+    let mut taken = shape;
+    taken[dim] = len;
+    B::float_reshape(first_column, Shape::from(taken))
+}
+
+/// Samples `start..start + len` of dimension `dim`; other dimensions whole.
+fn contiguous_run<B: Backend>(t: Float<B>, dim: usize, start: usize, len: usize) -> Float<B> {
     let slices: Vec<Slice> = t
         .shape()
         .iter()
         .enumerate()
         .map(|(d, &n)| {
             if d == dim {
-                let end = start + step * (len - 1) + 1;
-                Slice::new(start as isize, Some(end as isize), step as isize)
+                Slice::from(start..start + len)
             } else {
                 Slice::from(0..n)
             }
@@ -120,11 +151,14 @@ fn window<B: Backend>(
     take::<B>(rows, 3, start[1], len[1], step[1])
 }
 
-/// Transform size per axis: the padded input rounded up to a power of two.
+/// Transform size per axis: the padded input rounded up to a power of two, and at least 2
+/// (burn-signal's device FFT needs a DC and a Nyquist bin).
 fn transform_size(geometry: &Conv2dGeometry) -> [usize; 2] {
-    geometry
-        .axes
-        .map(|a| (a.input + a.pad_begin + a.pad_end).next_power_of_two())
+    geometry.axes.map(|a| {
+        (a.input + a.pad_begin + a.pad_end)
+            .next_power_of_two()
+            .max(2)
+    })
 }
 
 /// All `n` bins along `dim` from the `n / 2 + 1` that a real FFT returns: bin `n - k` is the

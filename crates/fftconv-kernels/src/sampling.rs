@@ -77,11 +77,22 @@ impl Sampler {
             let per_group_out = self.range(1, limits.channels_per_group);
             let stride = [(); 2].map(|_| self.range(1, limits.stride));
             let dilation = [(); 2].map(|_| self.range(1, limits.dilation));
-            let padding =
+            let mut padding =
                 [(); 2].map(|_| (self.range(0, limits.padding), self.range(0, limits.padding)));
-            let input = [(); 2].map(|_| self.range(1, limits.size));
+            let mut input = [(); 2].map(|_| self.range(1, limits.size));
             let mut kernel = [(); 2].map(|_| self.range(1, limits.kernel));
-            if self.chance(0.1) {
+            if limits.tiny_map_chance > 0.0 {
+                for axis in 0..2 {
+                    if self.chance(limits.tiny_map_chance) {
+                        let padded = self.range(1, 2);
+                        input[axis] = self.range(1, padded);
+                        let before = self.range(0, padded - input[axis]);
+                        padding[axis] = (before, padded - input[axis] - before);
+                        kernel[axis] = self.range(1, padded);
+                    }
+                }
+            }
+            if self.chance(limits.full_kernel_chance) {
                 let axis = self.range(0, 1);
                 let padded = input[axis] + padding[axis].0 + padding[axis].1;
                 kernel[axis] = (padded - 1) / dilation[axis] + 1;
@@ -119,6 +130,11 @@ pub struct GeometryLimits {
     pub dilation: usize,
     /// Padding per side.
     pub padding: usize,
+    /// Chance, per axis, of an input of 1 or 2 samples after padding (the sizes where device
+    /// transforms need the most care); 0 keeps the sequence of geometries of earlier versions.
+    pub tiny_map_chance: f64,
+    /// Chance of a kernel that spans the whole padded input along one axis.
+    pub full_kernel_chance: f64,
 }
 
 impl Default for GeometryLimits {
@@ -132,6 +148,8 @@ impl Default for GeometryLimits {
             stride: 3,
             dilation: 3,
             padding: 3,
+            tiny_map_chance: 0.0,
+            full_kernel_chance: 0.1,
         }
     }
 }

@@ -1,0 +1,280 @@
+//! FFT convolution against burn's direct convolution on one device, in one process: the
+//! training step (forward, `dx` and `dw` through autodiff) and each pass alone, f32, "same"
+//! padding, median of synchronized repetitions after warm-up.
+//!
+//! ```sh
+//! cargo run --release --features wgpu --example gpu_bench -- --device wgpu
+//! cargo run --release --features wgpu --example gpu_bench -- --device wgpu --size 64 --k 3 7 --reps 3
+//! ```
+//!
+//! Every timed repetition ends by reading one scalar that depends on every result of the
+//! pass (for the training step: the loss, `dx` and `dw`), so no lazy backend can skip or defer
+//! part of the work, and the clock stops only after the device has finished it. Each line
+//! gives the direct-equivalent FLOP rate (`2 N C F H W k²` per pass); a time whose rate
+//! exceeds `--peak-tflops` cannot be a real measurement, and the line says so instead of
+//! printing a speedup.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use burn::backend::Dispatch;
+use burn::backend::ops::ModuleOps;
+use burn::tensor::module::{conv2d, conv2d_weight_backward};
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, Distribution, Tensor};
+use burn_fftconv::{fft_conv2d, fft_conv2d_weight_backward, fft_conv2d_x_backward};
+
+const USAGE: &str = "usage: gpu_bench [--device flex|ndarray|wgpu] [--batch N] \
+[--channels N] [--size S..] [--k K..] [--warmup N] [--reps N] [--peak-tflops T]";
+
+struct Args {
+    device: String,
+    batch: usize,
+    channels: usize,
+    sizes: Vec<usize>,
+    kernels: Vec<usize>,
+    warmup: usize,
+    reps: usize,
+    peak_tflops: f64,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        device: "wgpu".into(),
+        batch: 16,
+        channels: 64,
+        sizes: vec![64, 128],
+        kernels: vec![3, 5, 7, 15],
+        warmup: 3,
+        reps: 10,
+        // An H100's fp32 peak without tensor cores (SXM); pass the device's own.
+        peak_tflops: 67.0,
+    };
+    let mut it = std::env::args().skip(1).peekable();
+    while let Some(flag) = it.next() {
+        let mut values = Vec::new();
+        while let Some(v) = it.next_if(|v| !v.starts_with("--")) {
+            values.push(v);
+        }
+        let numbers = |values: &[String]| -> Result<Vec<usize>, String> {
+            let parsed: Result<Vec<usize>, _> = values.iter().map(|v| v.parse()).collect();
+            match parsed {
+                Ok(n) if !n.is_empty() && !n.contains(&0) => Ok(n),
+                _ => Err(format!(
+                    "{flag}: expected positive whole numbers, got {values:?}\n{USAGE}"
+                )),
+            }
+        };
+        let one = |values: &[String]| -> Result<usize, String> {
+            match numbers(values)?.as_slice() {
+                [n] => Ok(*n),
+                _ => Err(format!("{flag} takes one value, got {values:?}\n{USAGE}")),
+            }
+        };
+        match flag.as_str() {
+            "--device" => {
+                args.device = values
+                    .first()
+                    .cloned()
+                    .ok_or(format!("--device needs a value\n{USAGE}"))?
+            }
+            "--batch" => args.batch = one(&values)?,
+            "--channels" => args.channels = one(&values)?,
+            "--size" => args.sizes = numbers(&values)?,
+            "--k" => args.kernels = numbers(&values)?,
+            "--warmup" => args.warmup = one(&values)?,
+            "--reps" => args.reps = one(&values)?,
+            "--peak-tflops" => {
+                args.peak_tflops = match values.as_slice() {
+                    [v] => v
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|p| *p > 0.0)
+                        .ok_or(format!("--peak-tflops: not a positive number: {v}"))?,
+                    _ => return Err(format!("--peak-tflops takes one value\n{USAGE}")),
+                }
+            }
+            "-h" | "--help" => return Err(USAGE.into()),
+            other => return Err(format!("unknown argument {other}\n{USAGE}")),
+        }
+    }
+    Ok(args)
+}
+
+#[allow(deprecated)]
+fn device(name: &str) -> Result<Device, String> {
+    match name {
+        "flex" => Ok(Device::flex()),
+        "ndarray" => Ok(Device::ndarray()),
+        #[cfg(feature = "wgpu")]
+        "wgpu" => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+        #[cfg(not(feature = "wgpu"))]
+        "wgpu" => Err("--device wgpu needs the `wgpu` feature: \
+             cargo run --release --features wgpu --example gpu_bench -- --device wgpu"
+            .into()),
+        other => Err(format!(
+            "--device must be flex, ndarray or wgpu, got {other}"
+        )),
+    }
+}
+
+/// One measured geometry: batch 16, `channels` in and out, square image and kernel, "same"
+/// padding, stride 1.
+struct Case {
+    batch: usize,
+    channels: usize,
+    size: usize,
+    kernel: usize,
+}
+
+impl Case {
+    fn options(&self) -> ConvOptions<2> {
+        let before = self.kernel / 2;
+        let pad = (before, self.kernel - 1 - before);
+        ConvOptions::new_with_padding([1, 1], [pad, pad], [1, 1], 1)
+    }
+
+    /// Multiply-adds of one direct pass, times two.
+    fn pass_flop(&self) -> f64 {
+        let (n, c, s, k) = (self.batch, self.channels, self.size, self.kernel);
+        2.0 * (n * c * c * s * s * k * k) as f64
+    }
+}
+
+/// `x`, `weight`, `dy`.
+struct Operands([Tensor<4>; 3]);
+
+/// A pass: returns a scalar tensor that depends on every result it computes.
+type Pass = fn(&Case, &Operands, bool) -> Tensor<1>;
+
+fn forward(case: &Case, Operands([x, w, _]): &Operands, fft: bool) -> Tensor<1> {
+    let conv = if fft { fft_conv2d } else { conv2d };
+    conv(x.clone(), w.clone(), None, case.options()).sum()
+}
+
+fn input_grad(case: &Case, Operands([x, w, dy]): &Operands, fft: bool) -> Tensor<1> {
+    let dx = if fft {
+        fft_conv2d_x_backward(x.clone(), w.clone(), dy.clone(), case.options())
+    } else {
+        Tensor::from_dispatch(<Dispatch as ModuleOps<Dispatch>>::conv2d_x_backward(
+            x.clone().into_dispatch(),
+            w.clone().into_dispatch(),
+            dy.clone().into_dispatch(),
+            case.options(),
+        ))
+    };
+    dx.sum()
+}
+
+fn weight_grad(case: &Case, Operands([x, w, dy]): &Operands, fft: bool) -> Tensor<1> {
+    let conv_weight_backward = if fft {
+        fft_conv2d_weight_backward
+    } else {
+        conv2d_weight_backward
+    };
+    conv_weight_backward(x.clone(), w.clone(), dy.clone(), case.options()).sum()
+}
+
+/// Forward and backward through autodiff with `x` and the weight tracked: the loss plus the
+/// sums of both gradients.
+fn train_step(case: &Case, Operands([x, w, dy]): &Operands, fft: bool) -> Tensor<1> {
+    let x = x.clone().autodiff().require_grad();
+    let w = w.clone().autodiff().require_grad();
+    let conv = if fft { fft_conv2d } else { conv2d };
+    let loss = (conv(x.clone(), w.clone(), None, case.options()) * dy.clone().autodiff()).sum();
+    let grads = loss.backward();
+    let dx = x.grad(&grads).expect("x is tracked");
+    let dw = w.grad(&grads).expect("the weight is tracked");
+    loss.inner() + dx.sum() + dw.sum()
+}
+
+/// Median wall time of `reps` runs after `warmup` runs (shape-specific compilation and
+/// autotuning happen there), in seconds. Each run ends with a read of the pass's scalar.
+fn median_seconds(run: impl Fn() -> Tensor<1>, warmup: usize, reps: usize) -> f64 {
+    for _ in 0..warmup {
+        run().into_data();
+    }
+    let mut times: Vec<f64> = (0..reps)
+        .map(|_| {
+            let start = Instant::now();
+            run().into_data();
+            start.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let device = match device(&args.device) {
+        Ok(device) => device,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "device {device:?}, f32, batch {}, {} -> {} channels, median of {} after {} warm-up; \
+         rate = direct-equivalent FLOP / time, peak {} TFLOP/s",
+        args.batch, args.channels, args.channels, args.reps, args.warmup, args.peak_tflops
+    );
+    println!(
+        "{:>9} {:>3} {:>12} {:>10} {:>10} {:>8} {:>12} {:>12}",
+        "size", "k", "pass", "fft ms", "direct ms", "speedup", "fft TFLOP/s", "dir TFLOP/s"
+    );
+    let passes: [(&str, Pass, f64); 4] = [
+        ("train_step", train_step, 3.0),
+        ("forward", forward, 1.0),
+        ("input_grad", input_grad, 1.0),
+        ("weight_grad", weight_grad, 1.0),
+    ];
+    let mut incredible = 0;
+    for &size in &args.sizes {
+        for &kernel in &args.kernels {
+            let case = Case {
+                batch: args.batch,
+                channels: args.channels,
+                size,
+                kernel,
+            };
+            let random = |shape: [usize; 4]| Tensor::random(shape, Distribution::Default, &device);
+            let (n, c) = (args.batch, args.channels);
+            let operands = Operands([
+                random([n, c, size, size]),
+                random([c, c, kernel, kernel]),
+                random([n, c, size, size]),
+            ]);
+            for (name, pass, passes_in_flop) in passes {
+                let [fft, direct] = [true, false].map(|fft| {
+                    median_seconds(|| pass(&case, &operands, fft), args.warmup, args.reps)
+                });
+                let flop = passes_in_flop * case.pass_flop();
+                let [fft_rate, direct_rate] = [fft, direct].map(|t| flop / t / 1e12);
+                let credible = fft_rate <= args.peak_tflops && direct_rate <= args.peak_tflops;
+                let speedup = if credible {
+                    format!("{:.2}x", direct / fft)
+                } else {
+                    incredible += 1;
+                    "above peak: not a real timing".into()
+                };
+                println!(
+                    "{:>9} {kernel:>3} {name:>12} {:>10.3} {:>10.3} {speedup:>8} {fft_rate:>12.2} {direct_rate:>12.2}",
+                    format!("{size}x{size}"),
+                    fft * 1e3,
+                    direct * 1e3,
+                );
+            }
+        }
+    }
+    if incredible > 0 {
+        eprintln!("{incredible} timings exceed the stated peak: they are not reported as speedups");
+    }
+    ExitCode::SUCCESS
+}
