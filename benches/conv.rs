@@ -143,14 +143,18 @@ fn weight_grad(case: &Case, [x, w, dy]: &[Tensor<4>; 3], fft: bool) -> Tensor<4>
     f(x.clone(), w.clone(), dy.clone(), case.options())
 }
 
-/// Forward and backward on autodiff copies of the tensors; returns the input gradient.
+/// Forward and backward on autodiff copies of the tensors; returns the input gradient, after
+/// reading the loss and the weight gradient (a lazy backend, wgpu's Fusion, would otherwise
+/// be free to leave their work undone when only the input gradient is read).
 fn train_step(case: &Case, [x, w, dy]: &[Tensor<4>; 3], fft: bool) -> Tensor<4> {
     let x = x.clone().autodiff().require_grad();
     let w = w.clone().autodiff().require_grad();
     let dy = dy.clone().autodiff();
     let y = forward(case, &[x.clone(), w.clone(), dy.clone()], fft);
-    let grads = (y * dy).sum().backward();
-    black_box(w.grad(&grads));
+    let loss = (y * dy).sum();
+    let grads = loss.backward();
+    black_box(loss.into_data());
+    black_box(w.grad(&grads).expect("w is tracked").into_data());
     x.grad(&grads).expect("x is tracked")
 }
 

@@ -227,7 +227,7 @@ fn main() -> ExitCode {
     );
     println!(
         "{:>9} {:>3} {:>12} {:>10} {:>10} {:>8} {:>12} {:>12}",
-        "size", "k", "pass", "fft ms", "direct ms", "speedup", "fft TFLOP/s", "dir TFLOP/s"
+        "size", "k", "pass", "fft ms", "direct ms", "speedup", "fft GFLOP/s", "dir GFLOP/s"
     );
     let passes: [(&str, Pass, f64); 4] = [
         ("train_step", train_step, 3.0),
@@ -256,8 +256,9 @@ fn main() -> ExitCode {
                     median_seconds(|| pass(&case, &operands, fft), args.warmup, args.reps)
                 });
                 let flop = passes_in_flop * case.pass_flop();
-                let [fft_rate, direct_rate] = [fft, direct].map(|t| flop / t / 1e12);
-                let credible = fft_rate <= args.peak_tflops && direct_rate <= args.peak_tflops;
+                let [fft_rate, direct_rate] = [fft, direct].map(|t| flop / t / 1e9);
+                let peak = args.peak_tflops * 1e3;
+                let credible = fft_rate <= peak && direct_rate <= peak;
                 let speedup = if credible {
                     format!("{:.2}x", direct / fft)
                 } else {
@@ -265,7 +266,7 @@ fn main() -> ExitCode {
                     "above peak: not a real timing".into()
                 };
                 println!(
-                    "{:>9} {kernel:>3} {name:>12} {:>10.3} {:>10.3} {speedup:>8} {fft_rate:>12.2} {direct_rate:>12.2}",
+                    "{:>9} {kernel:>3} {name:>12} {:>10.3} {:>10.3} {speedup:>8} {fft_rate:>12.1} {direct_rate:>12.1}",
                     format!("{size}x{size}"),
                     fft * 1e3,
                     direct * 1e3,
