@@ -31,6 +31,19 @@ struct Case {
     output_grad: Vec<f64>,
 }
 
+impl Case {
+    /// `geometry` with random values in `[-1, 1)` for every operand.
+    fn random(geometry: Conv2dGeometry, sampler: &mut Sampler) -> Self {
+        Self {
+            x: sampler.values(geometry.input_shape().iter().product()),
+            weight: sampler.values(geometry.weight_shape().iter().product()),
+            bias: sampler.values(geometry.out_channels),
+            output_grad: sampler.values(geometry.output_shape().iter().product()),
+            geometry,
+        }
+    }
+}
+
 /// `[y, dx, dw, db]` of one case.
 type Results = [Vec<f64>; 4];
 
@@ -126,13 +139,7 @@ fn check(
     let mut worst = [0.0f64; 4];
     for _ in 0..cases {
         let geometry = sampler.geometry(limits);
-        let case = Case {
-            x: sampler.values(geometry.input_shape().iter().product()),
-            weight: sampler.values(geometry.weight_shape().iter().product()),
-            bias: sampler.values(geometry.out_channels),
-            output_grad: sampler.values(geometry.output_shape().iter().product()),
-            geometry,
-        };
+        let case = Case::random(geometry, &mut sampler);
         let errors =
             assert_matches_reference(&case, (device.clone(), dtype), reference.clone(), tolerance);
         for (worst, error) in worst.iter_mut().zip(errors) {
@@ -229,13 +236,7 @@ fn wgpu_f32_is_right_where_it_failed_before() {
     for (x, w, stride, padding, dilation, groups) in geometries {
         let geometry = Conv2dGeometry::new(&x, &w, stride, padding, dilation, groups)
             .expect("a valid geometry");
-        let case = Case {
-            x: sampler.values(geometry.input_shape().iter().product()),
-            weight: sampler.values(geometry.weight_shape().iter().product()),
-            bias: sampler.values(geometry.out_channels),
-            output_grad: sampler.values(geometry.output_shape().iter().product()),
-            geometry,
-        };
+        let case = Case::random(geometry, &mut sampler);
         assert_matches_reference(
             &case,
             (Device::wgpu(DeviceKind::DefaultDevice), DType::F32),
