@@ -12,10 +12,10 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::store::{BurnpackStore, ModuleSnapshot};
-use burn::tensor::{Bytes, Device};
+use burn::tensor::Device;
 use burn_fftconv::Conv2dLayer;
 use fftconv_mnist::dataset::{self, Mnist};
+use fftconv_mnist::store::{load_model, save_model};
 use fftconv_mnist::train::{EpochReport, Net, TrainConfig, direct_net, evaluate, fft_net, train};
 
 const USAGE: &str = "usage: mnist [--conv fft|direct] [--device flex|ndarray|wgpu] [--data-dir DIR] \
@@ -101,44 +101,6 @@ fn print_epoch(report: &EpochReport) {
     );
 }
 
-/// Saves through a temporary file, so an interrupted save never leaves a truncated model
-/// where a good one was.
-fn save<M: Module>(model: &M, path: &Path) -> Result<(), String> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    let partial = path.with_extension("bpk.partial");
-    model
-        .save_into(
-            &mut BurnpackStore::from_file(&partial)
-                .auto_extension(false)
-                .overwrite(true),
-        )
-        .map_err(|e| format!("saving {}: {e:?}", partial.display()))?;
-    std::fs::rename(&partial, path).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-fn load<M: Module>(model: &mut M, path: &Path) -> Result<(), String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let result = model
-        .load_from(&mut BurnpackStore::from_bytes(Some(Bytes::from_bytes_vec(
-            bytes,
-        ))))
-        .map_err(|e| {
-            format!(
-                "{}: not a model saved by this example: {e:?}",
-                path.display()
-            )
-        })?;
-    if !result.errors.is_empty() || !result.missing.is_empty() {
-        return Err(format!(
-            "{}: does not fit this model: {result:?}",
-            path.display()
-        ));
-    }
-    Ok(())
-}
-
 fn run<C: Conv2dLayer>(
     args: &Args,
     make_model: impl Fn(&Device) -> Net<C>,
@@ -148,7 +110,7 @@ fn run<C: Conv2dLayer>(
     let (train_set, test_set) = data;
     if let Some(path) = &args.eval {
         let mut model = make_model(device);
-        load(&mut model, path)?;
+        load_model(&mut model, path)?;
         let score = evaluate(&model, &test_set, device);
         println!(
             "{}: test loss {:.4}, accuracy {:.2}% on {} digits",
@@ -193,7 +155,7 @@ fn run<C: Conv2dLayer>(
         .save
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("artifacts/mnist-{}.bpk", args.conv)));
-    save(&model.valid(), &path)?;
+    save_model(&model.valid(), &path)?;
     println!(
         "model saved to {} (evaluate with --eval {})",
         path.display(),

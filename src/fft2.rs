@@ -79,6 +79,17 @@ fn check_inputs<const D: usize>(function: &str, tensors: &[&Tensor<D>], s: Optio
     }
 }
 
+/// Panics unless the transform `size` is positive: a DFT of no points has no defined
+/// normalization (numpy and PyTorch refuse it too).
+fn check_size(function: &str, size: [usize; 2]) {
+    if size.contains(&0) {
+        panic!(
+            "{function}: cannot transform an empty map: the transform size is {size:?} (the \
+             last two dimensions, or `s`)"
+        );
+    }
+}
+
 /// `tensor` cropped or zero-padded at the end of its last two dimensions to `size`.
 fn resize<const D: usize>(mut tensor: Tensor<D>, size: [usize; 2]) -> Tensor<D> {
     for (axis, target) in [(D - 2, size[0]), (D - 1, size[1])] {
@@ -111,6 +122,7 @@ fn complex<const D: usize>(
 ) -> (Tensor<D>, Tensor<D>) {
     check_inputs(function, &[&re, &im], s);
     let size = s.unwrap_or_else(|| last2(&re));
+    check_size(function, size);
     let (re, im) = (resize(re, size), resize(im, size));
     let factor = norm.factor(size[0] * size[1], inverse);
     let spectrum = <Dispatch as Fft2Backend>::dft2(re.into_dispatch(), im.into_dispatch(), inverse);
@@ -157,6 +169,7 @@ pub fn rfft2<const D: usize>(
 ) -> (Tensor<D>, Tensor<D>) {
     check_inputs("rfft2", &[&x], s);
     let size = s.unwrap_or_else(|| last2(&x));
+    check_size("rfft2", size);
     let (x, factor) = (resize(x, size), norm.factor(size[0] * size[1], false));
     scaled_pair(<Dispatch as Fft2Backend>::rdft2(x.into_dispatch()), factor)
 }
@@ -171,7 +184,8 @@ pub fn irfft2<const D: usize>(
 ) -> Tensor<D> {
     check_inputs("irfft2", &[&re, &im], s);
     let [height, half] = last2(&re);
-    let size = s.unwrap_or([height, 2 * half.saturating_sub(1)].map(|n| n.max(1)));
+    let size = s.unwrap_or([height, (2 * half.saturating_sub(1)).max(1)]);
+    check_size("irfft2", size);
     let spectrum_size = [size[0], size[1] / 2 + 1];
     let (re, im) = (resize(re, spectrum_size), resize(im, spectrum_size));
     let factor = norm.factor(size[0] * size[1], true);

@@ -1,9 +1,11 @@
 //! The public functions, with the signatures and semantics of `burn::tensor::module::conv2d`
 //! and its gradient functions.
 
+use burn::backend::ops::ModuleOps;
 use burn::backend::{Dispatch, DispatchDevice};
+use burn::tensor::module::{conv2d, conv2d_weight_backward};
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{DType, Device, Tensor};
 use fftconv_kernels::{Conv2dGeometry, SpectrumKind};
 
 use crate::ops::{BackwardMemory, FftConvBackend, Identity};
@@ -43,8 +45,11 @@ fn geometry(
             weight.dtype()
         );
     }
+    // An empty batch is valid (burn returns an empty output); the rest is checked as for one
+    // image.
+    let [batch, channels, height, width] = x.dims();
     Conv2dGeometry::new(
-        &x.dims(),
+        &[batch.max(1), channels, height, width],
         &weight.dims(),
         options.stride,
         options.padding,
@@ -52,6 +57,13 @@ fn geometry(
         options.groups,
     )
     .unwrap_or_else(|error| panic!("{function}: {error}"))
+}
+
+/// The dtype the spectral kernels compute a `dtype` tensor in: half precision (f16, bf16) in
+/// f32, whose FFTs and products keep a half-precision result accurate; `None` for dtypes
+/// computed as they are.
+fn widened(dtype: DType) -> Option<DType> {
+    matches!(dtype, DType::F16 | DType::BF16).then_some(DType::F32)
 }
 
 /// Panics, naming `function` and the device, on a device without an implementation of this
@@ -119,11 +131,14 @@ fn check_output_grad(
     geometry: &Conv2dGeometry,
 ) {
     check_like_x(function, "output_grad", output_grad, x);
-    if output_grad.dims() != geometry.output_shape() {
+    let mut output_shape = geometry.output_shape();
+    // The geometry of an empty batch is checked for one image.
+    output_shape[0] = x.dims()[0];
+    if output_grad.dims() != output_shape {
         panic!(
-            "{function}: `output_grad` has shape {:?} but the convolution's output has shape {:?}",
+            "{function}: `output_grad` has shape {:?} but the convolution's output has shape \
+             {output_shape:?}",
             output_grad.dims(),
-            geometry.output_shape()
         );
     }
 }
@@ -160,6 +175,16 @@ pub fn fft_conv2d_with_memory(
         geometry
             .check_bias(bias.dims()[0])
             .unwrap_or_else(|error| panic!("fft_conv2d: {error}"));
+    }
+    if x.dims()[0] == 0 {
+        // Nothing to transform: burn's result (and autodiff graph) for an empty batch.
+        return conv2d(x, weight, bias, options);
+    }
+    if let Some(wide) = widened(x.dtype()) {
+        let dtype = x.dtype();
+        let bias = bias.map(|bias| bias.cast(wide));
+        let y = fft_conv2d_with_memory(x.cast(wide), weight.cast(wide), bias, options, memory);
+        return y.cast(dtype);
     }
     let y = Tensor::from_dispatch(<Dispatch as FftConvBackend>::fft_conv2d(
         x.into_dispatch(),
@@ -212,6 +237,14 @@ fn gradient(
     };
     let geometry = geometry(function, &x, &weight, &options);
     check_output_grad(function, &output_grad, &x, &geometry);
+    if x.dims()[0] == 0 {
+        return direct_gradient(identity, x, weight, output_grad, options);
+    }
+    if let Some(wide) = widened(x.dtype()) {
+        let dtype = x.dtype();
+        let [x, weight, output_grad] = [x, weight, output_grad].map(|t| t.cast(wide));
+        return gradient(identity, x, weight, output_grad, options).cast(dtype);
+    }
     // The operand besides `output_grad`: the weight for the input gradient, `x` for the
     // weight gradient.
     let [_, kind] = identity.operands();
@@ -223,6 +256,26 @@ fn gradient(
     let grad_spectrum = spectrum(output_grad, SpectrumKind::OutputGrad, geometry);
     let operand_spectrum = spectrum(operand, kind, geometry);
     product(grad_spectrum, operand_spectrum, identity, geometry)
+}
+
+/// burn's own gradient for `identity`, for the inputs the spectral path has nothing to do
+/// with (an empty batch).
+fn direct_gradient(
+    identity: Identity,
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    output_grad: Tensor<4>,
+    options: ConvOptions<2>,
+) -> Tensor<4> {
+    match identity {
+        Identity::WeightGrad => conv2d_weight_backward(x, weight, output_grad, options),
+        _ => Tensor::from_dispatch(<Dispatch as ModuleOps<Dispatch>>::conv2d_x_backward(
+            x.into_dispatch(),
+            weight.into_dispatch(),
+            output_grad.into_dispatch(),
+            options,
+        )),
+    }
 }
 
 /// Gradient of a convolution with respect to its bias: the output gradient summed over batch

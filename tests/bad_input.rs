@@ -143,14 +143,6 @@ fn operands_on_different_devices() {
 }
 
 #[test]
-#[should_panic(expected = "f32 and f64 tensors, got dtype F16")]
-fn half_precision_is_refused_with_a_hint() {
-    let x = Tensor::<4>::zeros([1, 2, 8, 8], (&Device::flex(), DType::F16));
-    let w = Tensor::<4>::zeros([2, 2, 3, 3], (&Device::flex(), DType::F16));
-    fft_conv2d(x, w, None, options([1, 1], [1, 1], 1));
-}
-
-#[test]
 #[should_panic(expected = "fft_conv2d: `x` has dtype F32 but `bias` has dtype F64")]
 fn bias_of_another_dtype() {
     let bias = Tensor::<1>::zeros([2], (&Device::flex(), DType::F64));
@@ -186,5 +178,35 @@ fn output_grad_of_another_dtype() {
         zeros([2, 2, 3, 3]),
         Tensor::<4>::zeros([1, 2, 6, 6], (&Device::flex(), DType::F64)),
         options([1, 1], [1, 1], 1),
+    );
+}
+
+#[test]
+#[should_panic(
+    expected = "rfft2: cannot transform an empty map: the transform size is [0, 4] (the last two dimensions, or `s`)"
+)]
+fn rfft2_of_an_empty_map() {
+    burn_fftconv::rfft2(zeros([2, 0, 4]), None, burn_fftconv::FftNorm::Backward);
+}
+
+#[test]
+#[should_panic(expected = "ifft2: cannot transform an empty map: the transform size is [3, 0]")]
+fn ifft2_of_an_empty_map() {
+    burn_fftconv::ifft2(
+        zeros([3, 0]),
+        zeros([3, 0]),
+        None,
+        burn_fftconv::FftNorm::Ortho,
+    );
+}
+
+#[test]
+#[should_panic(expected = "irfft2: cannot transform an empty map: the transform size is [0, 6]")]
+fn irfft2_of_an_empty_spectrum() {
+    burn_fftconv::irfft2(
+        zeros([0, 4]),
+        zeros([0, 4]),
+        None,
+        burn_fftconv::FftNorm::Backward,
     );
 }

@@ -4,6 +4,9 @@ use std::path::{Path, PathBuf};
 
 use crate::idx::{IMAGES_MAGIC, IdxError, LABELS_MAGIC, read_idx};
 
+/// Height and width of an MNIST digit.
+pub const SIDE: usize = 28;
+
 /// Digits and their labels.
 #[derive(Debug, Clone)]
 pub struct Mnist {
@@ -18,13 +21,23 @@ pub struct Mnist {
 }
 
 impl Mnist {
-    /// Reads an images file and a labels file and checks that they agree.
+    /// Reads an images file and a labels file and checks that they agree and that the images
+    /// are 28x28.
     pub fn load(images: &Path, labels: &Path) -> Result<Self, IdxError> {
         let image_array = read_idx(images, IMAGES_MAGIC)?;
         let label_array = read_idx(labels, LABELS_MAGIC)?;
         let [count, rows, cols] = image_array.dims[..] else {
             unreachable!("the magic number fixes three dimensions")
         };
+        if [rows, cols] != [SIDE, SIDE] {
+            return Err(IdxError::Content {
+                path: images.to_path_buf(),
+                message: format!(
+                    "images of {rows}x{cols} pixels; MNIST digits are {SIDE}x{SIDE}, the size \
+                     the network is built for"
+                ),
+            });
+        }
         if label_array.dims[0] != count {
             return Err(IdxError::Content {
                 path: labels.to_path_buf(),

@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use flate2::read::GzDecoder;
+use flate2::bufread::GzDecoder;
 
 /// IDX magic number of unsigned-byte data with three dimensions (images).
 pub const IMAGES_MAGIC: u32 = 0x0000_0803;
@@ -14,6 +14,8 @@ pub const IMAGES_MAGIC: u32 = 0x0000_0803;
 pub const LABELS_MAGIC: u32 = 0x0000_0801;
 /// Largest payload accepted, far above the 47 MB of the full MNIST training images.
 pub const MAX_PAYLOAD: u64 = 1 << 30;
+/// The most a DEFLATE stream expands (about 1032:1): a gzip file claiming more is lying.
+const MAX_DEFLATE_RATIO: u64 = 1032;
 
 /// What is wrong with an IDX file.
 #[derive(Debug)]
@@ -30,7 +32,8 @@ pub enum IdxError {
     Size {
         path: PathBuf,
         dims: Vec<u32>,
-        payload: u64,
+        /// The bytes of data the dimensions describe; `None` past `u64::MAX`.
+        payload: Option<u64>,
         available: String,
     },
     /// The file ends before the data its header promises.
@@ -59,11 +62,17 @@ impl fmt::Display for IdxError {
                 dims,
                 payload,
                 available,
-            } => write!(
-                f,
-                "{}: header claims dimensions {dims:?} ({payload} bytes of data), but {available}",
-                path.display()
-            ),
+            } => {
+                let payload = match payload {
+                    Some(bytes) => format!("{bytes} bytes"),
+                    None => "more than 2^64 bytes".into(),
+                };
+                write!(
+                    f,
+                    "{}: header claims dimensions {dims:?} ({payload} of data), but {available}",
+                    path.display()
+                )
+            }
             Self::Truncated { path, expected } => write!(
                 f,
                 "{}: truncated: the header promises {expected} bytes of data",
@@ -122,16 +131,49 @@ pub fn read_idx(path: &Path, magic: u32) -> Result<IdxArray, IdxError> {
     let gzipped =
         file.read(&mut signature).map_err(io_error(path))? == 2 && signature == [0x1f, 0x8b];
     file.seek(SeekFrom::Start(0)).map_err(io_error(path))?;
-    let mut reader: Box<dyn Read> = if gzipped {
-        Box::new(GzDecoder::new(BufReader::new(file)))
-    } else {
-        Box::new(BufReader::new(file))
-    };
+    let file = BufReader::new(file);
+    if !gzipped {
+        let mut reader = file;
+        let array = read_content(&mut reader, path, magic, Container::Plain(file_len))?;
+        return at_end(reader, path).map(|()| array);
+    }
+    let mut decoder = GzDecoder::new(file);
+    let array = read_content(&mut decoder, path, magic, Container::Gzip)?;
+    // Reading the member to its end checks its trailer; the decoder stops there, so anything
+    // after it (a second member, say) is data the header does not describe.
+    at_end(&mut decoder, path)?;
+    at_end(decoder.into_inner(), path).map(|()| array)
+}
+
+/// How the IDX content is stored, for checking the header's size against the file.
+enum Container {
+    /// Uncompressed, in a file of this many bytes.
+    Plain(u64),
+    Gzip,
+}
+
+/// Fails with [`IdxError::TrailingData`] unless `reader` has nothing left.
+fn at_end(mut reader: impl Read, path: &Path) -> Result<(), IdxError> {
+    let mut extra = [0u8; 1];
+    match reader.read(&mut extra).map_err(io_error(path))? {
+        0 => Ok(()),
+        _ => Err(IdxError::TrailingData {
+            path: path.to_path_buf(),
+        }),
+    }
+}
+
+/// The header and data of an IDX file from `reader`, which holds the decoded content.
+fn read_content(
+    reader: &mut impl Read,
+    path: &Path,
+    magic: u32,
+    container: Container,
+) -> Result<IdxArray, IdxError> {
     let truncated = |_| IdxError::Truncated {
         path: path.to_path_buf(),
         expected: 4,
     };
-
     let mut word = [0u8; 4];
     reader.read_exact(&mut word).map_err(truncated)?;
     let found = u32::from_be_bytes(word);
@@ -149,36 +191,45 @@ pub fn read_idx(path: &Path, magic: u32) -> Result<IdxArray, IdxError> {
         dims.push(u32::from_be_bytes(word));
     }
     let header = 4 + 4 * rank as u64;
-    let payload = dims.iter().map(|&d| u64::from(d)).product::<u64>();
+    let payload = dims
+        .iter()
+        .try_fold(1u64, |bytes, &d| bytes.checked_mul(u64::from(d)));
     let size_error = |available: String| IdxError::Size {
         path: path.to_path_buf(),
         dims: dims.clone(),
         payload,
         available,
     };
-    if payload > MAX_PAYLOAD {
-        return Err(size_error(format!(
-            "at most {MAX_PAYLOAD} bytes are accepted"
-        )));
-    }
-    if gzipped {
-        let (recorded, compressed) = gzip_sizes(path)?;
-        if (header + payload) as u32 != recorded {
+    let payload = match payload {
+        Some(bytes) if bytes <= MAX_PAYLOAD => bytes,
+        _ => {
             return Err(size_error(format!(
-                "the gzip trailer records {recorded} uncompressed bytes"
+                "at most {MAX_PAYLOAD} bytes are accepted"
             )));
         }
-        // DEFLATE expands at most about 1032:1; a header promising more is lying.
-        if payload > compressed.saturating_mul(1032) {
-            return Err(size_error(format!(
-                "the file has only {compressed} compressed bytes"
-            )));
+    };
+    match container {
+        Container::Gzip => {
+            let (recorded, compressed) = gzip_sizes(path)?;
+            if (header + payload) as u32 != recorded {
+                return Err(size_error(format!(
+                    "the gzip trailer records {recorded} uncompressed bytes"
+                )));
+            }
+            if payload > compressed.saturating_mul(MAX_DEFLATE_RATIO) {
+                return Err(size_error(format!(
+                    "the file has only {compressed} compressed bytes"
+                )));
+            }
         }
-    } else if header + payload != file_len {
-        return Err(size_error(format!(
-            "the file holds {} bytes after the header",
-            file_len.saturating_sub(header)
-        )));
+        Container::Plain(file_len) => {
+            if header + payload != file_len {
+                return Err(size_error(format!(
+                    "the file holds {} bytes after the header",
+                    file_len.saturating_sub(header)
+                )));
+            }
+        }
     }
 
     let mut data = vec![0u8; payload as usize];
@@ -192,12 +243,6 @@ pub fn read_idx(path: &Path, magic: u32) -> Result<IdxArray, IdxError> {
             source: e,
         },
     })?;
-    let mut extra = [0u8; 1];
-    if reader.read(&mut extra).map_err(io_error(path))? != 0 {
-        return Err(IdxError::TrailingData {
-            path: path.to_path_buf(),
-        });
-    }
     Ok(IdxArray {
         dims: dims.into_iter().map(|d| d as usize).collect(),
         data,

@@ -136,8 +136,8 @@ fn trailing_and_corrupt_data_are_refused() {
 #[test]
 fn labels_must_match_images_and_be_digits() {
     let dir = scratch("labels");
-    let mut images = header(IMAGES_MAGIC, &[2, 1, 1]);
-    images.extend([0, 255]);
+    let mut images = header(IMAGES_MAGIC, &[2, 28, 28]);
+    images.extend([0; 2 * 784]);
     let images = write(&dir, "images", &images);
     let mut three = header(LABELS_MAGIC, &[3]);
     three.extend([1, 2, 3]);
@@ -162,8 +162,8 @@ fn labels_must_match_images_and_be_digits() {
 fn full_mnist_file_names_are_found_plain_or_gzipped() {
     let dir = scratch("full");
     let images = |count: u32| {
-        let mut bytes = header(IMAGES_MAGIC, &[count, 2, 2]);
-        bytes.extend((0..count * 4).map(|v| v as u8));
+        let mut bytes = header(IMAGES_MAGIC, &[count, 28, 28]);
+        bytes.extend((0..count * 784).map(|v| v as u8));
         bytes
     };
     let labels = |count: u32| {
@@ -177,10 +177,75 @@ fn full_mnist_file_names_are_found_plain_or_gzipped() {
     write(&dir, "t10k-labels-idx1-ubyte.gz", &gzip(&labels(3)));
     let (train, test) = dataset::full(&dir).unwrap();
     assert_eq!((train.len(), test.len()), (5, 3));
-    assert_eq!((train.rows, train.cols), (2, 2));
+    assert_eq!((train.rows, train.cols), (28, 28));
     assert_eq!(test.labels, vec![0, 1, 2]);
     std::fs::remove_file(dir.join("t10k-labels-idx1-ubyte.gz")).unwrap();
     let err = dataset::full(&dir).unwrap_err().to_string();
     assert!(err.contains("t10k-labels-idx1-ubyte"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Dimensions whose product is 2^64: it wrapped to 0 in release builds and a 16-byte file
+/// passed as an empty data set.
+#[test]
+fn dimensions_whose_product_overflows_are_refused() {
+    let bytes = header(IMAGES_MAGIC, &[1 << 22, 1 << 21, 1 << 21]);
+    let msg = error_of("overflow", &bytes, IMAGES_MAGIC);
+    assert!(
+        msg.contains("[4194304, 2097152, 2097152] (more than 2^64 bytes of data)")
+            && msg.contains("at most"),
+        "{msg}"
+    );
+}
+
+/// A second gzip member after the first one is data the header does not describe.
+#[test]
+fn a_second_gzip_member_is_refused() {
+    let mut bytes = header(LABELS_MAGIC, &[3]);
+    bytes.extend([1, 2, 3]);
+    // The same member twice: the trailer at the end of the file records the right size.
+    let mut two_members = gzip(&bytes);
+    two_members.extend(gzip(&bytes));
+    let msg = error_of("two.gz", &two_members, LABELS_MAGIC);
+    assert!(
+        msg.contains("data continues past what the header describes"),
+        "{msg}"
+    );
+}
+
+/// A small gzip file whose header claims more than DEFLATE can expand to, with its trailer
+/// patched to agree with the header.
+#[test]
+fn a_claim_beyond_the_compression_limit_is_refused() {
+    let dims = [1000, 28, 28];
+    let mut gz = gzip(&header(IMAGES_MAGIC, &dims));
+    let claimed = 16 + 1000 * 784u32;
+    let len = gz.len();
+    gz[len - 4..].copy_from_slice(&claimed.to_le_bytes());
+    let msg = error_of("bomb.gz", &gz, IMAGES_MAGIC);
+    assert!(
+        msg.contains("784000 bytes of data")
+            && msg.contains(&format!("only {len} compressed bytes")),
+        "{msg}"
+    );
+}
+
+#[test]
+fn images_that_are_not_28x28_are_refused() {
+    let dir = scratch("side");
+    let mut images = header(IMAGES_MAGIC, &[2, 2, 3]);
+    images.extend([0; 12]);
+    let mut labels = header(LABELS_MAGIC, &[2]);
+    labels.extend([1, 2]);
+    let err = Mnist::load(
+        &write(&dir, "images", &images),
+        &write(&dir, "labels", &labels),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("images of 2x3 pixels; MNIST digits are 28x28"),
+        "{err}"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
