@@ -14,12 +14,12 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use burn::backend::Dispatch;
-use burn::backend::ops::ModuleOps;
 use burn::tensor::module::{conv2d, conv2d_weight_backward};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
-use burn_fftconv::{fft_conv2d, fft_conv2d_weight_backward, fft_conv2d_x_backward};
+use burn_fftconv::{
+    direct_conv2d_x_backward, fft_conv2d, fft_conv2d_weight_backward, fft_conv2d_x_backward,
+};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
 /// One benchmarked convolution: batch, channels in and out, square image and kernel, stride,
@@ -125,12 +125,7 @@ fn input_grad(case: &Case, [x, w, dy]: &[Tensor<4>; 3], fft: bool) -> Tensor<4> 
     if fft {
         fft_conv2d_x_backward(x.clone(), w.clone(), dy.clone(), case.options())
     } else {
-        Tensor::from_dispatch(<Dispatch as ModuleOps<Dispatch>>::conv2d_x_backward(
-            x.clone().into_dispatch(),
-            w.clone().into_dispatch(),
-            dy.clone().into_dispatch(),
-            case.options(),
-        ))
+        direct_conv2d_x_backward(x.clone(), w.clone(), dy.clone(), case.options())
     }
 }
 

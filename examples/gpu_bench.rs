@@ -17,12 +17,12 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use burn::backend::Dispatch;
-use burn::backend::ops::ModuleOps;
 use burn::tensor::module::{conv2d, conv2d_weight_backward};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
-use burn_fftconv::{fft_conv2d, fft_conv2d_weight_backward, fft_conv2d_x_backward};
+use burn_fftconv::{
+    direct_conv2d_x_backward, fft_conv2d, fft_conv2d_weight_backward, fft_conv2d_x_backward,
+};
 
 const USAGE: &str = "usage: gpu_bench [--device flex|ndarray|wgpu] [--batch N] \
 [--channels N] [--size S..] [--k K..] [--warmup N] [--reps N] [--peak-tflops T]";
@@ -153,17 +153,12 @@ fn forward(case: &Case, Operands([x, w, _]): &Operands, fft: bool) -> Tensor<1> 
 }
 
 fn input_grad(case: &Case, Operands([x, w, dy]): &Operands, fft: bool) -> Tensor<1> {
-    let dx = if fft {
-        fft_conv2d_x_backward(x.clone(), w.clone(), dy.clone(), case.options())
+    let conv_x_backward = if fft {
+        fft_conv2d_x_backward
     } else {
-        Tensor::from_dispatch(<Dispatch as ModuleOps<Dispatch>>::conv2d_x_backward(
-            x.clone().into_dispatch(),
-            w.clone().into_dispatch(),
-            dy.clone().into_dispatch(),
-            case.options(),
-        ))
+        direct_conv2d_x_backward
     };
-    dx.sum()
+    conv_x_backward(x.clone(), w.clone(), dy.clone(), case.options()).sum()
 }
 
 fn weight_grad(case: &Case, Operands([x, w, dy]): &Operands, fft: bool) -> Tensor<1> {

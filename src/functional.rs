@@ -238,7 +238,12 @@ fn gradient(
     let geometry = geometry(function, &x, &weight, &options);
     check_output_grad(function, &output_grad, &x, &geometry);
     if x.dims()[0] == 0 {
-        return direct_gradient(identity, x, weight, output_grad, options);
+        // Nothing to transform: burn's gradient for an empty batch.
+        let direct = match identity {
+            Identity::WeightGrad => conv2d_weight_backward,
+            _ => direct_conv2d_x_backward,
+        };
+        return direct(x, weight, output_grad, options);
     }
     if let Some(wide) = widened(x.dtype()) {
         let dtype = x.dtype();
@@ -258,24 +263,21 @@ fn gradient(
     product(grad_spectrum, operand_spectrum, identity, geometry)
 }
 
-/// burn's own gradient for `identity`, for the inputs the spectral path has nothing to do
-/// with (an empty batch).
-fn direct_gradient(
-    identity: Identity,
+/// burn's own (direct) input gradient of `conv2d`, which burn's tensor API does not expose
+/// as it does [`conv2d_weight_backward`]: the baseline the FFT input gradient is measured
+/// against, and what an empty batch gets.
+pub fn direct_conv2d_x_backward(
     x: Tensor<4>,
     weight: Tensor<4>,
     output_grad: Tensor<4>,
     options: ConvOptions<2>,
 ) -> Tensor<4> {
-    match identity {
-        Identity::WeightGrad => conv2d_weight_backward(x, weight, output_grad, options),
-        _ => Tensor::from_dispatch(<Dispatch as ModuleOps<Dispatch>>::conv2d_x_backward(
-            x.into_dispatch(),
-            weight.into_dispatch(),
-            output_grad.into_dispatch(),
-            options,
-        )),
-    }
+    Tensor::from_dispatch(<Dispatch as ModuleOps<Dispatch>>::conv2d_x_backward(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        output_grad.into_dispatch(),
+        options,
+    ))
 }
 
 /// Gradient of a convolution with respect to its bias: the output gradient summed over batch
