@@ -24,12 +24,94 @@ pub trait Scalar: realfft::FftNum + Default + bytemuck::Pod {
     fn plan_cache() -> &'static PlanCache<Self>;
 }
 
-/// Shared plans, keyed by `(height, width)`.
-type PlanMap<T> = HashMap<(usize, usize), Arc<Fft2d<T>>>;
+/// Plans kept per scalar type by the process-wide caches: far more sizes than a network's
+/// layers use, while one-off sizes (an odd input, a hostile geometry) cannot pile up plans
+/// for the life of the process.
+pub const PLAN_CACHE_CAPACITY: usize = 64;
 
-/// 2-D FFT plans by `(height, width)`.
+/// Shared 2-D FFT plans by `(height, width)`, at most `capacity` of them: the least recently
+/// used is dropped first (callers holding it keep it alive). Plans are built outside the
+/// lock, so a slow plan does not hold up threads that need other sizes.
 pub struct PlanCache<T: Scalar> {
-    plans: Mutex<PlanMap<T>>,
+    capacity: usize,
+    state: Mutex<CacheState<T>>,
+}
+
+/// A cached plan and the time it was last used.
+type Entry<T> = (Arc<Fft2d<T>>, u64);
+
+/// The cached plans by `(height, width)`, on a clock that ticks once per lookup.
+struct CacheState<T: Scalar> {
+    plans: HashMap<(usize, usize), Entry<T>>,
+    clock: u64,
+}
+
+impl<T: Scalar> PlanCache<T> {
+    /// An empty cache of at most `capacity` plans (at least one).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            state: Mutex::new(CacheState {
+                plans: HashMap::new(),
+                clock: 0,
+            }),
+        }
+    }
+
+    /// Number of plans held.
+    pub fn len(&self) -> usize {
+        self.lock().plans.len()
+    }
+
+    /// Whether no plan is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheState<T>> {
+        // A panic while holding the lock leaves the map consistent: every write is one insert
+        // or remove.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The plans for `height x width`, planned on a miss.
+    pub fn get(&self, height: usize, width: usize) -> Arc<Fft2d<T>> {
+        let key = (height, width);
+        {
+            let mut state = self.lock();
+            state.clock += 1;
+            let now = state.clock;
+            if let Some((plan, used)) = state.plans.get_mut(&key) {
+                *used = now;
+                return plan.clone();
+            }
+        }
+        let planned = Arc::new(Fft2d::plan(height, width));
+        let mut state = self.lock();
+        state.clock += 1;
+        let now = state.clock;
+        // Another thread may have planned the same size meanwhile: keep one.
+        let plan = state
+            .plans
+            .entry(key)
+            .or_insert_with(|| (planned, now))
+            .0
+            .clone();
+        if state.plans.len() > self.capacity {
+            let oldest = state
+                .plans
+                .iter()
+                .filter(|(k, _)| **k != key)
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| *k);
+            if let Some(oldest) = oldest {
+                state.plans.remove(&oldest);
+            }
+        }
+        plan
+    }
 }
 
 macro_rules! impl_scalar {
@@ -37,7 +119,7 @@ macro_rules! impl_scalar {
         impl Scalar for $t {
             fn plan_cache() -> &'static PlanCache<Self> {
                 static CACHE: OnceLock<PlanCache<$t>> = OnceLock::new();
-                CACHE.get_or_init(|| PlanCache { plans: Mutex::new(HashMap::new()) })
+                CACHE.get_or_init(|| PlanCache::new(PLAN_CACHE_CAPACITY))
             }
         }
     )*};
@@ -113,29 +195,25 @@ struct Workspace<T> {
 }
 
 impl<T: Scalar> Fft2d<T> {
-    /// The shared plans for `height x width` transforms.
+    /// The shared plans for `height x width` transforms, from the process-wide cache.
     pub fn cached(height: usize, width: usize) -> Arc<Self> {
-        let mut plans = T::plan_cache()
-            .plans
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        plans
-            .entry((height, width))
-            .or_insert_with(|| {
-                let mut real = RealFftPlanner::<T>::new();
-                let mut complex = FftPlanner::<T>::new();
-                Arc::new(Self {
-                    height,
-                    width,
-                    row_forward: real.plan_fft_forward(width),
-                    row_inverse: real.plan_fft_inverse(width),
-                    column_forward: complex.plan_fft_forward(height),
-                    column_inverse: complex.plan_fft_inverse(height),
-                    row_complex_forward: complex.plan_fft_forward(width),
-                    row_complex_inverse: complex.plan_fft_inverse(width),
-                })
-            })
-            .clone()
+        T::plan_cache().get(height, width)
+    }
+
+    /// Fresh plans for `height x width` transforms.
+    fn plan(height: usize, width: usize) -> Self {
+        let mut real = RealFftPlanner::<T>::new();
+        let mut complex = FftPlanner::<T>::new();
+        Self {
+            height,
+            width,
+            row_forward: real.plan_fft_forward(width),
+            row_inverse: real.plan_fft_inverse(width),
+            column_forward: complex.plan_fft_forward(height),
+            column_inverse: complex.plan_fft_inverse(height),
+            row_complex_forward: complex.plan_fft_forward(width),
+            row_complex_inverse: complex.plan_fft_inverse(width),
+        }
     }
 
     /// Transform height.
@@ -450,6 +528,41 @@ impl<V> DisjointWrites<V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The least recently used plan goes first; a plan in use stays valid after eviction.
+    #[test]
+    fn the_plan_cache_is_bounded_and_keeps_the_recently_used() {
+        let cache = PlanCache::<f64>::new(3);
+        let first = cache.get(4, 4);
+        for size in [5, 6] {
+            cache.get(size, size);
+        }
+        assert!(
+            Arc::ptr_eq(&first, &cache.get(4, 4)),
+            "a hit returns the same plan"
+        );
+        cache.get(7, 7);
+        assert_eq!(cache.len(), 3);
+        let state = cache.lock();
+        assert!(state.plans.contains_key(&(4, 4)), "recently used, kept");
+        assert!(
+            !state.plans.contains_key(&(5, 5)),
+            "least recently used, dropped"
+        );
+        drop(state);
+        for size in 8..40 {
+            cache.get(size, size + 1);
+            assert!(cache.len() <= 3);
+        }
+        let mut values = vec![1.0f64; 16];
+        values[0] = 0.0;
+        let spectrum = first.real_forward(&values);
+        assert_eq!(
+            spectrum.len(),
+            4 * 3,
+            "an evicted plan still works for its holder"
+        );
+    }
 
     #[test]
     fn fast_lengths_are_smooth_and_minimal() {

@@ -16,7 +16,7 @@ mod memory;
 pub mod sampling;
 
 pub use conv::{SpectralConv2d, SpectrumKind, add_bias, bias_grad};
-pub use fft2d::{Fft2d, PlanCache, Scalar, TransformCount, fast_len};
+pub use fft2d::{Fft2d, PLAN_CACHE_CAPACITY, PlanCache, Scalar, TransformCount, fast_len};
 pub use geometry::{
     AxisGeometry, Conv2dGeometry, GeometryError, PhaseSource, SourceRun, check_len,
 };
