@@ -90,8 +90,28 @@ impl BinGemm {
         rhs_bin: usize,
         dst_bin: usize,
     ) -> Vec<Complex<T>> {
-        assert_eq!(lhs.len(), bins * lhs_bin, "left spectrum length");
-        assert_eq!(rhs.len(), bins * rhs_bin, "right spectrum length");
+        assert_eq!(
+            Some(lhs.len()),
+            bins.checked_mul(lhs_bin),
+            "left spectrum length"
+        );
+        assert_eq!(
+            Some(rhs.len()),
+            bins.checked_mul(rhs_bin),
+            "right spectrum length"
+        );
+        // The precondition of the unsafe products below, for every bin and group at once.
+        assert!(
+            self.fits(dst_bin, &self.dst, self.m, self.n)
+                && self.fits(lhs_bin, &self.lhs, self.m, self.k)
+                && self.fits(rhs_bin, &self.rhs, self.k, self.n),
+            "per-bin matrices of {}x{}x{} in {} groups exceed the bin lengths ({dst_bin}, \
+             {lhs_bin}, {rhs_bin})",
+            self.m,
+            self.k,
+            self.n,
+            self.groups
+        );
         let mut dst = memory::filled::<Complex<T>>(bins * dst_bin);
         let one = Complex::new(T::one(), T::zero());
         dst.par_chunks_mut(dst_bin)
@@ -100,12 +120,9 @@ impl BinGemm {
                 let lhs_k = &lhs[bin * lhs_bin..(bin + 1) * lhs_bin];
                 let rhs_k = &rhs[bin * rhs_bin..(bin + 1) * rhs_bin];
                 for g in 0..self.groups {
-                    // SAFETY: the layouts address `m x k`, `k x n` and `m x n` matrices that the
-                    // constructors of `BinGemm` keep inside one bin's slices (checked below in
-                    // debug builds); the destination is exclusively borrowed.
-                    debug_assert!(self.fits(dst_k.len(), &self.dst, self.m, self.n, g));
-                    debug_assert!(self.fits(lhs_k.len(), &self.lhs, self.m, self.k, g));
-                    debug_assert!(self.fits(rhs_k.len(), &self.rhs, self.k, self.n, g));
+                    // SAFETY: every group's `m x k`, `k x n` and `m x n` matrices lie inside
+                    // one bin's slices (asserted above); the destination is exclusively
+                    // borrowed.
                     unsafe {
                         gemm::gemm(
                             self.m,
@@ -134,13 +151,20 @@ impl BinGemm {
         dst
     }
 
-    fn fits(&self, len: usize, layout: &MatrixLayout, rows: usize, cols: usize, g: usize) -> bool {
-        rows == 0
-            || cols == 0
-            || g * layout.group_offset
-                + (rows - 1) * layout.row_stride
-                + (cols - 1) * layout.col_stride
-                < len
+    /// Whether the `rows x cols` matrices of every group, at `layout`, lie in `len` elements:
+    /// strides and offsets are non-negative, so the last element of the last group is the
+    /// farthest. Overflowing arithmetic does not fit.
+    fn fits(&self, len: usize, layout: &MatrixLayout, rows: usize, cols: usize) -> bool {
+        if rows == 0 || cols == 0 || self.groups == 0 {
+            return true;
+        }
+        let last = (self.groups - 1)
+            .checked_mul(layout.group_offset)
+            .zip((rows - 1).checked_mul(layout.row_stride))
+            .and_then(|(group, row)| group.checked_add(row))
+            .zip((cols - 1).checked_mul(layout.col_stride))
+            .and_then(|(start, col)| start.checked_add(col));
+        last.is_some_and(|last| last < len)
     }
 }
 
@@ -513,4 +537,47 @@ pub fn bias_grad<T: Scalar>(output_grad: &[T], out_channels: usize, map_len: usi
         db[i % out_channels] = map.iter().fold(db[i % out_channels], |acc, &v| acc + v);
     }
     db
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn square_gemm(lhs_row_stride: usize) -> BinGemm {
+        BinGemm {
+            m: 2,
+            n: 2,
+            k: 2,
+            groups: 1,
+            dst: MatrixLayout::new(2, 1, 0),
+            lhs: MatrixLayout::new(lhs_row_stride, 1, 0),
+            rhs: MatrixLayout::new(2, 1, 0),
+            conj_lhs: false,
+            conj_rhs: false,
+        }
+    }
+
+    fn zeros(len: usize) -> Vec<Complex<f32>> {
+        vec![Complex::default(); len]
+    }
+
+    #[test]
+    fn matrices_inside_their_bins_multiply() {
+        let product = square_gemm(2).run(3, &zeros(12), 4, &zeros(12), 4, 4);
+        assert_eq!(product.len(), 12);
+    }
+
+    /// A left matrix one element longer than its bin is refused before any unsafe product.
+    #[test]
+    #[should_panic(expected = "exceed the bin lengths (4, 3, 4)")]
+    fn a_matrix_beyond_its_bin_is_refused() {
+        square_gemm(2).run(1, &zeros(3), 3, &zeros(4), 4, 4);
+    }
+
+    /// A stride whose address arithmetic would wrap in release builds is refused too.
+    #[test]
+    #[should_panic(expected = "exceed the bin lengths")]
+    fn a_layout_whose_arithmetic_overflows_is_refused() {
+        square_gemm(usize::MAX).run(1, &zeros(4), 4, &zeros(4), 4, 4);
+    }
 }
