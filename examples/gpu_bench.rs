@@ -118,8 +118,8 @@ fn device(name: &str) -> Result<Device, String> {
     }
 }
 
-/// One measured geometry: batch 16, `channels` in and out, square image and kernel, "same"
-/// padding, stride 1.
+/// One measured geometry: `channels` in and out, square image and kernel, "same" padding,
+/// stride 1.
 struct Case {
     batch: usize,
     channels: usize,
@@ -147,9 +147,15 @@ struct Operands([Tensor<4>; 3]);
 /// A pass: returns a scalar tensor that depends on every result it computes.
 type Pass = fn(&Case, &Operands, bool) -> Tensor<1>;
 
+type Conv = fn(Tensor<4>, Tensor<4>, Option<Tensor<1>>, ConvOptions<2>) -> Tensor<4>;
+
+/// The convolution under test: this crate's, or burn's direct one.
+fn convolution(fft: bool) -> Conv {
+    if fft { fft_conv2d } else { conv2d }
+}
+
 fn forward(case: &Case, Operands([x, w, _]): &Operands, fft: bool) -> Tensor<1> {
-    let conv = if fft { fft_conv2d } else { conv2d };
-    conv(x.clone(), w.clone(), None, case.options()).sum()
+    convolution(fft)(x.clone(), w.clone(), None, case.options()).sum()
 }
 
 fn input_grad(case: &Case, Operands([x, w, dy]): &Operands, fft: bool) -> Tensor<1> {
@@ -175,8 +181,8 @@ fn weight_grad(case: &Case, Operands([x, w, dy]): &Operands, fft: bool) -> Tenso
 fn train_step(case: &Case, Operands([x, w, dy]): &Operands, fft: bool) -> Tensor<1> {
     let x = x.clone().autodiff().require_grad();
     let w = w.clone().autodiff().require_grad();
-    let conv = if fft { fft_conv2d } else { conv2d };
-    let loss = (conv(x.clone(), w.clone(), None, case.options()) * dy.clone().autodiff()).sum();
+    let y = convolution(fft)(x.clone(), w.clone(), None, case.options());
+    let loss = (y * dy.clone().autodiff()).sum();
     let grads = loss.backward();
     let dx = x.grad(&grads).expect("x is tracked");
     let dw = w.grad(&grads).expect("the weight is tracked");

@@ -5,8 +5,8 @@
 //!
 //! Convolution transforms cover the whole padded image at power-of-two sizes of at least 2
 //! (burn-signal's sizes), so a circular correlation equals the linear one on every output the
-//! convolution keeps. Stride and dilation insert or drop samples around the stride-1 correlation. The
-//! channel contraction is a batched complex matmul (four real ones) per bin, with groups as a
+//! convolution keeps. Stride and dilation insert or drop samples around the stride-1
+//! correlation. The channel contraction is a batched complex matmul (four real ones) per bin, with groups as a
 //! batch dimension. A spectrum is one tensor `[2, groups, bins, rows, columns]`, real part
 //! then imaginary part, whose per-bin matrices are images by channels for `x` and `dy`, and
 //! output by input channels for the weight.
