@@ -8,17 +8,17 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Device, Tensor};
 use fftconv_kernels::{Conv2dGeometry, SpectrumKind};
 
-use crate::ops::{BackwardMemory, FftConvBackend, Identity};
+use crate::ops::{BackwardMemory, ConvPass, FftConvBackend};
 
 /// The burn options of the convolution `geometry` describes: the inverse of the validation
 /// that turns options and shapes into a [`Conv2dGeometry`].
 pub fn conv_options(geometry: &Conv2dGeometry) -> ConvOptions<2> {
-    let [h, w] = geometry.axes;
+    let [h, w] = geometry.axes();
     ConvOptions::new_with_padding(
-        [h.stride, w.stride],
-        [(h.pad_begin, h.pad_end), (w.pad_begin, w.pad_end)],
-        [h.dilation, w.dilation],
-        geometry.groups,
+        [h.stride(), w.stride()],
+        [(h.pad_begin(), h.pad_end()), (w.pad_begin(), w.pad_end())],
+        [h.dilation(), w.dilation()],
+        geometry.groups(),
     )
 }
 
@@ -59,6 +59,13 @@ fn geometry(
     .unwrap_or_else(|error| panic!("{function}: {error}"))
 }
 
+/// Whether a call goes to burn's direct convolution instead: an empty batch (nothing to
+/// transform; burn's result and autodiff graph), or a geometry whose transforms or spectra
+/// exceed the [`SpectralBudget`](fftconv_kernels::SpectralBudget).
+fn computed_directly(x: &Tensor<4>, geometry: &Conv2dGeometry) -> bool {
+    x.dims()[0] == 0 || fftconv_kernels::check_budget(geometry).is_err()
+}
+
 /// The dtype the spectral kernels compute a `dtype` tensor in: half precision (f16, bf16) in
 /// f32, whose FFTs and products keep a half-precision result accurate; `None` for dtypes
 /// computed as they are.
@@ -92,16 +99,11 @@ fn spectrum(tensor: Tensor<4>, kind: SpectrumKind, geometry: Conv2dGeometry) -> 
     ))
 }
 
-fn product(
-    lhs: Tensor<4>,
-    rhs: Tensor<4>,
-    identity: Identity,
-    geometry: Conv2dGeometry,
-) -> Tensor<4> {
+fn product(lhs: Tensor<4>, rhs: Tensor<4>, pass: ConvPass, geometry: Conv2dGeometry) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as FftConvBackend>::fft_conv2d_product(
         lhs.into_dispatch(),
         rhs.into_dispatch(),
-        identity,
+        pass,
         geometry,
     ))
 }
@@ -176,8 +178,7 @@ pub fn fft_conv2d_with_memory(
             .check_bias(bias.dims()[0])
             .unwrap_or_else(|error| panic!("fft_conv2d: {error}"));
     }
-    if x.dims()[0] == 0 {
-        // Nothing to transform: burn's result (and autodiff graph) for an empty batch.
+    if computed_directly(&x, &geometry) {
         return conv2d(x, weight, bias, options);
     }
     if let Some(wide) = widened(x.dtype()) {
@@ -193,13 +194,13 @@ pub fn fft_conv2d_with_memory(
         memory,
     ));
     match bias {
-        Some(bias) => y + bias.reshape([1, geometry.out_channels as i64, 1, 1]),
+        Some(bias) => y + bias.reshape([1, geometry.out_channels() as i64, 1, 1]),
         None => y,
     }
 }
 
 /// Gradient of a convolution with respect to its input, from the output gradient, computed
-/// through the input-gradient identity. Takes the arguments of
+/// through the input-gradient pass. Takes the arguments of
 /// [`burn::tensor::module::conv2d_weight_backward`]; only the shape of `x` is used.
 pub fn fft_conv2d_x_backward(
     x: Tensor<4>,
@@ -207,11 +208,13 @@ pub fn fft_conv2d_x_backward(
     output_grad: Tensor<4>,
     options: ConvOptions<2>,
 ) -> Tensor<4> {
-    gradient(Identity::InputGrad, x, weight, output_grad, options)
+    let direct: DirectGradient = direct_conv2d_x_backward;
+    let pass = (ConvPass::InputGrad, "fft_conv2d_x_backward", direct);
+    gradient(pass, x, weight, output_grad, options)
 }
 
 /// Gradient of a convolution with respect to its weight, from the output gradient, computed
-/// through the weight-gradient identity. Mirrors
+/// through the weight-gradient pass. Mirrors
 /// [`burn::tensor::module::conv2d_weight_backward`]: only the shape of `weight` is used.
 pub fn fft_conv2d_weight_backward(
     x: Tensor<4>,
@@ -219,40 +222,40 @@ pub fn fft_conv2d_weight_backward(
     output_grad: Tensor<4>,
     options: ConvOptions<2>,
 ) -> Tensor<4> {
-    gradient(Identity::WeightGrad, x, weight, output_grad, options)
+    let direct: DirectGradient = conv2d_weight_backward;
+    let pass = (ConvPass::WeightGrad, "fft_conv2d_weight_backward", direct);
+    gradient(pass, x, weight, output_grad, options)
 }
 
-/// The input gradient (`identity` [`Identity::InputGrad`]) or the weight gradient
-/// ([`Identity::WeightGrad`]).
+/// A gradient function: its pass, its public name, and burn's direct gradient with the same
+/// arguments.
+type GradientFunction = (ConvPass, &'static str, DirectGradient);
+
+/// burn's gradient functions of `conv2d`: `(x, weight, output_grad, options)`.
+type DirectGradient = fn(Tensor<4>, Tensor<4>, Tensor<4>, ConvOptions<2>) -> Tensor<4>;
+
+/// The input gradient or the weight gradient, through the spectral `pass`.
 fn gradient(
-    identity: Identity,
+    (pass, function, direct): GradientFunction,
     x: Tensor<4>,
     weight: Tensor<4>,
     output_grad: Tensor<4>,
     options: ConvOptions<2>,
 ) -> Tensor<4> {
-    let function = match identity {
-        Identity::InputGrad => "fft_conv2d_x_backward",
-        _ => "fft_conv2d_weight_backward",
-    };
     let geometry = geometry(function, &x, &weight, &options);
     check_output_grad(function, &output_grad, &x, &geometry);
-    if x.dims()[0] == 0 {
-        // Nothing to transform: burn's gradient for an empty batch.
-        let direct = match identity {
-            Identity::WeightGrad => conv2d_weight_backward,
-            _ => direct_conv2d_x_backward,
-        };
+    if computed_directly(&x, &geometry) {
         return direct(x, weight, output_grad, options);
     }
     if let Some(wide) = widened(x.dtype()) {
         let dtype = x.dtype();
         let [x, weight, output_grad] = [x, weight, output_grad].map(|t| t.cast(wide));
-        return gradient(identity, x, weight, output_grad, options).cast(dtype);
+        let function = (pass, function, direct);
+        return gradient(function, x, weight, output_grad, options).cast(dtype);
     }
     // The operand besides `output_grad`: the weight for the input gradient, `x` for the
     // weight gradient.
-    let [_, kind] = identity.operands();
+    let [_, kind] = pass.operands();
     let operand = if kind == SpectrumKind::Weight {
         weight
     } else {
@@ -260,7 +263,7 @@ fn gradient(
     };
     let grad_spectrum = spectrum(output_grad, SpectrumKind::OutputGrad, geometry);
     let operand_spectrum = spectrum(operand, kind, geometry);
-    product(grad_spectrum, operand_spectrum, identity, geometry)
+    product(grad_spectrum, operand_spectrum, pass, geometry)
 }
 
 /// burn's own (direct) input gradient of `conv2d`, which burn's tensor API does not expose

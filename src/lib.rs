@@ -11,14 +11,17 @@
 mod backends;
 pub mod fft2;
 mod functional;
+mod layout;
 mod module;
 mod ops;
 
 pub use fft2::{FftNorm, fft2, ifft2, irfft2, rfft2};
-pub use fftconv_kernels::{Conv2dGeometry, GeometryError, SpectrumKind, TransformCount};
+pub use fftconv_kernels::{
+    Conv2dGeometry, GeometryError, SpectralBudget, SpectrumKind, TransformCount,
+};
 pub use functional::{
     conv_options, direct_conv2d_x_backward, fft_conv2d, fft_conv2d_bias_backward,
     fft_conv2d_weight_backward, fft_conv2d_with_memory, fft_conv2d_x_backward,
 };
 pub use module::{Conv2dLayer, ConvAlgorithm, FftConv2d, FftConv2dConfig, prefers_fft};
-pub use ops::{BackwardMemory, Fft2Backend, FftConvBackend, Identity};
+pub use ops::{BackwardMemory, ConvPass, Fft2Backend, FftConvBackend};

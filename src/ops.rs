@@ -5,9 +5,10 @@
 use burn::backend::{Backend, backend_extension, tensor::FloatTensor};
 use fftconv_kernels::{Conv2dGeometry, SpectrumKind};
 
-/// Which of the three identities a spectral product evaluates.
+/// The pass of a convolution layer that a spectral product computes: the forward pass or one
+/// of the two gradients, each one of the three FFT identities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Identity {
+pub enum ConvPass {
     /// `y` from the spectra of `x` and `weight`.
     Forward,
     /// `dx` from the spectra of `dy` and `weight`.
@@ -16,13 +17,22 @@ pub enum Identity {
     WeightGrad,
 }
 
-impl Identity {
-    /// The spectra the identity multiplies, left then right.
+impl ConvPass {
+    /// The spectra the pass multiplies, left then right.
     pub fn operands(self) -> [SpectrumKind; 2] {
         match self {
             Self::Forward => [SpectrumKind::Input, SpectrumKind::Weight],
             Self::InputGrad => [SpectrumKind::OutputGrad, SpectrumKind::Weight],
             Self::WeightGrad => [SpectrumKind::OutputGrad, SpectrumKind::Input],
+        }
+    }
+
+    /// The shape of the pass's result: the output, the input or the weight.
+    pub fn result_shape(self, geometry: &Conv2dGeometry) -> [usize; 4] {
+        match self {
+            Self::Forward => geometry.output_shape(),
+            Self::InputGrad => geometry.input_shape(),
+            Self::WeightGrad => geometry.weight_shape(),
         }
     }
 }
@@ -38,8 +48,9 @@ pub enum BackwardMemory {
     RecomputeSpectra,
 }
 
-/// FFT convolution primitives. A spectrum is a float tensor `[bins, rows, columns, 2]` (real
-/// and imaginary parts) whose per-bin matrix shape is fixed by its [`SpectrumKind`]; keeping
+/// FFT convolution primitives. A spectrum is a float tensor in the layout of the backend
+/// that made it (host backends `[bins, rows, columns, 2]`, the CubeCL ones
+/// `[2, groups, bins, rows, columns]`: see `layout.rs`); only that backend reads it. Keeping
 /// spectra as tensors lets the autodiff backward reuse the forward pass's spectra on any
 /// backend.
 #[backend_extension(
@@ -54,7 +65,7 @@ pub trait FftConvBackend: Backend {
     /// `geometry`.
     #[fusion(
         dtype = tensor,
-        shape = crate::backends::composed::spectrum_shape(kind, geometry)
+        shape = crate::layout::spectrum_shape(kind, geometry)
     )]
     fn fft_conv2d_spectrum(
         tensor: FloatTensor<Self>,
@@ -62,20 +73,20 @@ pub trait FftConvBackend: Backend {
         geometry: Conv2dGeometry,
     ) -> FloatTensor<Self>;
 
-    /// Evaluates `identity` on the spectra `lhs` and `rhs` (in the order of
-    /// [`Identity::operands`]) and returns the result in the spatial domain.
+    /// Evaluates `pass` on the spectra `lhs` and `rhs` (in the order of
+    /// [`ConvPass::operands`]) and returns the result in the spatial domain.
     #[fusion(
         dtype = lhs,
-        shape = crate::backends::composed::product_shape(identity, geometry)
+        shape = burn::tensor::Shape::from(pass.result_shape(geometry))
     )]
     fn fft_conv2d_product(
         lhs: FloatTensor<Self>,
         rhs: FloatTensor<Self>,
-        identity: Identity,
+        pass: ConvPass,
         geometry: Conv2dGeometry,
     ) -> FloatTensor<Self>;
 
-    /// `x * weight` (cross-correlation, no bias) through the forward identity. The memory
+    /// `x * weight` (cross-correlation, no bias) through the forward pass. The memory
     /// policy only matters under autodiff, where it says what the backward pass reuses.
     #[fusion(default)]
     fn fft_conv2d(
@@ -86,7 +97,7 @@ pub trait FftConvBackend: Backend {
     ) -> FloatTensor<Self> {
         let x_spectrum = Self::fft_conv2d_spectrum(x, SpectrumKind::Input, geometry);
         let weight_spectrum = Self::fft_conv2d_spectrum(weight, SpectrumKind::Weight, geometry);
-        Self::fft_conv2d_product(x_spectrum, weight_spectrum, Identity::Forward, geometry)
+        Self::fft_conv2d_product(x_spectrum, weight_spectrum, ConvPass::Forward, geometry)
     }
 }
 
@@ -112,7 +123,7 @@ pub trait Fft2Backend: Backend {
     /// Real DFT: the half spectrum `[.., height, width / 2 + 1]`; no scaling.
     #[fusion(meta = |x| {
         let half = burn::backend::fusion::custom::TensorSpec::new(
-            crate::backends::composed::half_spectrum_shape(&x.shape),
+            crate::layout::half_spectrum_shape(&x.shape),
             x.dtype,
         );
         (half.clone(), half)
@@ -120,6 +131,6 @@ pub trait Fft2Backend: Backend {
     fn rdft2(x: FloatTensor<Self>) -> (FloatTensor<Self>, FloatTensor<Self>);
 
     /// Inverse real DFT of a half spectrum to real maps of `width` columns; no scaling.
-    #[fusion(dtype = re, shape = crate::backends::composed::real_shape(re, *width))]
+    #[fusion(dtype = re, shape = crate::layout::real_shape(re, *width))]
     fn irdft2(re: FloatTensor<Self>, im: FloatTensor<Self>, width: usize) -> FloatTensor<Self>;
 }

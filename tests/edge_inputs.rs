@@ -1,5 +1,6 @@
-//! Inputs burn's `conv2d` accepts beyond the usual: an empty batch, half precision. The
-//! FFT path gives what burn gives.
+//! Inputs burn's `conv2d` accepts beyond the usual: an empty batch, half precision, a
+//! geometry whose transforms exceed the spectral budget, values near `f32::MAX`. The FFT path
+//! gives what burn gives.
 
 use burn::module::Param;
 use burn::nn::conv::Conv2dConfig;
@@ -121,4 +122,40 @@ fn the_layer_takes_half_precision_under_autodiff() {
             "{algorithm:?}: weight gradient relative error {error:e}"
         );
     }
+}
+
+/// One output from two taps dilated over 2^27 columns: beyond the spectral budget, so
+/// `fft_conv2d` and its gradients are burn's direct ones (before the budget: 82 s and
+/// gigabytes for a transform of 1.3e8 points).
+#[test]
+fn a_geometry_over_the_spectral_budget_is_computed_directly() {
+    let device = Device::flex().autodiff();
+    let options = ConvOptions::new_with_padding([1, 1], [(0, 0), (1 << 27, 0)], [1, 1 << 27], 1);
+    let x = Tensor::<4>::from_data([[[[3.0f32]]]], &device).require_grad();
+    let w = Tensor::<4>::from_data([[[[1.0f32, 2.0]]]], &device).require_grad();
+    let y = fft_conv2d(x.clone(), w.clone(), None, options.clone());
+    assert_eq!(values(y.clone()), vec![6.0]);
+    let grads = (y * 5.0).sum().backward();
+    assert_eq!(values(x.grad(&grads).unwrap()), vec![10.0]);
+    assert_eq!(values(w.grad(&grads).unwrap()), vec![0.0, 15.0]);
+    let dy = Tensor::<4>::from_data([[[[5.0f32]]]], &device);
+    let dx = fft_conv2d_x_backward(x.clone(), w.clone(), dy.clone(), options.clone());
+    assert_eq!(values(dx), vec![10.0]);
+    let dw = fft_conv2d_weight_backward(x, w, dy, options);
+    assert_eq!(values(dw), vec![0.0, 15.0]);
+}
+
+/// An f32 input of 1e36 under a 3x3 kernel of ones: burn's direct conv gives 9e36; the FFT
+/// path once returned infinity (its unnormalized transform summed a tile into one bin).
+#[test]
+fn an_input_near_the_top_of_the_f32_range_stays_finite() {
+    let device = Device::flex();
+    let x = Tensor::<4>::full([1, 1, 28, 28], 1e36, &device);
+    let w = Tensor::<4>::ones([2, 1, 3, 3], &device);
+    let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+    let y = values(fft_conv2d(x.clone(), w.clone(), None, options.clone()));
+    assert!(y.iter().all(|v| v.is_finite()), "non-finite outputs");
+    let expected = values(conv2d(x, w, None, options));
+    let error = relative_error(&y, &expected);
+    assert!(error < 1e-5, "relative error {error:e}");
 }

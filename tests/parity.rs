@@ -37,7 +37,7 @@ impl Case {
         Self {
             x: sampler.values(geometry.input_shape().iter().product()),
             weight: sampler.values(geometry.weight_shape().iter().product()),
-            bias: sampler.values(geometry.out_channels),
+            bias: sampler.values(geometry.out_channels()),
             output_grad: sampler.values(geometry.output_shape().iter().product()),
             geometry,
         }
@@ -56,7 +56,7 @@ fn autodiff_results(case: &Case, device: &Device, dtype: DType, conv: Conv) -> R
     let ad = device.clone().autodiff();
     let x = tensor(case.x.clone(), g.input_shape(), &ad, dtype).require_grad();
     let w = tensor(case.weight.clone(), g.weight_shape(), &ad, dtype).require_grad();
-    let b = tensor(case.bias.clone(), [g.out_channels], &ad, dtype).require_grad();
+    let b = tensor(case.bias.clone(), [g.out_channels()], &ad, dtype).require_grad();
     let dy = tensor(case.output_grad.clone(), g.output_shape(), &ad, dtype);
     let y = conv(x.clone(), w.clone(), Some(b.clone()), conv_options(g));
     let grads = (y.clone() * dy).sum().backward();
@@ -73,7 +73,7 @@ fn spectral(case: &Case, device: &Device, dtype: DType) -> Results {
     let g = &case.geometry;
     let x = tensor(case.x.clone(), g.input_shape(), device, dtype);
     let w = tensor(case.weight.clone(), g.weight_shape(), device, dtype);
-    let b = tensor(case.bias.clone(), [g.out_channels], device, dtype);
+    let b = tensor(case.bias.clone(), [g.out_channels()], device, dtype);
     let dy = tensor(case.output_grad.clone(), g.output_shape(), device, dtype);
     [
         values(fft_conv2d(x.clone(), w.clone(), Some(b), conv_options(g))),

@@ -104,7 +104,7 @@ fn a_training_step_transforms_each_operand_once() {
         1,
     )
     .unwrap();
-    let plan = SpectralConv2d::<f32>::new(geometry);
+    let plan = SpectralConv2d::<f32>::new(geometry).unwrap();
     let held =
         (plan.spectrum_len(SpectrumKind::Input) + plan.spectrum_len(SpectrumKind::Weight)) * 8;
     println!(

@@ -11,7 +11,7 @@ use burn::backend::{Backend, TensorMetadata, tensor::FloatTensor};
 use burn::tensor::{Slice, TensorData};
 use fftconv_kernels::{Conv2dGeometry, SpectrumKind};
 
-use crate::ops::{BackwardMemory, Fft2Backend, FftConvBackend, Identity};
+use crate::ops::{BackwardMemory, ConvPass, Fft2Backend, FftConvBackend};
 
 /// Backward of `fft_conv2d`. Its state holds what the input gradient needs (the weight) when
 /// `x` is tracked and what the weight gradient needs (the input) when the weight is, as
@@ -52,11 +52,11 @@ impl<B: Backend + FftConvBackend> Backward<B, 2> for FftConv2dBackward {
         let grad_spectrum = B::fft_conv2d_spectrum(grad, SpectrumKind::OutputGrad, geometry);
         if let (Some(node), Some(weight)) = (node_x, weight) {
             let dx =
-                B::fft_conv2d_product(grad_spectrum.clone(), weight, Identity::InputGrad, geometry);
+                B::fft_conv2d_product(grad_spectrum.clone(), weight, ConvPass::InputGrad, geometry);
             grads.register::<B>(node.id, dx);
         }
         if let (Some(node), Some(input)) = (node_weight, input) {
-            let dw = B::fft_conv2d_product(grad_spectrum, input, Identity::WeightGrad, geometry);
+            let dw = B::fft_conv2d_product(grad_spectrum, input, ConvPass::WeightGrad, geometry);
             grads.register::<B>(node.id, dw);
         }
     }
@@ -105,7 +105,7 @@ impl<B: Backend + FftConvBackend, C: CheckpointStrategy> FftConvBackend for Auto
     fn fft_conv2d_product(
         lhs: FloatTensor<Self>,
         rhs: FloatTensor<Self>,
-        identity: Identity,
+        pass: ConvPass,
         geometry: Conv2dGeometry,
     ) -> FloatTensor<Self> {
         if lhs.is_tracked() || rhs.is_tracked() {
@@ -118,7 +118,7 @@ impl<B: Backend + FftConvBackend, C: CheckpointStrategy> FftConvBackend for Auto
             .stateless(B::fft_conv2d_product(
                 lhs.into_primitive(),
                 rhs.into_primitive(),
-                identity,
+                pass,
                 geometry,
             ))
     }
@@ -153,7 +153,7 @@ impl<B: Backend + FftConvBackend, C: CheckpointStrategy> FftConvBackend for Auto
                 let y = B::fft_conv2d_product(
                     input.clone(),
                     weight.clone(),
-                    Identity::Forward,
+                    ConvPass::Forward,
                     geometry,
                 );
                 let state = Saved {

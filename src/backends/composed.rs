@@ -6,10 +6,9 @@
 //! Convolution transforms cover the whole padded image at power-of-two sizes of at least 2
 //! (burn-signal's sizes), so a circular correlation equals the linear one on every output the
 //! convolution keeps. Stride and dilation insert or drop samples around the stride-1
-//! correlation. The channel contraction is a batched complex matmul (four real ones) per bin, with groups as a
-//! batch dimension. A spectrum is one tensor `[2, groups, bins, rows, columns]`, real part
-//! then imaginary part, whose per-bin matrices are images by channels for `x` and `dy`, and
-//! output by input channels for the weight.
+//! correlation. The channel contraction is a batched complex matmul (four real ones) per bin,
+//! with groups as a batch dimension. Spectra have the layout of
+//! [`spectrum_shape`](crate::layout::spectrum_shape).
 //!
 //! The 2-D DFTs of [`crate::fft2()`] multiply by dense DFT matrices: any size (burn-signal's
 //! transforms have powers of two only), `O(n)` work per output value.
@@ -20,7 +19,8 @@ use burn::tensor::ops::PadMode;
 use burn::tensor::{Shape, Slice, TensorData};
 use fftconv_kernels::{Conv2dGeometry, SpectrumKind};
 
-use crate::ops::Identity;
+use crate::layout::transform_size;
+use crate::ops::ConvPass;
 
 type Float<B> = FloatTensor<B>;
 
@@ -151,16 +151,6 @@ fn window<B: Backend>(
     take::<B>(rows, 3, start[1], len[1], step[1])
 }
 
-/// Transform size per axis: the padded input rounded up to a power of two, and at least 2
-/// (burn-signal's device FFT needs a DC and a Nyquist bin).
-fn transform_size(geometry: &Conv2dGeometry) -> [usize; 2] {
-    geometry.axes.map(|a| {
-        (a.input + a.pad_begin + a.pad_end)
-            .next_power_of_two()
-            .max(2)
-    })
-}
-
 /// All `n` bins along `dim` from the `n / 2 + 1` that a real FFT returns: bin `n - k` is the
 /// conjugate of bin `k`.
 fn full_spectrum<B: Backend>((re, im): (Float<B>, Float<B>), dim: usize, n: usize) -> Complex<B> {
@@ -270,96 +260,71 @@ fn transpose<B: Backend>(t: Float<B>) -> Float<B> {
 }
 
 /// The spectrum of `tensor`, the `kind` operand of `geometry`, as `[2, groups, bins, rows,
-/// columns]` ([`spectrum_shape`]).
+/// columns]` ([`crate::layout::spectrum_shape`]).
 pub(crate) fn spectrum<B: Backend + SignalOps>(
     tensor: Float<B>,
     kind: SpectrumKind,
     geometry: &Conv2dGeometry,
 ) -> Float<B> {
     let size = transform_size(geometry);
-    let [h, w] = geometry.axes;
-    let groups = geometry.groups;
+    let [h, w] = geometry.axes();
+    let groups = geometry.groups();
     let spectrum = match kind {
         SpectrumKind::Input => {
             let pads = [
                 (0, 0),
                 (0, 0),
-                (h.pad_begin, h.pad_end),
-                (w.pad_begin, w.pad_end),
+                (h.pad_begin(), h.pad_end()),
+                (w.pad_begin(), w.pad_end()),
             ];
             let padded = B::float_pad(tensor, &pads, PadMode::Constant(0.0));
             batch_rows(rfft2::<B>(padded, size), groups)
         }
         SpectrumKind::Weight => {
-            let dilated = spread::<B>(tensor, [h.dilation, w.dilation]);
+            let dilated = spread::<B>(tensor, [h.dilation(), w.dilation()]);
             batch_weight(rfft2::<B>(dilated, size), groups)
         }
         SpectrumKind::OutputGrad => {
-            let on_unit_grid = spread::<B>(tensor, [h.stride, w.stride]);
+            let on_unit_grid = spread::<B>(tensor, [h.stride(), w.stride()]);
             batch_rows(rfft2::<B>(on_unit_grid, size), groups)
         }
     };
     spectrum.stack()
 }
 
-/// The shape of [`spectrum`]'s result, known before it runs (Fusion needs it).
-pub(crate) fn spectrum_shape(kind: &SpectrumKind, geometry: &Conv2dGeometry) -> Shape {
-    let [p, q] = transform_size(geometry);
-    let groups = geometry.groups;
-    let per_group = |channels: usize| channels / groups;
-    let (rows, columns) = match kind {
-        SpectrumKind::Input => (geometry.batch, per_group(geometry.in_channels)),
-        SpectrumKind::Weight => (
-            per_group(geometry.out_channels),
-            per_group(geometry.in_channels),
-        ),
-        SpectrumKind::OutputGrad => (geometry.batch, per_group(geometry.out_channels)),
-    };
-    Shape::from([2, groups, p * (q / 2 + 1), rows, columns])
-}
-
-/// Evaluates `identity` on the spectra `lhs` and `rhs` (in the order of
-/// [`Identity::operands`]) and returns the result in the spatial domain.
+/// Evaluates `pass` on the spectra `lhs` and `rhs` (in the order of
+/// [`ConvPass::operands`]) and returns the result in the spatial domain.
 pub(crate) fn product<B: Backend + SignalOps>(
     lhs: Float<B>,
     rhs: Float<B>,
-    identity: Identity,
+    pass: ConvPass,
     geometry: &Conv2dGeometry,
 ) -> Float<B> {
     let (a, b) = (Complex::<B>::unstack(lhs), Complex::<B>::unstack(rhs));
     let size @ [p, q] = transform_size(geometry);
     let bins = [p, q / 2 + 1];
-    let [h, w] = geometry.axes;
-    match identity {
-        Identity::Forward => {
+    let [h, w] = geometry.axes();
+    match pass {
+        ConvPass::Forward => {
             // y = x ⋆ w: Y = X conj(W)^T per bin.
             let y_hat = Complex::matmul(&a, &b.conj().map(transpose::<B>));
             let y = irfft2::<B>(unbatch_rows(y_hat, bins), size);
             let len = [h.output(), w.output()];
-            window::<B>(y, [0, 0], len, [h.stride, w.stride])
+            window::<B>(y, [0, 0], len, [h.stride(), w.stride()])
         }
-        Identity::InputGrad => {
+        ConvPass::InputGrad => {
             let dx_hat = Complex::matmul(&a, &b);
             let dx_padded = irfft2::<B>(unbatch_rows(dx_hat, bins), size);
-            let start = [h.pad_begin, w.pad_begin];
-            window::<B>(dx_padded, start, [h.input, w.input], [1, 1])
+            let start = [h.pad_begin(), w.pad_begin()];
+            window::<B>(dx_padded, start, [h.input(), w.input()], [1, 1])
         }
-        Identity::WeightGrad => {
+        ConvPass::WeightGrad => {
             let dw_hat = Complex::matmul(&a.conj().map(transpose::<B>), &b);
             let dw_dilated = irfft2::<B>(unbatch_weight(dw_hat, bins), size);
-            let len = [h.kernel, w.kernel];
-            window::<B>(dw_dilated, [0, 0], len, [h.dilation, w.dilation])
+            let len = [h.kernel(), w.kernel()];
+            window::<B>(dw_dilated, [0, 0], len, [h.dilation(), w.dilation()])
         }
     }
-}
-
-/// The shape of [`product`]'s result.
-pub(crate) fn product_shape(identity: &Identity, geometry: &Conv2dGeometry) -> Shape {
-    Shape::from(match identity {
-        Identity::Forward => geometry.output_shape(),
-        Identity::InputGrad => geometry.input_shape(),
-        Identity::WeightGrad => geometry.weight_shape(),
-    })
 }
 
 /// `[rows, cols]` matrix `weight(j) exp(sign 2πi jk / n)` at `[j, k]`, angles reduced modulo
@@ -463,22 +428,6 @@ pub(crate) fn irdft2<B: Backend>(re: Float<B>, im: Float<B>, width: usize) -> Fl
     )
 }
 
-/// The shape of [`rdft2`]'s outputs for an input of shape `x`.
-pub(crate) fn half_spectrum_shape(x: &Shape) -> Shape {
-    let mut shape = x.clone();
-    let rank = shape.num_dims();
-    shape[rank - 1] = shape[rank - 1] / 2 + 1;
-    shape
-}
-
-/// The shape of [`irdft2`]'s output for half spectra of shape `half`.
-pub(crate) fn real_shape(half: &Shape, width: usize) -> Shape {
-    let mut shape = half.clone();
-    let rank = shape.num_dims();
-    shape[rank - 1] = width;
-    shape
-}
-
 #[cfg(all(test, feature = "flex"))]
 mod tests {
     //! The composed operations on Flex primitives (f64), against burn's direct convolution
@@ -495,7 +444,7 @@ mod tests {
     use fftconv_kernels::{Conv2dGeometry, SpectrumKind};
 
     use crate::functional::conv_options;
-    use crate::ops::{Fft2Backend, Identity};
+    use crate::ops::{ConvPass, Fft2Backend};
 
     type Float = FloatTensor<Flex>;
 
@@ -530,18 +479,18 @@ mod tests {
         let spectrum = super::spectrum::<Flex>(tensor, kind, g);
         assert_eq!(
             spectrum.shape(),
-            super::spectrum_shape(&kind, g),
+            crate::layout::spectrum_shape(&kind, g),
             "{kind:?}"
         );
         spectrum
     }
 
-    fn product(lhs: Float, rhs: Float, identity: Identity, g: &Conv2dGeometry) -> Float {
-        let result = super::product::<Flex>(lhs, rhs, identity, g);
+    fn product(lhs: Float, rhs: Float, pass: ConvPass, g: &Conv2dGeometry) -> Float {
+        let result = super::product::<Flex>(lhs, rhs, pass, g);
         assert_eq!(
             result.shape(),
-            super::product_shape(&identity, g),
-            "{identity:?}"
+            Shape::from(pass.result_shape(g)),
+            "{pass:?}"
         );
         result
     }
@@ -563,19 +512,19 @@ mod tests {
             let dy_hat = spectrum(dy.clone(), SpectrumKind::OutputGrad, &g);
             let what = |name: &str| format!("{name} for {g:?}");
             let y_error = assert_close(
-                product(x_hat.clone(), w_hat.clone(), Identity::Forward, &g),
+                product(x_hat.clone(), w_hat.clone(), ConvPass::Forward, &g),
                 Flex::conv2d(x.clone(), weight.clone(), None, conv_options(&g)),
                 1e-6,
                 &what("y"),
             );
             let dx_error = assert_close(
-                product(dy_hat.clone(), w_hat, Identity::InputGrad, &g),
+                product(dy_hat.clone(), w_hat, ConvPass::InputGrad, &g),
                 Flex::conv2d_x_backward(x.clone(), weight.clone(), dy.clone(), conv_options(&g)),
                 1e-6,
                 &what("dx"),
             );
             let dw_error = assert_close(
-                product(dy_hat, x_hat, Identity::WeightGrad, &g),
+                product(dy_hat, x_hat, ConvPass::WeightGrad, &g),
                 Flex::conv2d_weight_backward(x, weight, dy, conv_options(&g)),
                 1e-6,
                 &what("dw"),
@@ -597,11 +546,14 @@ mod tests {
                 assert_close(a_im, b_im, 1e-12, &format!("dft2 im {shape:?}"));
             }
             let (a_re, a_im) = super::rdft2::<Flex>(re.clone());
-            assert_eq!(a_re.shape(), super::half_spectrum_shape(&re.shape()));
+            assert_eq!(
+                a_re.shape(),
+                crate::layout::half_spectrum_shape(&re.shape())
+            );
             let (b_re, b_im) = Flex::rdft2(re.clone());
             let width = shape[2];
             let a = super::irdft2::<Flex>(a_re.clone(), a_im.clone(), width);
-            assert_eq!(a.shape(), super::real_shape(&a_re.shape(), width));
+            assert_eq!(a.shape(), crate::layout::real_shape(&a_re.shape(), width));
             let b = Flex::irdft2(b_re.clone(), b_im.clone(), width);
             assert_close(a_re, b_re, 1e-12, &format!("rdft2 re {shape:?}"));
             assert_close(a_im, b_im, 1e-12, &format!("rdft2 im {shape:?}"));

@@ -7,7 +7,7 @@ use burn::backend::wgpu::CubeBackend;
 use fftconv_kernels::{Conv2dGeometry, SpectrumKind};
 
 use super::composed;
-use crate::ops::{Fft2Backend, FftConvBackend, Identity};
+use crate::ops::{ConvPass, Fft2Backend, FftConvBackend};
 
 impl FftConvBackend for CubeBackend {
     fn fft_conv2d_spectrum(
@@ -21,10 +21,10 @@ impl FftConvBackend for CubeBackend {
     fn fft_conv2d_product(
         lhs: FloatTensor<Self>,
         rhs: FloatTensor<Self>,
-        identity: Identity,
+        pass: ConvPass,
         geometry: Conv2dGeometry,
     ) -> FloatTensor<Self> {
-        composed::product::<Self>(lhs, rhs, identity, &geometry)
+        composed::product::<Self>(lhs, rhs, pass, &geometry)
     }
 }
 

@@ -5,7 +5,7 @@ use burn::backend::{Backend, TensorMetadata};
 use burn::tensor::{DType, Element, TensorData};
 use fftconv_kernels::{Complex, Conv2dGeometry, Scalar, SpectralConv2d, SpectrumKind};
 
-use crate::ops::Identity;
+use crate::ops::ConvPass;
 
 /// A backend whose float tensors live in host memory.
 pub(crate) trait HostBackend: Backend {
@@ -44,12 +44,18 @@ macro_rules! with_precision {
     };
 }
 
+/// The kernels' plan for `geometry`; the public functions fall back to direct convolution
+/// before a geometry over the spectral budget reaches here.
+fn plan<T: Scalar>(geometry: Conv2dGeometry) -> SpectralConv2d<T> {
+    SpectralConv2d::new(geometry).unwrap_or_else(|error| panic!("fft_conv2d: {error}"))
+}
+
 fn spectrum_typed<B: HostBackend, T: Scalar + Element>(
     tensor: FloatTensor<B>,
     kind: SpectrumKind,
     geometry: Conv2dGeometry,
 ) -> FloatTensor<B> {
-    let plan = SpectralConv2d::<T>::new(geometry);
+    let plan = plan::<T>(geometry);
     let spectrum = B::with_values::<T, _>(&tensor, |values| match kind {
         SpectrumKind::Input => plan.input_spectrum(values),
         SpectrumKind::Weight => plan.weight_spectrum(values),
@@ -66,11 +72,11 @@ fn spectrum_typed<B: HostBackend, T: Scalar + Element>(
 fn product_typed<B: HostBackend, T: Scalar + Element>(
     lhs: FloatTensor<B>,
     rhs: FloatTensor<B>,
-    identity: Identity,
+    pass: ConvPass,
     geometry: Conv2dGeometry,
 ) -> FloatTensor<B> {
-    let plan = SpectralConv2d::<T>::new(geometry);
-    let [lhs_kind, rhs_kind] = identity.operands();
+    let plan = plan::<T>(geometry);
+    let [lhs_kind, rhs_kind] = pass.operands();
     let values = B::with_values::<T, _>(&lhs, |lhs| {
         B::with_values::<T, _>(&rhs, |rhs| {
             let lhs: &[Complex<T>] = bytemuck::cast_slice(lhs);
@@ -85,18 +91,14 @@ fn product_typed<B: HostBackend, T: Scalar + Element>(
                 plan.spectrum_len(rhs_kind),
                 "{rhs_kind:?} spectrum length"
             );
-            match identity {
-                Identity::Forward => plan.forward(lhs, rhs),
-                Identity::InputGrad => plan.input_grad(lhs, rhs),
-                Identity::WeightGrad => plan.weight_grad(lhs, rhs),
+            match pass {
+                ConvPass::Forward => plan.forward(lhs, rhs),
+                ConvPass::InputGrad => plan.input_grad(lhs, rhs),
+                ConvPass::WeightGrad => plan.weight_grad(lhs, rhs),
             }
         })
     });
-    let shape = match identity {
-        Identity::Forward => geometry.output_shape(),
-        Identity::InputGrad => geometry.input_shape(),
-        Identity::WeightGrad => geometry.weight_shape(),
-    };
+    let shape = pass.result_shape(&geometry);
     B::float_from_data(TensorData::new(values, shape), &lhs.device())
 }
 
@@ -222,7 +224,7 @@ pub(crate) fn spectrum<B: HostBackend>(
 pub(crate) fn product<B: HostBackend>(
     lhs: FloatTensor<B>,
     rhs: FloatTensor<B>,
-    identity: Identity,
+    pass: ConvPass,
     geometry: Conv2dGeometry,
 ) -> FloatTensor<B> {
     assert_eq!(
@@ -230,10 +232,7 @@ pub(crate) fn product<B: HostBackend>(
         rhs.dtype(),
         "fft_conv2d: operands of different dtypes"
     );
-    with_precision!(
-        lhs.dtype(),
-        product_typed::<B>(lhs, rhs, identity, geometry)
-    )
+    with_precision!(lhs.dtype(), product_typed::<B>(lhs, rhs, pass, geometry))
 }
 
 /// Implements [`crate::FftConvBackend`] and [`crate::Fft2Backend`] for a CPU backend through
@@ -252,10 +251,10 @@ macro_rules! impl_host_fft_conv {
             fn fft_conv2d_product(
                 lhs: burn::backend::tensor::FloatTensor<Self>,
                 rhs: burn::backend::tensor::FloatTensor<Self>,
-                identity: $crate::ops::Identity,
+                pass: $crate::ops::ConvPass,
                 geometry: fftconv_kernels::Conv2dGeometry,
             ) -> burn::backend::tensor::FloatTensor<Self> {
-                $crate::backends::host::product::<Self>(lhs, rhs, identity, geometry)
+                $crate::backends::host::product::<Self>(lhs, rhs, pass, geometry)
             }
         }
 

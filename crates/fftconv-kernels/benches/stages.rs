@@ -24,7 +24,7 @@ fn stages(c: &mut Criterion) {
         1,
     )
     .expect("valid geometry");
-    let plan = SpectralConv2d::<f32>::new(geometry);
+    let plan = SpectralConv2d::<f32>::new(geometry).unwrap();
     let mut sampler = Sampler::new(1);
     let mut values = |shape: [usize; 4]| -> Vec<f32> {
         sampler

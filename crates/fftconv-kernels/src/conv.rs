@@ -19,9 +19,11 @@ use num_complex::Complex;
 use rayon::prelude::*;
 use std::sync::Arc;
 
-use crate::fft2d::{Fft2d, Scalar, fast_len};
-use crate::geometry::{Conv2dGeometry, PhaseSource, check_len};
+use crate::budget::SpectralBudget;
+use crate::fft2d::{Fft2d, Scalar};
+use crate::geometry::{Conv2dGeometry, GeometryError, PhaseSource, check_len};
 use crate::memory;
+use crate::tiling::TileLayout;
 
 /// Which tensor a spectrum was taken of; fixes its matrix shape per bin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -41,10 +43,7 @@ pub struct SpectralConv2d<T: Scalar> {
     geometry: Conv2dGeometry,
     phases: [Vec<usize>; 2],
     sources: [Vec<PhaseSource>; 2],
-    /// Output rows and columns per tile.
-    tile: [usize; 2],
-    /// Tiles along each axis.
-    tiles: [usize; 2],
+    layout: TileLayout,
     fft: Arc<Fft2d<T>>,
 }
 
@@ -170,103 +169,91 @@ impl BinGemm {
 
 impl<T: Scalar> SpectralConv2d<T> {
     /// Plans the transforms for `geometry`, with the tile size the cost model prefers.
-    pub fn new(geometry: Conv2dGeometry) -> Self {
-        Self::with_tile(geometry, crate::cost::choose_tile(&geometry))
+    /// Refused when they exceed the [`SpectralBudget`].
+    pub fn new(geometry: Conv2dGeometry) -> Result<Self, GeometryError> {
+        Self::with_tile(geometry, crate::cost::choose_tile(&geometry)?)
     }
 
     /// Plans the transforms for `geometry`, split into output tiles of `tile` rows and columns
     /// (overlap-save for the forward pass and the weight gradient, overlap-add for the input
     /// gradient), so that spectra are the size of a tile plus the kernel, not of the image.
-    /// Tile sizes are clamped to `1..=output`.
-    pub fn with_tile(geometry: Conv2dGeometry, tile: [usize; 2]) -> Self {
-        let phases = geometry.axes.map(|axis| axis.phases());
-        let sources = [0, 1].map(|i| {
-            phases[i]
-                .iter()
-                .map(|&p| geometry.axes[i].phase_source(p))
-                .collect()
-        });
-        let tile = [0, 1].map(|i| tile[i].clamp(1, geometry.axes[i].output()));
-        let tiles = [0, 1].map(|i| geometry.axes[i].output().div_ceil(tile[i]));
-        let span = [0, 1].map(|i| tile[i] + geometry.axes[i].phase_kernel() - 1);
-        let fft = Fft2d::cached(fast_len(span[0], false), fast_len(span[1], true));
-        Self {
+    /// Tile sizes are clamped to `1..=output`. Refused when the transforms or spectra exceed
+    /// the [`SpectralBudget`].
+    pub fn with_tile(geometry: Conv2dGeometry, tile: [usize; 2]) -> Result<Self, GeometryError> {
+        let budget = SpectralBudget::current();
+        let layout = TileLayout::new(&geometry, tile, &budget)?;
+        layout.check_spectra(&geometry, &budget)?;
+        let axes = geometry.axes();
+        let phases = axes.map(|axis| axis.phases());
+        let sources = [0, 1].map(|i| phases[i].iter().map(|&p| axes[i].phase_source(p)).collect());
+        Ok(Self {
             geometry,
             phases,
             sources,
-            tile,
-            tiles,
-            fft,
-        }
+            layout,
+            fft: Fft2d::cached(layout.fft[0], layout.fft[1]),
+        })
     }
 
     /// Output rows and columns per tile.
     pub fn tile(&self) -> [usize; 2] {
-        self.tile
+        self.layout.tile
     }
 
     fn tile_count(&self) -> usize {
-        self.tiles[0] * self.tiles[1]
+        self.layout.tile_count()
     }
 
     /// Position of tile `t`'s first output (and first polyphase-image sample).
     fn tile_origin(&self, t: usize) -> [usize; 2] {
-        [
-            t / self.tiles[1] * self.tile[0],
-            t % self.tiles[1] * self.tile[1],
-        ]
-    }
-
-    /// Polyphase-image rows and columns one tile reads: the tile plus the kernel.
-    fn tile_span(&self) -> [usize; 2] {
-        [0, 1].map(|i| self.tile[i] + self.geometry.axes[i].phase_kernel() - 1)
-    }
-
-    /// The geometry this plan is for.
-    pub fn geometry(&self) -> &Conv2dGeometry {
-        &self.geometry
+        let [tile, tiles] = [self.layout.tile, self.layout.tiles];
+        [t / tiles[1] * tile[0], t % tiles[1] * tile[1]]
     }
 
     /// FFT size `[height, width]`.
     pub fn fft_size(&self) -> [usize; 2] {
-        [self.fft.height(), self.fft.width()]
+        self.layout.fft
     }
 
     /// Frequency bins of one spectrum image.
     pub fn bins(&self) -> usize {
-        self.fft.bins()
+        self.layout.bins()
     }
 
     fn phase_count(&self) -> usize {
-        self.phases[0].len() * self.phases[1].len()
-    }
-
-    fn group_in(&self) -> usize {
-        self.geometry.in_channels / self.geometry.groups
+        self.layout.phase_count()
     }
 
     fn group_out(&self) -> usize {
-        self.geometry.out_channels / self.geometry.groups
+        self.geometry.out_channels() / self.geometry.groups()
     }
 
     /// `[rows, columns]` of one bin's matrix for a spectrum of `kind`. Rows of input and
     /// output-gradient spectra are (sample, tile) pairs.
     pub fn spectrum_matrix(&self, kind: SpectrumKind) -> [usize; 2] {
-        let g = &self.geometry;
-        match kind {
-            SpectrumKind::Input => [
-                g.batch * self.tile_count(),
-                g.in_channels * self.phase_count(),
-            ],
-            SpectrumKind::Weight => [g.out_channels, self.group_in() * self.phase_count()],
-            SpectrumKind::OutputGrad => [g.batch * self.tile_count(), g.out_channels],
-        }
+        self.layout.spectrum_matrix(&self.geometry, kind)
     }
 
     /// Complex values in a spectrum of `kind`: `bins * rows * columns`.
     pub fn spectrum_len(&self, kind: SpectrumKind) -> usize {
         let [rows, cols] = self.spectrum_matrix(kind);
         self.bins() * rows * cols
+    }
+
+    /// The scale of the data spectra (input and output gradient): `1 / (height * width)` of
+    /// the transform, so that no bin exceeds the largest value of its tile and an f32 input
+    /// near `f32::MAX` does not overflow where its direct convolution would not. Weight
+    /// spectra are unscaled; products of one data spectrum with a weight spectrum then carry
+    /// exactly the inverse transform's `1 / (height * width)`, and the weight gradient's
+    /// product of two data spectra one such factor too many.
+    fn data_scale(&self) -> T {
+        T::one() / self.transform_points()
+    }
+
+    /// `height * width` of the transform.
+    fn transform_points(&self) -> T {
+        let [height, width] = self.layout.fft;
+        T::from_usize(height * width).expect("bounded by the spectral budget")
     }
 
     /// Splits a phase-image index into its (height, width) phase indices.
@@ -282,11 +269,12 @@ impl<T: Scalar> SpectralConv2d<T> {
         let [batch, channels, h, w] = shape;
         let phases = self.phase_count();
         let tiles = self.tile_count();
-        let span = self.tile_span();
+        let span = self.layout.span;
         let fft_width = self.fft.width();
         self.fft.forward(
             batch * tiles * channels * phases,
             span[0],
+            self.data_scale(),
             |image, buffer| {
                 let phase = image % phases;
                 let c = image / phases % channels;
@@ -312,7 +300,8 @@ impl<T: Scalar> SpectralConv2d<T> {
         let fft_width = self.fft.width();
         self.fft.forward(
             weight.len() / (kh * kw) * phases,
-            self.geometry.axes[0].phase_kernel(),
+            self.geometry.axes()[0].phase_kernel(),
+            T::one(),
             |image, buffer| {
                 let kernel = &weight[image / phases * kh * kw..][..kh * kw];
                 self.for_each_tap(image % phases, |a, b, q| {
@@ -329,34 +318,38 @@ impl<T: Scalar> SpectralConv2d<T> {
         let [batch, channels, oh, ow] = shape;
         let tiles = self.tile_count();
         let fft_width = self.fft.width();
-        self.fft
-            .forward(batch * tiles * channels, self.tile[0], |image, buffer| {
+        self.fft.forward(
+            batch * tiles * channels,
+            self.layout.tile[0],
+            self.data_scale(),
+            |image, buffer| {
                 let f = image % channels;
                 let tile = image / channels % tiles;
                 let n = image / (channels * tiles);
                 let map = &output_grad[(n * channels + f) * oh * ow..][..oh * ow];
                 let [top, left] = self.tile_origin(tile);
-                let width = self.tile[1].min(ow - left);
+                let width = self.layout.tile[1].min(ow - left);
                 for (dst, src) in buffer
                     .chunks_exact_mut(fft_width)
                     .zip(map[top * ow..].chunks_exact(ow))
-                    .take(self.tile[0])
+                    .take(self.layout.tile[0])
                 {
                     dst[..width].copy_from_slice(&src[left..left + width]);
                 }
-            })
+            },
+        )
     }
 
     /// Calls `visit(a, b, [qa, qb])` for each kernel tap `(a, b)` of the phase pair `phase`,
     /// with its position in the phase sub-kernel.
     fn for_each_tap(&self, phase: usize, mut visit: impl FnMut(usize, usize, [usize; 2])) {
         let [ph, pw] = self.phase_pair(phase);
-        let [height, width] = &self.geometry.axes;
-        for a in 0..height.kernel {
+        let [height, width] = self.geometry.axes();
+        for a in 0..height.kernel() {
             let Some(qa) = height.tap_in_phase(a, self.phases[0][ph]) else {
                 continue;
             };
-            for b in 0..width.kernel {
+            for b in 0..width.kernel() {
                 if let Some(qb) = width.tap_in_phase(b, self.phases[1][pw]) {
                     visit(a, b, [qa, qb]);
                 }
@@ -374,7 +367,7 @@ impl<T: Scalar> SpectralConv2d<T> {
             m: batch,
             n: out,
             k: weight_cols,
-            groups: self.geometry.groups,
+            groups: self.geometry.groups(),
             dst: MatrixLayout::new(out_channels, 1, out),
             lhs: MatrixLayout::new(in_cols, 1, weight_cols),
             rhs: MatrixLayout::new(1, weight_cols, out * weight_cols),
@@ -397,18 +390,19 @@ impl<T: Scalar> SpectralConv2d<T> {
         self.fft.inverse(
             &product,
             batch * out_channels,
-            self.tile[0],
+            self.layout.tile[0],
+            T::one(),
             &mut y,
             oh * ow,
             tiles,
             |map, tile| (map / out_channels * tiles + tile) * out_channels + map % out_channels,
             |tile, image, map| {
                 let [top, left] = self.tile_origin(tile);
-                let width = self.tile[1].min(ow - left);
+                let width = self.layout.tile[1].min(ow - left);
                 for (dst, src) in map[top * ow..]
                     .chunks_exact_mut(ow)
                     .zip(image.chunks_exact(fft_width))
-                    .take(self.tile[0])
+                    .take(self.layout.tile[0])
                 {
                     dst[left..left + width].copy_from_slice(&src[..width]);
                 }
@@ -427,7 +421,7 @@ impl<T: Scalar> SpectralConv2d<T> {
             m: batch,
             n: weight_cols,
             k: out,
-            groups: self.geometry.groups,
+            groups: self.geometry.groups(),
             dst: MatrixLayout::new(in_cols, 1, weight_cols),
             lhs: MatrixLayout::new(out_channels, 1, out),
             rhs: MatrixLayout::new(weight_cols, 1, out * weight_cols),
@@ -446,13 +440,14 @@ impl<T: Scalar> SpectralConv2d<T> {
         let [_, channels, h, w] = shape;
         let phases = self.phase_count();
         let tiles = self.tile_count();
-        let span = self.tile_span();
+        let span = self.layout.span;
         let fft_width = self.fft.width();
         let mut dx = memory::filled::<T>(shape.iter().product());
         self.fft.inverse(
             &product,
             batch * in_cols,
             span[0],
+            T::one(),
             &mut dx,
             h * w,
             tiles * phases,
@@ -483,7 +478,7 @@ impl<T: Scalar> SpectralConv2d<T> {
             m: out,
             n: weight_cols,
             k: batch,
-            groups: self.geometry.groups,
+            groups: self.geometry.groups(),
             dst: MatrixLayout::new(weight_cols, 1, out * weight_cols),
             lhs: MatrixLayout::new(1, out_channels, out),
             rhs: MatrixLayout::new(in_cols, 1, weight_cols),
@@ -506,7 +501,8 @@ impl<T: Scalar> SpectralConv2d<T> {
         self.fft.inverse(
             &product,
             out_channels * weight_cols,
-            self.geometry.axes[0].phase_kernel(),
+            self.geometry.axes()[0].phase_kernel(),
+            self.transform_points(),
             &mut dw,
             kh * kw,
             phases,

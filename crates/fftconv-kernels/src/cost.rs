@@ -7,8 +7,9 @@
 //! memory traffic for every spectrum value it writes and reads back. All counts are for a
 //! training step: the forward pass and both gradients.
 
-use crate::fft2d::fast_len;
-use crate::geometry::Conv2dGeometry;
+use crate::budget::SpectralBudget;
+use crate::geometry::{Conv2dGeometry, GeometryError};
+use crate::tiling::TileLayout;
 
 /// The time of a modelled spectral flop over that of a direct one on the CPU. Below 1 since
 /// the spectra are written bin-major without separate transposes and in huge pages: the model
@@ -24,7 +25,7 @@ pub const SPECTRAL_FLOP_SCALE: f64 = 0.75;
 /// where the scaled flop model without this factor says 0.10x and 0.41x, with it 0.83x and
 /// 3.3x).
 fn direct_slowdown(geometry: &Conv2dGeometry) -> f64 {
-    let group_in = geometry.in_channels / geometry.groups;
+    let group_in = geometry.in_channels() / geometry.groups();
     (8.0 / group_in as f64).max(1.0)
 }
 
@@ -58,92 +59,110 @@ impl CostEstimate {
     }
 }
 
-/// The cost of a training step of `geometry` split into output tiles of `tile`.
-pub fn step_cost(geometry: &Conv2dGeometry, tile: [usize; 2]) -> CostEstimate {
-    let [batch, in_channels, _, _] = geometry.input_shape();
-    let [out_channels, group_in, kh, kw] = geometry.weight_shape();
-    let [_, _, oh, ow] = geometry.output_shape();
-    let axes = geometry.axes;
-    let tile = [0, 1].map(|i| tile[i].clamp(1, axes[i].output()));
-    let tiles: usize = (0..2).map(|i| axes[i].output().div_ceil(tile[i])).product();
-    let fft = [0, 1].map(|i| fast_len(tile[i] + axes[i].phase_kernel() - 1, i == 1));
-    let points = (fft[0] * fft[1]) as f64;
-    let bins = (fft[0] * (fft[1] / 2 + 1)) as f64;
-    let phases = axes.iter().map(|a| a.phases().len()).product::<usize>();
-    let rows = batch * tiles;
-    let spectrum_values = (rows * in_channels * phases
-        + out_channels * group_in * phases
-        + rows * out_channels) as f64
-        * bins;
-    let group_out = out_channels / geometry.groups;
+/// The cost of a training step of `geometry` split into output tiles of `tile`; refused
+/// when the tiles' transform exceeds the [`SpectralBudget`].
+pub fn step_cost(
+    geometry: &Conv2dGeometry,
+    tile: [usize; 2],
+) -> Result<CostEstimate, GeometryError> {
+    let layout = TileLayout::new(geometry, tile, &SpectralBudget::current())?;
+    Ok(layout_cost(geometry, &layout))
+}
+
+/// Counted in `f64`: the products of a valid geometry's sizes need not fit in `usize`.
+fn layout_cost(geometry: &Conv2dGeometry, layout: &TileLayout) -> CostEstimate {
+    let [batch, in_channels, _, _] = geometry.input_shape().map(|n| n as f64);
+    let [out_channels, group_in, kh, kw] = geometry.weight_shape().map(|n| n as f64);
+    let [_, _, oh, ow] = geometry.output_shape().map(|n| n as f64);
+    let points = (layout.fft[0] * layout.fft[1]) as f64;
+    let bins = layout.bins() as f64;
+    let phases = layout.phase_count() as f64;
+    let rows = batch * layout.tile_count() as f64;
+    let spectrum_values =
+        (rows * in_channels * phases + out_channels * group_in * phases + rows * out_channels)
+            * bins;
+    let group_out = out_channels / geometry.groups() as f64;
     CostEstimate {
-        direct: 3.0 * 2.0 * (batch * group_in * out_channels * oh * ow * kh * kw) as f64,
+        direct: 3.0 * 2.0 * batch * group_in * out_channels * oh * ow * kh * kw,
         transforms: TRANSFORM_FLOP_WEIGHT * 2.0 * spectrum_values / bins
             * 2.5
             * points
             * points.log2().max(1.0),
-        products: 3.0 * 8.0 * bins * (rows * in_channels * phases * group_out) as f64,
+        products: 3.0 * 8.0 * bins * rows * in_channels * phases * group_out,
         traffic: 2.0 * TRAFFIC_PER_VALUE * spectrum_values,
     }
 }
 
-/// Whether `n` is `2^a 3^b`: rustfft's radix-2 and radix-3 passes run markedly faster than
-/// its radix-5 and radix-7 ones, which the flop count does not see.
-fn radix_2_3(mut n: usize) -> bool {
-    for p in [2, 3] {
-        while n.is_multiple_of(p) {
-            n /= p;
-        }
-    }
-    n == 1
-}
-
-/// Tile sizes worth trying along one axis: the whole output, and every tile whose
-/// transform length is a `2^a 3^b` size of at least [`MIN_TILE_FFT`].
+/// Tile sizes worth trying along one axis, increasing: every tile whose transform length is
+/// a `2^a 3^b` size of at least [`MIN_TILE_FFT`] (rustfft's radix-2 and radix-3 passes run
+/// markedly faster than its radix-5 and radix-7 ones, which the flop count does not see),
+/// and the whole output. Enumerated from the sizes, so a huge axis has few candidates.
 fn tile_candidates(geometry: &Conv2dGeometry, axis: usize) -> Vec<usize> {
-    let a = geometry.axes[axis];
+    let a = geometry.axes()[axis];
     let taps = a.phase_kernel();
-    let mut candidates: Vec<usize> = (1..a.output())
-        .filter(|&t| {
-            let span = t + taps - 1;
-            span >= MIN_TILE_FFT && radix_2_3(span) && (axis == 0 || span.is_multiple_of(2))
+    // Spans `t + taps - 1` for tiles `t` in `1..output`.
+    let spans = taps..a.output() + taps - 1;
+    let powers = |base: usize, factor: usize| {
+        std::iter::successors(Some(base), move |&p| p.checked_mul(factor))
+            .take_while(|&p| p < spans.end)
+    };
+    let mut candidates: Vec<usize> = powers(1, 2)
+        .flat_map(|p2| powers(p2, 3))
+        .filter(|&span| {
+            span >= MIN_TILE_FFT.max(spans.start) && (axis == 0 || span.is_multiple_of(2))
         })
+        .map(|span| span - taps + 1)
         .collect();
+    candidates.sort_unstable();
     candidates.push(a.output());
     candidates
 }
 
-/// The tile size with the lowest modelled cost (the largest among equals).
-pub fn choose_tile(geometry: &Conv2dGeometry) -> [usize; 2] {
-    let mut best = (
-        [geometry.axes[0].output(), geometry.axes[1].output()],
-        f64::INFINITY,
-    );
+/// The tile size with the lowest modelled cost (the largest among equals) among those
+/// within the [`SpectralBudget`]; refused when none is.
+pub fn choose_tile(geometry: &Conv2dGeometry) -> Result<[usize; 2], GeometryError> {
+    let budget = SpectralBudget::current();
+    let mut best: Option<([usize; 2], f64)> = None;
+    let mut refusal = None;
     for &th in &tile_candidates(geometry, 0) {
         for &tw in &tile_candidates(geometry, 1) {
-            let cost = step_cost(geometry, [th, tw]).spectral();
-            if cost <= best.1 {
-                best = ([th, tw], cost);
+            match TileLayout::new(geometry, [th, tw], &budget) {
+                Ok(layout) => {
+                    let cost = layout_cost(geometry, &layout).spectral();
+                    if best.is_none_or(|(_, lowest)| cost <= lowest) {
+                        best = Some(([th, tw], cost));
+                    }
+                }
+                Err(error) => refusal = Some(error),
             }
         }
     }
-    best.0
+    match (best, refusal) {
+        (Some((tile, _)), _) => Ok(tile),
+        (None, Some(error)) => Err(error),
+        (None, None) => unreachable!("the whole output is always a candidate"),
+    }
 }
 
 /// The cost of a training step of `geometry` with the tiles [`choose_tile`] picks.
-pub fn estimate(geometry: &Conv2dGeometry) -> CostEstimate {
-    step_cost(geometry, choose_tile(geometry))
+pub fn estimate(geometry: &Conv2dGeometry) -> Result<CostEstimate, GeometryError> {
+    step_cost(geometry, choose_tile(geometry)?)
 }
 
-/// Whether the spectral path is expected to beat direct convolution on `geometry`.
+/// Whether the spectral path is expected to beat direct convolution on `geometry`: never
+/// when it exceeds the [`SpectralBudget`] ([`crate::check_budget`]).
 pub fn prefers_fft(geometry: &Conv2dGeometry) -> bool {
-    spectral_to_direct_time(geometry) < 1.0
+    crate::check_budget(geometry).is_ok() && spectral_to_direct_time(geometry) < 1.0
 }
 
 /// The modelled time of the spectral path over that of direct convolution.
 fn spectral_to_direct_time(geometry: &Conv2dGeometry) -> f64 {
-    let cost = estimate(geometry);
-    cost.spectral() * SPECTRAL_FLOP_SCALE / (cost.direct * direct_slowdown(geometry))
+    match estimate(geometry) {
+        Ok(cost) => {
+            cost.spectral() * SPECTRAL_FLOP_SCALE / (cost.direct * direct_slowdown(geometry))
+        }
+        Err(_) => f64::INFINITY,
+    }
 }
 
 #[cfg(test)]
@@ -255,15 +274,15 @@ mod tests {
 
     #[test]
     fn estimates_count_the_direct_flops_exactly() {
-        let cost = estimate(&square(2, 3, 8, 3));
+        let cost = estimate(&square(2, 3, 8, 3)).unwrap();
         assert_eq!(cost.direct, 3.0 * 2.0 * (2 * 3 * 3 * 8 * 8 * 9) as f64);
         assert!(cost.transforms > 0.0 && cost.products > 0.0);
     }
 
     #[test]
     fn large_images_are_tiled_and_small_ones_are_not() {
-        let [th, tw] = choose_tile(&square(16, 64, 128, 5));
+        let [th, tw] = choose_tile(&square(16, 64, 128, 5)).unwrap();
         assert!(th < 128 && tw < 128, "{th}x{tw}");
-        assert_eq!(choose_tile(&square(1, 1, 4, 3)), [4, 4]);
+        assert_eq!(choose_tile(&square(1, 1, 4, 3)).unwrap(), [4, 4]);
     }
 }

@@ -159,19 +159,33 @@ impl TransformCount {
 }
 
 /// The smallest `n >= target` of the form `2^a 3^b 5^c 7^d`, even when `even` is set (real FFTs
-/// of even length run a half-length complex FFT, so they are about twice as fast).
+/// of even length run a half-length complex FFT, so they are about twice as fast). Found by
+/// walking the products `3^b 5^c 7^d`, not by testing every integer, so a huge target costs a
+/// few thousand steps. Panics if no such `n` fits in `usize`.
 pub fn fast_len(target: usize, even: bool) -> usize {
-    let is_smooth = |mut n: usize| {
-        for p in [2, 3, 5, 7] {
-            while n.is_multiple_of(p) {
-                n /= p;
-            }
+    if target <= 1 {
+        return 1;
+    }
+    // The smallest `odd * 2^a >= target`, with `a >= 1` when `even`.
+    let doubled_past = |odd: usize| {
+        let mut n = if even { odd.checked_mul(2) } else { Some(odd) };
+        while let Some(value) = n.filter(|&v| v < target) {
+            n = value.checked_mul(2);
         }
-        n == 1
+        n
     };
-    (target.max(1)..)
-        .find(|&n| is_smooth(n) && (!even || n.is_multiple_of(2) || target <= 1))
-        .expect("smooth numbers are unbounded")
+    // Powers of `factor` times `base`, up to the first one past `target`.
+    let powers = |base: usize, factor: usize| {
+        std::iter::successors(Some(base), move |&p| {
+            (p < target).then(|| p.checked_mul(factor)).flatten()
+        })
+    };
+    powers(1, 3)
+        .flat_map(|p3| powers(p3, 5))
+        .flat_map(|p5| powers(p5, 7))
+        .filter_map(doubled_past)
+        .min()
+        .unwrap_or_else(|| panic!("no FFT length of at least {target} fits in usize"))
 }
 
 /// Plans for the 2-D real FFT of one size.
@@ -258,10 +272,12 @@ impl<T: Scalar> Fft2d<T> {
     /// Transforms `count` images and returns their spectra bin-major, `[bins][count]`.
     /// `fill(i, image)` writes image `i` into a zeroed row-major `height x width` buffer, in
     /// its first `filled_rows` rows only: the row transforms of the zero rows are skipped.
+    /// Images are multiplied by `scale` before they are transformed.
     pub fn forward(
         &self,
         count: usize,
         filled_rows: usize,
+        scale: T,
         fill: impl Fn(usize, &mut [T]) + Sync,
     ) -> Vec<Complex<T>> {
         let bins = self.bins();
@@ -283,6 +299,10 @@ impl<T: Scalar> Fft2d<T> {
                     for (j, spectrum) in block.chunks_exact_mut(bins).take(images).enumerate() {
                         ws.real.fill(T::default());
                         fill(first + j, &mut ws.real);
+                        if scale != T::one() {
+                            let filled = &mut ws.real[..filled_rows * self.width];
+                            filled.iter_mut().for_each(|v| *v = *v * scale);
+                        }
                         for (real_row, complex_row) in ws
                             .real
                             .chunks_exact_mut(self.width)
@@ -319,14 +339,15 @@ impl<T: Scalar> Fft2d<T> {
     /// Inverse-transforms `count` bin-major spectra (`[bins][count]`, as [`Fft2d::forward`]
     /// returns) into `out`, which is split into chunks of `chunk_len` values, each fed by
     /// `images_per_chunk` images: the `j`-th image of chunk `c` is image `image_index(c, j)`.
-    /// `emit(j, image, chunk)` receives it row-major `height x width`, already divided by
-    /// `height * width`.
+    /// `emit(j, image, chunk)` receives it row-major `height x width`, multiplied by `scale`
+    /// (`1 / (height * width)` makes this the inverse of [`Fft2d::forward`]).
     #[allow(clippy::too_many_arguments)]
     pub fn inverse(
         &self,
         spectra: &[Complex<T>],
         count: usize,
         used_rows: usize,
+        scale: T,
         out: &mut [T],
         chunk_len: usize,
         images_per_chunk: usize,
@@ -341,7 +362,6 @@ impl<T: Scalar> Fft2d<T> {
             count,
             "output chunks must cover the images"
         );
-        let scale = T::one() / T::from_usize(self.height * self.width).expect("size fits");
         // Blocks of chunks: neighbouring chunks read neighbouring images, so each block reads
         // every bin's row of `spectra` in runs rather than one value at a time.
         out.par_chunks_mut(chunk_len * IMAGE_BLOCK)
@@ -374,7 +394,9 @@ impl<T: Scalar> Fft2d<T> {
                             &mut ws.real[..used],
                             &mut ws.scratch,
                         );
-                        ws.real[..used].iter_mut().for_each(|v| *v = *v * scale);
+                        if scale != T::one() {
+                            ws.real[..used].iter_mut().for_each(|v| *v = *v * scale);
+                        }
                         emit(j, &ws.real, &mut chunks[chunk * chunk_len..][..chunk_len]);
                     }
                 },
@@ -585,7 +607,7 @@ mod tests {
             // More than one block of images, the last one partial.
             let count = 2 * IMAGE_BLOCK + 5;
             let value = |i: usize, p: usize| ((i * 31 + p * 7) % 13) as f64 - 6.0;
-            let spectra = fft.forward(count, h, |i, img| {
+            let spectra = fft.forward(count, h, 1.0, |i, img| {
                 img.iter_mut()
                     .enumerate()
                     .for_each(|(p, v)| *v = value(i, p))
@@ -595,6 +617,7 @@ mod tests {
                 &spectra,
                 count,
                 h,
+                1.0 / (h * w) as f64,
                 &mut out,
                 h * w,
                 1,

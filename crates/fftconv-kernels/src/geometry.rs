@@ -63,6 +63,25 @@ pub enum GeometryError {
         /// The bias length.
         got: usize,
     },
+    /// A size the convolution derives from its arguments does not fit in `usize`.
+    Overflow {
+        /// The argument the size comes from.
+        argument: &'static str,
+        /// What the size counts.
+        quantity: &'static str,
+        /// The factors or terms that overflow.
+        operands: Vec<usize>,
+    },
+    /// The FFT path would need a transform or spectrum larger than the
+    /// [`SpectralBudget`](crate::SpectralBudget) allows.
+    OverBudget {
+        /// `"2-D transform"` (points of one transform) or `"spectrum"` (complex values).
+        quantity: &'static str,
+        /// The size needed (saturated at `u128::MAX`).
+        size: u128,
+        /// The budget's limit for it.
+        limit: usize,
+    },
     /// A buffer's length differs from the product of the shape it claims.
     BufferLength {
         /// The argument.
@@ -124,6 +143,23 @@ impl fmt::Display for GeometryError {
                 f,
                 "`bias` must have one entry per output channel ({expected}), got length {got}"
             ),
+            Self::Overflow {
+                argument,
+                quantity,
+                operands,
+            } => write!(
+                f,
+                "`{argument}`: the {quantity} of {operands:?} does not fit in usize"
+            ),
+            Self::OverBudget {
+                quantity,
+                size,
+                limit,
+            } => write!(
+                f,
+                "the FFT path would need a {quantity} of {size} values, over the limit of \
+                 {limit} (`fftconv_kernels::SpectralBudget`)"
+            ),
             Self::BufferLength {
                 argument,
                 expected,
@@ -140,38 +176,70 @@ impl std::error::Error for GeometryError {}
 
 /// A validated 2-D convolution: NCHW input, weight `[out, in / groups, kh, kw]`, the options
 /// of `burn::tensor::module::conv2d`.
+///
+/// Only [`Conv2dGeometry::new`] makes one, so every value satisfies its checks: positive
+/// sizes, a kernel that fits the padded input, and element counts that fit in `usize`. The
+/// kernels rely on that for their index arithmetic.
+///
+/// ```compile_fail
+/// let hand_built = fftconv_kernels::Conv2dGeometry { batch: 1 };
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Conv2dGeometry {
-    /// Batch size.
-    pub batch: usize,
-    /// Input channels.
-    pub in_channels: usize,
-    /// Output channels.
-    pub out_channels: usize,
-    /// Group count; channels of group `g` only see channels of group `g`.
-    pub groups: usize,
-    /// The two spatial axes, height then width.
-    pub axes: [AxisGeometry; 2],
+    batch: usize,
+    in_channels: usize,
+    out_channels: usize,
+    groups: usize,
+    axes: [AxisGeometry; 2],
 }
 
-/// One spatial axis of a convolution.
+/// One spatial axis of a validated convolution (see [`Conv2dGeometry::axes`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AxisGeometry {
-    /// Input length.
-    pub input: usize,
-    /// Kernel length (undilated).
-    pub kernel: usize,
-    /// Stride.
-    pub stride: usize,
-    /// Dilation.
-    pub dilation: usize,
-    /// Zero padding before the input.
-    pub pad_begin: usize,
-    /// Zero padding after the input.
-    pub pad_end: usize,
+    input: usize,
+    kernel: usize,
+    stride: usize,
+    dilation: usize,
+    pad_begin: usize,
+    pad_end: usize,
 }
 
 impl AxisGeometry {
+    /// Input length.
+    pub fn input(&self) -> usize {
+        self.input
+    }
+
+    /// Kernel length (undilated).
+    pub fn kernel(&self) -> usize {
+        self.kernel
+    }
+
+    /// Stride.
+    pub fn stride(&self) -> usize {
+        self.stride
+    }
+
+    /// Dilation.
+    pub fn dilation(&self) -> usize {
+        self.dilation
+    }
+
+    /// Zero padding before the input.
+    pub fn pad_begin(&self) -> usize {
+        self.pad_begin
+    }
+
+    /// Zero padding after the input.
+    pub fn pad_end(&self) -> usize {
+        self.pad_end
+    }
+
+    /// `input + pad_begin + pad_end`.
+    pub fn padded_input(&self) -> usize {
+        self.input + self.pad_begin + self.pad_end
+    }
+
     /// `dilation * (kernel - 1) + 1`.
     pub fn dilated_kernel(&self) -> usize {
         self.dilation * (self.kernel - 1) + 1
@@ -179,7 +247,7 @@ impl AxisGeometry {
 
     /// Output length.
     pub fn output(&self) -> usize {
-        (self.input + self.pad_begin + self.pad_end - self.dilated_kernel()) / self.stride + 1
+        (self.padded_input() - self.dilated_kernel()) / self.stride + 1
     }
 
     /// Length of the polyphase sub-kernels: the taps that one phase of the input meets.
@@ -195,7 +263,7 @@ impl AxisGeometry {
     /// The residues `a * dilation mod stride` that kernel taps fall on, in increasing order.
     /// Residues that no tap meets are left out: their input samples never reach the output.
     pub fn phases(&self) -> Vec<usize> {
-        let mut phases: Vec<usize> = (0..self.kernel)
+        let mut phases: Vec<usize> = (0..self.kernel.min(self.stride))
             .map(|tap| (tap * self.dilation) % self.stride)
             .collect();
         phases.sort_unstable();
@@ -212,7 +280,7 @@ impl AxisGeometry {
 
     /// Positions `u` of the polyphase image of `phase` that hold input samples, and the input
     /// index of the first one; sample `u` is input index `first + (u - start) * stride`.
-    pub fn phase_source(&self, phase: usize) -> PhaseSource {
+    pub(crate) fn phase_source(&self, phase: usize) -> PhaseSource {
         let start = self.pad_begin.saturating_sub(phase).div_ceil(self.stride);
         let end = (self.pad_begin + self.input)
             .saturating_sub(phase)
@@ -231,7 +299,7 @@ impl AxisGeometry {
 /// Where a polyphase image takes its samples from the input; see
 /// [`AxisGeometry::phase_source`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PhaseSource {
+pub(crate) struct PhaseSource {
     /// First image position holding an input sample.
     pub start: usize,
     /// One past the last such position (equal to `start` when none does).
@@ -243,11 +311,6 @@ pub struct PhaseSource {
 }
 
 impl PhaseSource {
-    /// `(image position, input index)` pairs.
-    pub fn pairs(self) -> impl Iterator<Item = (usize, usize)> {
-        self.window(0, usize::MAX)
-    }
-
     /// The pairs whose image position lies in `origin..origin + len`, with positions counted
     /// from `origin`: the part of the polyphase image that one tile covers.
     pub fn window(self, origin: usize, len: usize) -> impl Iterator<Item = (usize, usize)> {
@@ -272,7 +335,7 @@ impl PhaseSource {
 /// Consecutive image positions `image_start..image_start + len` that hold the input samples
 /// `input_start`, `input_start + stride`, ...
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SourceRun {
+pub(crate) struct SourceRun {
     /// First image position (counted from the window's origin).
     pub image_start: usize,
     /// Input index of the first sample.
@@ -332,6 +395,36 @@ fn positive(argument: &'static str, value: [usize; 2]) -> Result<(), GeometryErr
         });
     }
     Ok(())
+}
+
+fn checked_sum<const N: usize>(
+    argument: &'static str,
+    quantity: &'static str,
+    terms: [usize; N],
+) -> Result<usize, GeometryError> {
+    terms
+        .iter()
+        .try_fold(0usize, |sum, &t| sum.checked_add(t))
+        .ok_or_else(|| GeometryError::Overflow {
+            argument,
+            quantity,
+            operands: terms.to_vec(),
+        })
+}
+
+fn checked_product<const N: usize>(
+    argument: &'static str,
+    quantity: &'static str,
+    factors: [usize; N],
+) -> Result<usize, GeometryError> {
+    factors
+        .iter()
+        .try_fold(1usize, |product, &f| product.checked_mul(f))
+        .ok_or_else(|| GeometryError::Overflow {
+            argument,
+            quantity,
+            operands: factors.to_vec(),
+        })
 }
 
 fn rank4(argument: &'static str, shape: &[usize]) -> Result<[usize; 4], GeometryError> {
@@ -405,22 +498,65 @@ impl Conv2dGeometry {
         };
         let axes = [axis(0, height, kernel_height), axis(1, width, kernel_width)];
         for (name, axis) in ["height", "width"].into_iter().zip(&axes) {
-            let padded_input = axis.input + axis.pad_begin + axis.pad_end;
-            if axis.dilated_kernel() > padded_input {
+            let padded_input = checked_sum(
+                "padding",
+                "padded input",
+                [axis.input, axis.pad_begin, axis.pad_end],
+            )?;
+            let dilated_kernel = axis
+                .dilation
+                .checked_mul(axis.kernel - 1)
+                .and_then(|span| span.checked_add(1))
+                .ok_or_else(|| GeometryError::Overflow {
+                    argument: "dilation",
+                    quantity: "dilated kernel (dilation * (kernel - 1) + 1)",
+                    operands: vec![axis.dilation, axis.kernel],
+                })?;
+            if dilated_kernel > padded_input {
                 return Err(GeometryError::KernelTooLarge {
                     axis: name,
-                    dilated_kernel: axis.dilated_kernel(),
+                    dilated_kernel,
                     padded_input,
                 });
             }
         }
-        Ok(Self {
+        let geometry = Self {
             batch,
             in_channels,
             out_channels,
             groups,
             axes,
-        })
+        };
+        // Every element count the kernels index with fits in `usize`.
+        checked_product("x", "element count", geometry.input_shape())?;
+        checked_product("weight", "element count", geometry.weight_shape())?;
+        checked_product("x", "output element count", geometry.output_shape())?;
+        Ok(geometry)
+    }
+
+    /// Batch size.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// Input channels.
+    pub fn in_channels(&self) -> usize {
+        self.in_channels
+    }
+
+    /// Output channels.
+    pub fn out_channels(&self) -> usize {
+        self.out_channels
+    }
+
+    /// Group count; channels of group `g` only see channels of group `g`.
+    pub fn groups(&self) -> usize {
+        self.groups
+    }
+
+    /// The two spatial axes, height then width.
+    pub fn axes(&self) -> [AxisGeometry; 2] {
+        self.axes
     }
 
     /// `[batch, in_channels, height, width]`.

@@ -7,19 +7,34 @@
 //!
 //! The one-call functions [`conv2d`], [`conv2d_input_grad`], [`conv2d_weight_grad`] validate
 //! their arguments and transform what they need.
+//!
+//! # Range
+//!
+//! Data spectra (of the input and the output gradient) are scaled by `1 / points` of their
+//! transform, so no bin exceeds the largest value of its tile: a result is finite wherever
+//! the bound `channels * max|x| * sum|w|` of the direct convolution is (for the weight
+//! gradient, `batch * output positions * max|x| * max|dy|`). Values below about
+//! `f32::MIN_POSITIVE * points` (1e-34 for 64 x 64 tiles) lose precision to subnormals in f32.
+//!
+//! # Non-finite values
+//!
+//! A NaN or infinity in one sample never reaches another sample. Inside its sample it spreads
+//! to every output of the tiles whose input window holds it (their whole transform), where
+//! direct convolution spreads it to the kernel footprint only.
 
+mod budget;
 mod conv;
 pub mod cost;
 mod fft2d;
 mod geometry;
 mod memory;
 pub mod sampling;
+mod tiling;
 
+pub use budget::{SpectralBudget, check_budget};
 pub use conv::{SpectralConv2d, SpectrumKind, add_bias, bias_grad};
 pub use fft2d::{Fft2d, PLAN_CACHE_CAPACITY, PlanCache, Scalar, TransformCount, fast_len};
-pub use geometry::{
-    AxisGeometry, Conv2dGeometry, GeometryError, PhaseSource, SourceRun, check_len,
-};
+pub use geometry::{AxisGeometry, Conv2dGeometry, GeometryError, check_len};
 pub use num_complex::Complex;
 
 /// `y = x * weight + bias` (cross-correlation, NCHW) for a validated geometry.
@@ -34,7 +49,7 @@ pub fn conv2d<T: Scalar>(
     if let Some(bias) = bias {
         geometry.check_bias(bias.len())?;
     }
-    let plan = SpectralConv2d::new(geometry);
+    let plan = SpectralConv2d::new(geometry)?;
     let mut y = plan.forward(&plan.input_spectrum(x), &plan.weight_spectrum(weight));
     if let Some(bias) = bias {
         let [_, _, oh, ow] = geometry.output_shape();
@@ -51,7 +66,7 @@ pub fn conv2d_input_grad<T: Scalar>(
 ) -> Result<Vec<T>, GeometryError> {
     check_len("weight", geometry.weight_shape(), weight.len())?;
     check_len("output_grad", geometry.output_shape(), output_grad.len())?;
-    let plan = SpectralConv2d::new(geometry);
+    let plan = SpectralConv2d::new(geometry)?;
     Ok(plan.input_grad(
         &plan.output_grad_spectrum(output_grad),
         &plan.weight_spectrum(weight),
@@ -66,7 +81,7 @@ pub fn conv2d_weight_grad<T: Scalar>(
 ) -> Result<Vec<T>, GeometryError> {
     check_len("x", geometry.input_shape(), x.len())?;
     check_len("output_grad", geometry.output_shape(), output_grad.len())?;
-    let plan = SpectralConv2d::new(geometry);
+    let plan = SpectralConv2d::new(geometry)?;
     Ok(plan.weight_grad(
         &plan.output_grad_spectrum(output_grad),
         &plan.input_spectrum(x),
