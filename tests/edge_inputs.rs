@@ -10,7 +10,7 @@ use burn::tensor::{DType, Device, Tensor, TensorData};
 use burn_fftconv::{
     ConvAlgorithm, FftConv2d, fft_conv2d, fft_conv2d_weight_backward, fft_conv2d_x_backward,
 };
-use fftconv_kernels::sampling::Sampler;
+use fftconv_testing::Sampler;
 
 mod common;
 use common::{relative_error, values};

@@ -5,7 +5,7 @@
 use burn::tensor::activation::tanh;
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use burn_fftconv::{FftNorm, fft2, ifft2, irfft2, rfft2};
-use fftconv_kernels::sampling::Sampler;
+use fftconv_testing::{Sampler, relative_error};
 use std::f64::consts::PI;
 
 mod common;
@@ -85,19 +85,10 @@ fn adjoint_matrix(map: &Map, parts: usize, in_size: [usize; 2], device: &Device)
         .collect()
 }
 
-fn max_relative_difference(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
-    let scale = a.iter().flatten().fold(0.0f64, |m, v| m.max(v.abs()));
-    a.iter()
-        .flatten()
-        .zip(b.iter().flatten())
-        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()))
-        / scale
-}
-
 fn assert_adjoint(name: &str, map: &Map, parts: usize, in_size: [usize; 2], device: &Device) {
     let forward = forward_matrix(map, parts, in_size, device);
     let adjoint = adjoint_matrix(map, parts, in_size, device);
-    let err = max_relative_difference(&forward, &adjoint);
+    let err = relative_error(&adjoint.concat(), &forward.concat());
     assert!(
         err <= 1e-12,
         "{name} {in_size:?} on {device:?}: adjoint off by {err:e}"

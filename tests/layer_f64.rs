@@ -9,7 +9,7 @@ use burn::tensor::activation::tanh;
 use burn::tensor::{Device, FloatDType, Tensor, TensorData};
 use burn_fftconv::{ConvAlgorithm, FftConv2d, FftConv2dConfig};
 use common::{assert_central_differences, assert_twins_train_alike, values};
-use fftconv_kernels::sampling::Sampler;
+use fftconv_testing::Sampler;
 
 fn f64_device(mut device: Device) -> Device {
     // Settings are per process and fixed by the first tensor; every test here wants f64.

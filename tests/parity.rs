@@ -9,7 +9,7 @@ use burn_fftconv::{
     Conv2dGeometry, conv_options, fft_conv2d, fft_conv2d_bias_backward, fft_conv2d_weight_backward,
     fft_conv2d_x_backward,
 };
-use fftconv_kernels::sampling::{GeometryLimits, Sampler};
+use fftconv_testing::{GeometryLimits, Sampler};
 
 mod common;
 use common::{relative_error, values};

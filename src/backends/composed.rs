@@ -440,8 +440,8 @@ mod tests {
     use burn::backend::ops::ModuleOps;
     use burn::backend::tensor::FloatTensor;
     use burn::tensor::{Shape, TensorData};
-    use fftconv_kernels::sampling::{GeometryLimits, Sampler};
     use fftconv_kernels::{Conv2dGeometry, SpectrumKind};
+    use fftconv_testing::{GeometryLimits, Sampler, relative_error};
 
     use crate::functional::conv_options;
     use crate::ops::{ConvPass, Fft2Backend};
@@ -460,16 +460,10 @@ mod tests {
         data.iter::<f64>().collect()
     }
 
-    /// Checks the largest difference relative to the largest expected magnitude, and
-    /// returns it.
+    /// Checks the relative error, and returns it.
     fn assert_close(got: Float, expected: Float, tolerance: f64, what: &str) -> f64 {
         assert_eq!(got.shape(), expected.shape(), "{what}");
-        let (got, expected) = (host(got), host(expected));
-        let scale = expected.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-        let error = got
-            .iter()
-            .zip(&expected)
-            .fold(0.0f64, |m, (g, e)| m.max((g - e).abs() / scale));
+        let error = relative_error(&host(got), &host(expected));
         assert!(error <= tolerance, "{what}: relative error {error:e}");
         error
     }

@@ -10,7 +10,8 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use burn_fftconv::{Conv2dLayer, ConvAlgorithm, FftConv2d};
-use fftconv_kernels::sampling::Sampler;
+use fftconv_testing::Sampler;
+pub use fftconv_testing::relative_error;
 
 /// Three convolutions (`Same` padding with an even kernel, stride with groups, dilation)
 /// and a linear head.
@@ -131,19 +132,6 @@ pub fn train<C: Conv2dLayer>(
     }
     let (loss, gradients) = first.expect("at least one step");
     (loss, gradients, model.parameters())
-}
-
-/// Largest difference relative to the largest magnitude of the reference.
-pub fn relative_error(got: &[f64], reference: &[f64]) -> f64 {
-    assert_eq!(got.len(), reference.len());
-    let scale = match reference.iter().fold(0.0f64, |m, v| m.max(v.abs())) {
-        0.0 => 1.0,
-        m => m,
-    };
-    got.iter()
-        .zip(reference)
-        .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()))
-        / scale
 }
 
 /// The twin CNNs give the same loss, gradients and parameters after 5 Adam steps.

@@ -5,7 +5,9 @@ use std::f64::consts::PI;
 use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use fftconv_kernels::sampling::Sampler;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use rand_distr::StandardNormal;
 
 use crate::complex::ComplexTensor;
 
@@ -165,25 +167,25 @@ impl ButterflyFftConfig {
                 self.len
             )
         });
-        let mut sampler = match self.init {
-            ButterflyInit::Random { seed } => Some(Sampler::new(seed)),
+        let mut rng = match self.init {
+            ButterflyInit::Random { seed } => Some(StdRng::seed_from_u64(seed)),
             _ => None,
         };
-        let (first_re, first_im) = match (self.init, sampler.as_mut()) {
+        let (first_re, first_im) = match (self.init, rng.as_mut()) {
             (ButterflyInit::Exact, _) => (vec![1.0, 1.0, 1.0, -1.0], vec![0.0; 4]),
-            (_, Some(sampler)) => complex_normal(sampler, 4),
+            (_, Some(rng)) => complex_normal(rng, 4),
             (_, None) => (vec![1.0; 4], vec![0.0; 4]),
         };
         let twiddles = (1..levels)
             .map(|level| {
                 let h = 1 << level;
-                let (re, im) = match (self.init, sampler.as_mut()) {
+                let (re, im) = match (self.init, rng.as_mut()) {
                     (ButterflyInit::Exact, _) => exact_twiddles(h),
-                    (_, Some(sampler)) if self.parameterization == Parameterization::Free => {
-                        complex_normal(sampler, h)
+                    (_, Some(rng)) if self.parameterization == Parameterization::Free => {
+                        complex_normal(rng, h)
                     }
-                    (_, Some(sampler)) => {
-                        let theta = (0..h).map(|_| PI * (2.0 * sampler.unit() - 1.0));
+                    (_, Some(rng)) => {
+                        let theta = (0..h).map(|_| rng.random_range(-PI..PI));
                         theta.map(|t| (t.cos(), t.sin())).unzip()
                     }
                     (_, None) => (vec![1.0; h], vec![0.0; h]),
@@ -212,10 +214,10 @@ impl ButterflyFftConfig {
 }
 
 /// `len` complex values with independent N(0, 1/2) real and imaginary parts.
-fn complex_normal(sampler: &mut Sampler, len: usize) -> (Vec<f64>, Vec<f64>) {
+fn complex_normal(rng: &mut StdRng, len: usize) -> (Vec<f64>, Vec<f64>) {
     (0..len)
         .map(|_| {
-            let (a, b) = sampler.normal_pair();
+            let [a, b]: [f64; 2] = [rng.sample(StandardNormal), rng.sample(StandardNormal)];
             (a * 0.5f64.sqrt(), b * 0.5f64.sqrt())
         })
         .unzip()

@@ -10,7 +10,7 @@ use fftconv_butterfly::reference::{operator_error, rdft_matrix};
 use fftconv_butterfly::{
     ButterflyFft, ButterflyFftConfig, ButterflyInit, Parameterization, Twiddles,
 };
-use fftconv_kernels::sampling::Sampler;
+use fftconv_testing::Sampler;
 
 fn f64_device(mut device: Device) -> Device {
     // Settings are per process and fixed by the first tensor; every test here wants f64.
@@ -209,11 +209,11 @@ fn growing_recipe_recovers_n16_from_ones_and_random_starts() {
 }
 
 #[test]
-fn failing_recipe_reports_its_diagnostics() {
+fn the_specified_recipe_reports_its_diagnostics() {
     let device = f64_device(Device::flex()).autodiff();
     let recipe = Recipe {
         steps: 100,
-        ..Recipe::failing()
+        ..Recipe::as_specified()
     };
     let mut checkpoints = Vec::new();
     let outcome = train(16, &recipe, &device, 50, |c| checkpoints.push(c.clone()));

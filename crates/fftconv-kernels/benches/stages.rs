@@ -6,8 +6,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use fftconv_kernels::sampling::Sampler;
 use fftconv_kernels::{Conv2dGeometry, SpectralConv2d};
+use fftconv_testing::Sampler;
 
 fn stages(c: &mut Criterion) {
     let kernel: usize = std::env::var("FFTCONV_BENCH_KERNEL")

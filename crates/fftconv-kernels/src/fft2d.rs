@@ -4,8 +4,11 @@
 //! A transform of size `height x width` runs a real FFT along each row (`realfft`), then a
 //! complex FFT along each of the `width / 2 + 1` columns (`rustfft`). The spectrum of one image
 //! is stored column-major, bin `k = column * height + row`; a batch of `count` images is stored
-//! bin-major, `[bins][count]`. Plans are built once per size and shared by all threads.
+//! bin-major, `[bins][count]`. Plans are built once per size and shared by all threads, from
+//! one rustfft/realfft planner per scalar type, so sizes that share 1-D lengths share their
+//! 1-D plans and twiddle tables.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,23 +21,52 @@ use rustfft::{Fft, FftPlanner};
 
 use crate::memory;
 
-/// The floating-point types the kernels run in.
-pub trait Scalar: realfft::FftNum + Default + bytemuck::Pod {
-    /// The process-wide cache of 2-D FFT plans for this type.
-    fn plan_cache() -> &'static PlanCache<Self>;
+/// The floating-point types the kernels run in: `f32` and `f64`.
+pub trait Scalar: realfft::FftNum + Default + bytemuck::Pod + sealed::Sealed {}
+
+impl Scalar for f32 {}
+impl Scalar for f64 {}
+
+mod sealed {
+    /// Keeps [`super::Scalar`] to the types that have a plan cache.
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
 }
 
 /// Plans kept per scalar type by the process-wide caches: far more sizes than a network's
 /// layers use, while one-off sizes (an odd input, a hostile geometry) cannot pile up plans
 /// for the life of the process.
-pub const PLAN_CACHE_CAPACITY: usize = 64;
+const PLAN_CACHE_CAPACITY: usize = 64;
+
+/// The process-wide plan cache of `T`.
+fn plan_cache<T: Scalar>() -> &'static PlanCache<T> {
+    static F32: OnceLock<PlanCache<f32>> = OnceLock::new();
+    static F64: OnceLock<PlanCache<f64>> = OnceLock::new();
+    let cache: &'static dyn Any = if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() {
+        F32.get_or_init(|| PlanCache::new(PLAN_CACHE_CAPACITY))
+    } else {
+        F64.get_or_init(|| PlanCache::new(PLAN_CACHE_CAPACITY))
+    };
+    cache
+        .downcast_ref()
+        .expect("`Scalar` is sealed to f32 and f64")
+}
+
+/// The 1-D planners of one scalar type: they keep every 1-D plan they made, so a new 2-D size
+/// reuses the row or column plans of earlier sizes.
+struct Planners<T: Scalar> {
+    real: RealFftPlanner<T>,
+    complex: FftPlanner<T>,
+}
 
 /// Shared 2-D FFT plans by `(height, width)`, at most `capacity` of them: the least recently
 /// used is dropped first (callers holding it keep it alive). Plans are built outside the
-/// lock, so a slow plan does not hold up threads that need other sizes.
-pub struct PlanCache<T: Scalar> {
+/// cache's lock, so a slow plan does not hold up threads that need cached sizes.
+struct PlanCache<T: Scalar> {
     capacity: usize,
     state: Mutex<CacheState<T>>,
+    planners: Mutex<Planners<T>>,
 }
 
 /// A cached plan and the time it was last used.
@@ -48,36 +80,36 @@ struct CacheState<T: Scalar> {
 
 impl<T: Scalar> PlanCache<T> {
     /// An empty cache of at most `capacity` plans (at least one).
-    pub fn new(capacity: usize) -> Self {
+    fn new(capacity: usize) -> Self {
         Self {
             capacity: capacity.max(1),
             state: Mutex::new(CacheState {
                 plans: HashMap::new(),
                 clock: 0,
             }),
+            planners: Mutex::new(Planners {
+                real: RealFftPlanner::new(),
+                complex: FftPlanner::new(),
+            }),
         }
     }
 
-    /// Number of plans held.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.lock().plans.len()
     }
 
-    /// Whether no plan is held.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheState<T>> {
+        unpoisoned(&self.state)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, CacheState<T>> {
-        // A panic while holding the lock leaves the map consistent: every write is one insert
-        // or remove.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Runs `plan` with the planners.
+    fn with_planners<R>(&self, plan: impl FnOnce(&mut Planners<T>) -> R) -> R {
+        plan(&mut unpoisoned(&self.planners))
     }
 
     /// The plans for `height x width`, planned on a miss.
-    pub fn get(&self, height: usize, width: usize) -> Arc<Fft2d<T>> {
+    fn get(&self, height: usize, width: usize) -> Arc<Fft2d<T>> {
         let key = (height, width);
         {
             let mut state = self.lock();
@@ -88,7 +120,7 @@ impl<T: Scalar> PlanCache<T> {
                 return plan.clone();
             }
         }
-        let planned = Arc::new(Fft2d::plan(height, width));
+        let planned = Arc::new(self.with_planners(|planners| Fft2d::plan(height, width, planners)));
         let mut state = self.lock();
         state.clock += 1;
         let now = state.clock;
@@ -114,17 +146,11 @@ impl<T: Scalar> PlanCache<T> {
     }
 }
 
-macro_rules! impl_scalar {
-    ($($t:ty),*) => {$(
-        impl Scalar for $t {
-            fn plan_cache() -> &'static PlanCache<Self> {
-                static CACHE: OnceLock<PlanCache<$t>> = OnceLock::new();
-                CACHE.get_or_init(|| PlanCache::new(PLAN_CACHE_CAPACITY))
-            }
-        }
-    )*};
+/// The guarded value, also after a panic elsewhere: every write under these locks is one
+/// insert, remove or planner call, which leaves the value consistent.
+fn unpoisoned<V>(lock: &Mutex<V>) -> std::sync::MutexGuard<'_, V> {
+    lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
-impl_scalar!(f32, f64);
 
 static FORWARD_TRANSFORMS: AtomicU64 = AtomicU64::new(0);
 static INVERSE_TRANSFORMS: AtomicU64 = AtomicU64::new(0);
@@ -196,8 +222,9 @@ pub struct Fft2d<T: Scalar> {
     row_inverse: Arc<dyn ComplexToReal<T>>,
     column_forward: Arc<dyn Fft<T>>,
     column_inverse: Arc<dyn Fft<T>>,
-    row_complex_forward: Arc<dyn Fft<T>>,
-    row_complex_inverse: Arc<dyn Fft<T>>,
+    /// Complex row transforms, forward and inverse, for [`Fft2d::complex_in_place`] only:
+    /// planned on its first use.
+    row_complex: OnceLock<[Arc<dyn Fft<T>>; 2]>,
 }
 
 /// Per-thread buffers for one image.
@@ -211,23 +238,32 @@ struct Workspace<T> {
 impl<T: Scalar> Fft2d<T> {
     /// The shared plans for `height x width` transforms, from the process-wide cache.
     pub fn cached(height: usize, width: usize) -> Arc<Self> {
-        T::plan_cache().get(height, width)
+        plan_cache::<T>().get(height, width)
     }
 
-    /// Fresh plans for `height x width` transforms.
-    fn plan(height: usize, width: usize) -> Self {
-        let mut real = RealFftPlanner::<T>::new();
-        let mut complex = FftPlanner::<T>::new();
+    /// Plans for `height x width` transforms from `planners`.
+    fn plan(height: usize, width: usize, planners: &mut Planners<T>) -> Self {
         Self {
             height,
             width,
-            row_forward: real.plan_fft_forward(width),
-            row_inverse: real.plan_fft_inverse(width),
-            column_forward: complex.plan_fft_forward(height),
-            column_inverse: complex.plan_fft_inverse(height),
-            row_complex_forward: complex.plan_fft_forward(width),
-            row_complex_inverse: complex.plan_fft_inverse(width),
+            row_forward: planners.real.plan_fft_forward(width),
+            row_inverse: planners.real.plan_fft_inverse(width),
+            column_forward: planners.complex.plan_fft_forward(height),
+            column_inverse: planners.complex.plan_fft_inverse(height),
+            row_complex: OnceLock::new(),
         }
+    }
+
+    /// The complex row transforms, `[forward, inverse]`.
+    fn row_complex(&self) -> &[Arc<dyn Fft<T>>; 2] {
+        self.row_complex.get_or_init(|| {
+            plan_cache::<T>().with_planners(|planners| {
+                [
+                    planners.complex.plan_fft_forward(self.width),
+                    planners.complex.plan_fft_inverse(self.width),
+                ]
+            })
+        })
     }
 
     /// Transform height.
@@ -250,15 +286,15 @@ impl<T: Scalar> Fft2d<T> {
     }
 
     fn workspace(&self) -> Workspace<T> {
+        let row_complex = self.row_complex.get().into_iter().flatten();
         let scratch = [
             self.row_forward.get_scratch_len(),
             self.row_inverse.get_scratch_len(),
             self.column_forward.get_inplace_scratch_len(),
             self.column_inverse.get_inplace_scratch_len(),
-            self.row_complex_forward.get_inplace_scratch_len(),
-            self.row_complex_inverse.get_inplace_scratch_len(),
         ]
         .into_iter()
+        .chain(row_complex.map(|plan| plan.get_inplace_scratch_len()))
         .max()
         .unwrap_or(0);
         Workspace {
@@ -410,10 +446,11 @@ impl<T: Scalar> Fft2d<T> {
 impl<T: Scalar> Fft2d<T> {
     /// Complex DFT of each map in place (`e^{-i...}`, or `e^{+i...}` when `inverse`).
     pub fn complex_in_place(&self, maps: &mut [Complex<T>], inverse: bool) {
+        let [row_forward, row_inverse] = self.row_complex();
         let (rows, columns) = if inverse {
-            (&self.row_complex_inverse, &self.column_inverse)
+            (row_inverse, &self.column_inverse)
         } else {
-            (&self.row_complex_forward, &self.column_forward)
+            (row_forward, &self.column_forward)
         };
         maps.par_chunks_mut(self.height * self.width).for_each_init(
             || {

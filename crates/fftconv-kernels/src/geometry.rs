@@ -260,6 +260,16 @@ impl AxisGeometry {
         self.output() + self.phase_kernel() - 1
     }
 
+    /// The number of [`AxisGeometry::phases`], counted without listing them: taps fall on
+    /// the multiples of `gcd(dilation, stride)` modulo `stride`, the first `kernel` of them.
+    pub fn phase_count(&self) -> usize {
+        let (mut a, mut b) = (self.dilation, self.stride);
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        self.kernel.min(self.stride / a)
+    }
+
     /// The residues `a * dilation mod stride` that kernel taps fall on, in increasing order.
     /// Residues that no tap meets are left out: their input samples never reach the output.
     pub fn phases(&self) -> Vec<usize> {

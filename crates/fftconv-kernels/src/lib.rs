@@ -28,12 +28,11 @@ pub mod cost;
 mod fft2d;
 mod geometry;
 mod memory;
-pub mod sampling;
 mod tiling;
 
 pub use budget::{SpectralBudget, check_budget};
 pub use conv::{SpectralConv2d, SpectrumKind, add_bias, bias_grad};
-pub use fft2d::{Fft2d, PLAN_CACHE_CAPACITY, PlanCache, Scalar, TransformCount, fast_len};
+pub use fft2d::{Fft2d, Scalar, TransformCount, fast_len};
 pub use geometry::{AxisGeometry, Conv2dGeometry, GeometryError, check_len};
 pub use num_complex::Complex;
 

@@ -41,7 +41,7 @@ impl TileLayout {
             tiles: [0, 1].map(|i| axes[i].output().div_ceil(tile[i])),
             span,
             fft,
-            phases: axes.map(|a| a.phases().len()),
+            phases: axes.map(|a| a.phase_count()),
         })
     }
 

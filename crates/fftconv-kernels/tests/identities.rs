@@ -1,87 +1,22 @@
 //! The three identities against the definition of the convolution, in f64, on seeded random
 //! geometries; adjoint tests; rejected geometries.
 
-use fftconv_kernels::sampling::{GeometryLimits, Sampler};
 use fftconv_kernels::{
     Conv2dGeometry, GeometryError, SpectralConv2d, bias_grad, conv2d, conv2d_input_grad,
     conv2d_weight_grad,
 };
+use fftconv_testing::reference::by_definition;
+use fftconv_testing::{GeometryLimits, Sampler, relative_error};
 
 fn len(shape: [usize; 4]) -> usize {
     shape.iter().product()
 }
 
-/// Calls `visit(x_index, w_index, y_index)` for every product term of the convolution, by
-/// the definition `y[n,f,i,j] = sum x_pad[n, c, i*s + a*d, j*s + b*d] w[f, c', a, b]`.
-fn for_each_term(g: &Conv2dGeometry, mut visit: impl FnMut(usize, usize, usize)) {
-    let [batch, in_ch, h, w] = g.input_shape();
-    let [out_ch, group_in, kh, kw] = g.weight_shape();
-    let [_, _, oh, ow] = g.output_shape();
-    let group_out = out_ch / g.groups();
-    let [ah, aw] = g.axes();
-    for n in 0..batch {
-        for f in 0..out_ch {
-            for cg in 0..group_in {
-                let c = f / group_out * group_in + cg;
-                for i in 0..oh {
-                    for j in 0..ow {
-                        for a in 0..kh {
-                            let row = (i * ah.stride() + a * ah.dilation()) as isize
-                                - ah.pad_begin() as isize;
-                            if row < 0 || row >= h as isize {
-                                continue;
-                            }
-                            for b in 0..kw {
-                                let col = (j * aw.stride() + b * aw.dilation()) as isize
-                                    - aw.pad_begin() as isize;
-                                if col < 0 || col >= w as isize {
-                                    continue;
-                                }
-                                visit(
-                                    ((n * in_ch + c) * h + row as usize) * w + col as usize,
-                                    ((f * group_in + cg) * kh + a) * kw + b,
-                                    ((n * out_ch + f) * oh + i) * ow + j,
-                                );
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-fn max_abs(v: &[f64]) -> f64 {
-    v.iter().fold(0.0, |m, x| m.max(x.abs()))
-}
-
 fn assert_close(what: &str, g: &Conv2dGeometry, got: &[f64], expected: &[f64], tol: f64) -> f64 {
     assert_eq!(got.len(), expected.len(), "{what}: length for {g:?}");
-    // An all-zero reference (no tap reaches any sample) is compared absolutely.
-    let scale = match max_abs(expected) {
-        0.0 => 1.0,
-        m => m,
-    };
-    let err = got
-        .iter()
-        .zip(expected)
-        .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()))
-        / scale;
+    let err = relative_error(got, expected);
     assert!(err <= tol, "{what}: relative error {err:e} for {g:?}");
     err
-}
-
-/// `[y, dx, dw]` by the definition (no bias).
-fn by_definition(g: &Conv2dGeometry, x: &[f64], w: &[f64], dy: &[f64]) -> [Vec<f64>; 3] {
-    let mut y = vec![0.0; len(g.output_shape())];
-    let mut dx = vec![0.0; x.len()];
-    let mut dw = vec![0.0; w.len()];
-    for_each_term(g, |xi, wi, yi| {
-        y[yi] += x[xi] * w[wi];
-        dx[xi] += dy[yi] * w[wi];
-        dw[wi] += dy[yi] * x[xi];
-    });
-    [y, dx, dw]
 }
 
 #[test]

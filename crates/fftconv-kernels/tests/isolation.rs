@@ -2,8 +2,8 @@
 //! its own sample, and concurrent calls (from plain threads and from inside a user's rayon
 //! pool) give bitwise the results of a serial run.
 
-use fftconv_kernels::sampling::{GeometryLimits, Sampler};
 use fftconv_kernels::{Conv2dGeometry, conv2d, conv2d_input_grad};
+use fftconv_testing::{GeometryLimits, Sampler};
 
 /// Values of sample `n` of an NCHW buffer of `shape`.
 fn sample(values: &[f32], shape: [usize; 4], n: usize) -> &[f32] {

@@ -11,6 +11,9 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use burn_fftconv::{Conv2dLayer, ConvAlgorithm, FftConv2d};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 
 use crate::dataset::Mnist;
 
@@ -173,17 +176,10 @@ pub fn evaluate<C: Conv2dLayer>(model: &Net<C>, data: &Mnist, device: &Device) -
     }
 }
 
-/// A deterministic shuffle (Fisher-Yates over a SplitMix64 stream).
+/// A deterministic shuffle of `0..len` for `seed`.
 fn shuffled(len: usize, seed: u64) -> Vec<usize> {
     let mut order: Vec<usize> = (0..len).collect();
-    let mut state = seed;
-    for i in (1..len).rev() {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        order.swap(i, ((z ^ (z >> 31)) % (i as u64 + 1)) as usize);
-    }
+    order.shuffle(&mut StdRng::seed_from_u64(seed));
     order
 }
 

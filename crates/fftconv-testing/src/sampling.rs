@@ -1,7 +1,7 @@
-//! Seeded random geometries and data, shared by the tests, benches and fuzzers of this
-//! workspace so that every layer is checked on the same kinds of cases.
+//! Seeded random geometries and data, so that every layer is checked on the same kinds of
+//! cases.
 
-use crate::geometry::Conv2dGeometry;
+use fftconv_kernels::Conv2dGeometry;
 
 /// A SplitMix64 stream: small, seedable, and the same on every platform.
 #[derive(Debug, Clone)]
