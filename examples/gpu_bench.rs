@@ -19,9 +19,10 @@ use std::time::Instant;
 
 use burn::tensor::module::{conv2d, conv2d_weight_backward};
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{Device, Distribution, Tensor};
+use burn::tensor::{Distribution, Tensor};
 use burn_fftconv::{
-    direct_conv2d_x_backward, fft_conv2d, fft_conv2d_weight_backward, fft_conv2d_x_backward,
+    device_named, direct_conv2d_x_backward, fft_conv2d, fft_conv2d_weight_backward,
+    fft_conv2d_x_backward,
 };
 
 const USAGE: &str = "usage: gpu_bench [--device flex|ndarray|wgpu] [--batch N] \
@@ -99,23 +100,6 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     Ok(args)
-}
-
-#[allow(deprecated)]
-fn device(name: &str) -> Result<Device, String> {
-    match name {
-        "flex" => Ok(Device::flex()),
-        "ndarray" => Ok(Device::ndarray()),
-        #[cfg(feature = "wgpu")]
-        "wgpu" => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
-        #[cfg(not(feature = "wgpu"))]
-        "wgpu" => Err("--device wgpu needs the `wgpu` feature: \
-             cargo run --release --features wgpu --example gpu_bench -- --device wgpu"
-            .into()),
-        other => Err(format!(
-            "--device must be flex, ndarray or wgpu, got {other}"
-        )),
-    }
 }
 
 /// One measured geometry: `channels` in and out, square image and kernel, "same" padding,
@@ -214,7 +198,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let device = match device(&args.device) {
+    let device = match device_named(&args.device) {
         Ok(device) => device,
         Err(message) => {
             eprintln!("{message}");

@@ -73,6 +73,25 @@ fn widened(dtype: DType) -> Option<DType> {
     matches!(dtype, DType::F16 | DType::BF16).then_some(DType::F32)
 }
 
+/// The device of a backend this crate runs on, by the name a command line gives it: `flex`,
+/// `ndarray` or (with the `wgpu` feature) `wgpu`, the default wgpu device.
+#[allow(deprecated)]
+pub fn device_named(name: &str) -> Result<Device, String> {
+    match name {
+        "flex" => Ok(Device::flex()),
+        "ndarray" => Ok(Device::ndarray()),
+        #[cfg(feature = "wgpu")]
+        "wgpu" => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+        #[cfg(not(feature = "wgpu"))]
+        "wgpu" => Err("the wgpu device needs burn-fftconv's `wgpu` feature \
+                       (`--features wgpu` on this crate's and the MNIST example's command lines)"
+            .into()),
+        other => Err(format!(
+            "the device must be flex, ndarray or wgpu, got {other}"
+        )),
+    }
+}
+
 /// Panics, naming `function` and the device, on a device without an implementation of this
 /// crate's extensions (burn would panic deeper, without saying which call).
 pub(crate) fn check_device(function: &str, device: &Device) {

@@ -11,6 +11,7 @@
 mod backends;
 pub mod fft2;
 mod functional;
+#[cfg(any(feature = "wgpu", all(test, feature = "flex")))]
 mod layout;
 mod module;
 mod ops;
@@ -20,7 +21,7 @@ pub use fftconv_kernels::{
     Conv2dGeometry, GeometryError, SpectralBudget, SpectrumKind, TransformCount,
 };
 pub use functional::{
-    conv_options, direct_conv2d_x_backward, fft_conv2d, fft_conv2d_bias_backward,
+    conv_options, device_named, direct_conv2d_x_backward, fft_conv2d, fft_conv2d_bias_backward,
     fft_conv2d_weight_backward, fft_conv2d_with_memory, fft_conv2d_x_backward,
 };
 pub use module::{Conv2dLayer, ConvAlgorithm, FftConv2d, FftConv2dConfig, prefers_fft};

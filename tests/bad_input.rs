@@ -2,7 +2,7 @@
 
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Device, Tensor};
-use burn_fftconv::{fft_conv2d, fft_conv2d_weight_backward, fft_conv2d_x_backward};
+use burn_fftconv::{device_named, fft_conv2d, fft_conv2d_weight_backward, fft_conv2d_x_backward};
 
 fn zeros<const D: usize>(shape: [usize; D]) -> Tensor<D> {
     Tensor::zeros(shape, &Device::flex())
@@ -209,4 +209,12 @@ fn irfft2_of_an_empty_spectrum() {
         None,
         burn_fftconv::FftNorm::Backward,
     );
+}
+
+/// Command-line device names: the supported ones open, another is refused by value.
+#[test]
+fn device_names() {
+    assert_eq!(device_named("flex"), Ok(Device::flex()));
+    let error = device_named("tpu").unwrap_err();
+    assert!(error.contains("got tpu"), "{error}");
 }

@@ -7,34 +7,132 @@
 //! memory traffic for every spectrum value it writes and reads back. All counts are for a
 //! training step: the forward pass and both gradients.
 
+use std::sync::RwLock;
+
 use crate::budget::SpectralBudget;
 use crate::geometry::{Conv2dGeometry, GeometryError};
 use crate::tiling::TileLayout;
 
-/// The time of a modelled spectral flop over that of a direct one on the CPU. Below 1 since
-/// the spectra are written bin-major without separate transposes and in huge pages: the model
-/// charges memory traffic that the blocked writes now mostly hide. Calibrated on the whole Flex
-/// training-step grid (`cargo bench --bench conv -- 'flex/train_step/'`, the table in this
-/// module's tests): with 0.75, `Auto` runs within 0.9x of the faster algorithm at every point,
-/// strided and depthwise layers included.
-pub const SPECTRAL_FLOP_SCALE: f64 = 0.75;
-
-/// How much slower per flop burn's direct convolution runs when each group has few input
-/// channels: `8 / channels_per_group`, at least 1. Calibrated on depthwise layers
-/// (`flex/train_step/n16_c64_f64_64x64_k{3,7}_g64`: FFT 0.69x and 2.26x as fast as direct,
-/// where the scaled flop model without this factor says 0.10x and 0.41x, with it 0.83x and
-/// 3.3x).
-fn direct_slowdown(geometry: &Conv2dGeometry) -> f64 {
-    let group_in = geometry.in_channels() / geometry.groups();
-    (8.0 / group_in as f64).max(1.0)
+/// The machine-dependent constants of the model. Each is measured by
+/// `cargo run --release --example calibrate_cost`, which prints them as a value of the
+/// environment variable `FFTCONV_COST_MODEL`: a new machine is calibrated without editing code.
+/// [`CostModel::DEFAULT`] holds this project's measurements on its 2-core build machine.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CostModel {
+    /// The time of a modelled spectral flop over that of a direct one. Fitted (geometric mean
+    /// of measured over modelled) on training steps of both algorithms, direct and FFT, over a
+    /// grid of layers. Default 0.75: with it `Auto` runs within 0.9x of the faster algorithm at
+    /// every point of the Flex grid of `cargo bench --bench conv -- 'flex/train_step/'` (the
+    /// table in this module's tests), strided and depthwise layers included.
+    pub spectral_flop_scale: f64,
+    /// How many GEMM flops one FFT flop costs: the rate of the per-bin complex products over
+    /// that of the transforms, timed on one layer's kernel stages. Default 6 (products near 47
+    /// GFLOP/s, transforms near 5 in `cargo bench -p fftconv-kernels --bench stages`).
+    pub transform_flop_weight: f64,
+    /// Flop-equivalents charged per complex spectrum value written, gathered and read back.
+    /// Default 16. No stage isolates it, so the calibration keeps it and the fitted scale
+    /// absorbs the difference.
+    pub traffic_per_value: f64,
+    /// Input channels per group below which burn's direct convolution loses speed per flop,
+    /// in proportion: it runs `channels / channels_per_group` times slower. Timed as the
+    /// per-flop time of a depthwise layer over that of a dense one. Default 8 (depthwise
+    /// `flex/train_step/n16_c64_f64_64x64_k{3,7}_g64`: FFT 0.69x and 2.26x as fast as direct,
+    /// where the scaled model without this factor says 0.10x and 0.41x, with it 0.83x and
+    /// 3.3x).
+    pub direct_full_rate_channels: f64,
 }
 
-/// How many GEMM flops one FFT flop costs: the per-bin products run near 47 GFLOP/s in the
-/// stage benches (`cargo bench -p fftconv-kernels --bench stages`), the transforms near 5.
-const TRANSFORM_FLOP_WEIGHT: f64 = 6.0;
+/// The environment variable [`CostModel::current`] reads.
+pub const COST_MODEL_VARIABLE: &str = "FFTCONV_COST_MODEL";
 
-/// Flop-equivalents charged per complex spectrum value written, gathered and read back.
-const TRAFFIC_PER_VALUE: f64 = 16.0;
+static COST_MODEL: RwLock<Option<CostModel>> = RwLock::new(None);
+
+impl CostModel {
+    /// This project's measurements (see each field).
+    pub const DEFAULT: Self = Self {
+        spectral_flop_scale: 0.75,
+        transform_flop_weight: 6.0,
+        traffic_per_value: 16.0,
+        direct_full_rate_channels: 8.0,
+    };
+
+    /// The model in force: the last one [`CostModel::set`], else the one `FFTCONV_COST_MODEL`
+    /// describes (read at the first call), else [`CostModel::DEFAULT`]. Panics, naming the
+    /// variable and the entry, when the variable is malformed.
+    pub fn current() -> Self {
+        if let Some(model) = *COST_MODEL.read().unwrap_or_else(|p| p.into_inner()) {
+            return model;
+        }
+        let from_environment = || match std::env::var(COST_MODEL_VARIABLE) {
+            Ok(text) => Self::parse(&text)
+                .unwrap_or_else(|error| panic!("{COST_MODEL_VARIABLE}={text:?}: {error}")),
+            Err(_) => Self::DEFAULT,
+        };
+        // A model set meanwhile by another thread wins over the environment.
+        *COST_MODEL
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert_with(from_environment)
+    }
+
+    /// Puts this model in force for every later decision of the process.
+    pub fn set(self) {
+        *COST_MODEL.write().unwrap_or_else(|p| p.into_inner()) = Some(self);
+    }
+
+    /// Reads `name=value` pairs separated by commas (the form [`CostModel`]'s `Display`
+    /// writes); fields left out keep their default. Every value must be finite and positive.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut model = Self::DEFAULT;
+        for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (name, value) = entry
+                .split_once('=')
+                .ok_or_else(|| format!("`{entry}` is not `name=value`"))?;
+            let value: f64 = value
+                .trim()
+                .parse()
+                .ok()
+                .filter(|v: &f64| v.is_finite() && *v > 0.0)
+                .ok_or_else(|| format!("`{entry}`: the value must be a positive number"))?;
+            let field = match name.trim() {
+                "spectral_flop_scale" => &mut model.spectral_flop_scale,
+                "transform_flop_weight" => &mut model.transform_flop_weight,
+                "traffic_per_value" => &mut model.traffic_per_value,
+                "direct_full_rate_channels" => &mut model.direct_full_rate_channels,
+                other => return Err(format!("unknown field `{other}`")),
+            };
+            *field = value;
+        }
+        Ok(model)
+    }
+
+    /// How much slower per flop burn's direct convolution runs on `geometry` than on dense
+    /// layers: `direct_full_rate_channels / channels_per_group`, at least 1.
+    pub fn direct_slowdown(&self, geometry: &Conv2dGeometry) -> f64 {
+        let group_in = geometry.in_channels() / geometry.groups();
+        (self.direct_full_rate_channels / group_in as f64).max(1.0)
+    }
+}
+
+impl Default for CostModel {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+impl std::fmt::Display for CostModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "spectral_flop_scale={},transform_flop_weight={},traffic_per_value={},\
+             direct_full_rate_channels={}",
+            self.spectral_flop_scale,
+            self.transform_flop_weight,
+            self.traffic_per_value,
+            self.direct_full_rate_channels
+        )
+    }
+}
 
 /// Smallest FFT side worth tiling to: below it the per-transform overhead dominates.
 const MIN_TILE_FFT: usize = 8;
@@ -59,37 +157,90 @@ impl CostEstimate {
     }
 }
 
-/// The cost of a training step of `geometry` split into output tiles of `tile`; refused
-/// when the tiles' transform exceeds the [`SpectralBudget`].
-pub fn step_cost(
-    geometry: &Conv2dGeometry,
-    tile: [usize; 2],
-) -> Result<CostEstimate, GeometryError> {
-    let layout = TileLayout::new(geometry, tile, &SpectralBudget::current())?;
-    Ok(layout_cost(geometry, &layout))
-}
+impl CostModel {
+    /// The cost of a training step of `geometry` split into output tiles of `tile`; refused
+    /// when the tiles' transform exceeds the [`SpectralBudget`].
+    pub fn step_cost(
+        &self,
+        geometry: &Conv2dGeometry,
+        tile: [usize; 2],
+    ) -> Result<CostEstimate, GeometryError> {
+        let layout = TileLayout::new(geometry, tile, &SpectralBudget::current())?;
+        Ok(self.layout_cost(geometry, &layout))
+    }
 
-/// Counted in `f64`: the products of a valid geometry's sizes need not fit in `usize`.
-fn layout_cost(geometry: &Conv2dGeometry, layout: &TileLayout) -> CostEstimate {
-    let [batch, in_channels, _, _] = geometry.input_shape().map(|n| n as f64);
-    let [out_channels, group_in, kh, kw] = geometry.weight_shape().map(|n| n as f64);
-    let [_, _, oh, ow] = geometry.output_shape().map(|n| n as f64);
-    let points = (layout.fft[0] * layout.fft[1]) as f64;
-    let bins = layout.bins() as f64;
-    let phases = layout.phase_count() as f64;
-    let rows = batch * layout.tile_count() as f64;
-    let spectrum_values =
-        (rows * in_channels * phases + out_channels * group_in * phases + rows * out_channels)
-            * bins;
-    let group_out = out_channels / geometry.groups() as f64;
-    CostEstimate {
-        direct: 3.0 * 2.0 * batch * group_in * out_channels * oh * ow * kh * kw,
-        transforms: TRANSFORM_FLOP_WEIGHT * 2.0 * spectrum_values / bins
-            * 2.5
-            * points
-            * points.log2().max(1.0),
-        products: 3.0 * 8.0 * bins * rows * in_channels * phases * group_out,
-        traffic: 2.0 * TRAFFIC_PER_VALUE * spectrum_values,
+    /// Counted in `f64`: the products of a valid geometry's sizes need not fit in `usize`.
+    fn layout_cost(&self, geometry: &Conv2dGeometry, layout: &TileLayout) -> CostEstimate {
+        let [batch, in_channels, _, _] = geometry.input_shape().map(|n| n as f64);
+        let [out_channels, group_in, kh, kw] = geometry.weight_shape().map(|n| n as f64);
+        let [_, _, oh, ow] = geometry.output_shape().map(|n| n as f64);
+        let points = (layout.fft[0] * layout.fft[1]) as f64;
+        let bins = layout.bins() as f64;
+        let phases = layout.phase_count() as f64;
+        let rows = batch * layout.tile_count() as f64;
+        let spectrum_values =
+            (rows * in_channels * phases + out_channels * group_in * phases + rows * out_channels)
+                * bins;
+        let group_out = out_channels / geometry.groups() as f64;
+        CostEstimate {
+            direct: 3.0 * 2.0 * batch * group_in * out_channels * oh * ow * kh * kw,
+            transforms: self.transform_flop_weight * 2.0 * spectrum_values / bins
+                * 2.5
+                * points
+                * points.log2().max(1.0),
+            products: 3.0 * 8.0 * bins * rows * in_channels * phases * group_out,
+            traffic: 2.0 * self.traffic_per_value * spectrum_values,
+        }
+    }
+
+    /// The tile size with the lowest modelled cost (the largest among equals) among those
+    /// within the [`SpectralBudget`]; refused when none is.
+    pub fn choose_tile(&self, geometry: &Conv2dGeometry) -> Result<[usize; 2], GeometryError> {
+        let budget = SpectralBudget::current();
+        let mut best: Option<([usize; 2], f64)> = None;
+        let mut refusal = None;
+        for &th in &tile_candidates(geometry, 0) {
+            for &tw in &tile_candidates(geometry, 1) {
+                match TileLayout::new(geometry, [th, tw], &budget) {
+                    Ok(layout) => {
+                        let cost = self.layout_cost(geometry, &layout).spectral();
+                        if best.is_none_or(|(_, lowest)| cost <= lowest) {
+                            best = Some(([th, tw], cost));
+                        }
+                    }
+                    Err(error) => refusal = Some(error),
+                }
+            }
+        }
+        match (best, refusal) {
+            (Some((tile, _)), _) => Ok(tile),
+            (None, Some(error)) => Err(error),
+            (None, None) => unreachable!("the whole output is always a candidate"),
+        }
+    }
+
+    /// The cost of a training step of `geometry` with the tiles [`CostModel::choose_tile`]
+    /// picks.
+    pub fn estimate(&self, geometry: &Conv2dGeometry) -> Result<CostEstimate, GeometryError> {
+        self.step_cost(geometry, self.choose_tile(geometry)?)
+    }
+
+    /// The modelled time of the spectral path over that of direct convolution (infinite
+    /// over the [`SpectralBudget`]).
+    pub fn spectral_to_direct_time(&self, geometry: &Conv2dGeometry) -> f64 {
+        match self.estimate(geometry) {
+            Ok(cost) => {
+                cost.spectral() * self.spectral_flop_scale
+                    / (cost.direct * self.direct_slowdown(geometry))
+            }
+            Err(_) => f64::INFINITY,
+        }
+    }
+
+    /// Whether the spectral path is expected to beat direct convolution on `geometry`: never
+    /// when it exceeds the [`SpectralBudget`] ([`crate::check_budget`]).
+    pub fn prefers_fft(&self, geometry: &Conv2dGeometry) -> bool {
+        crate::check_budget(geometry).is_ok() && self.spectral_to_direct_time(geometry) < 1.0
     }
 }
 
@@ -118,51 +269,14 @@ fn tile_candidates(geometry: &Conv2dGeometry, axis: usize) -> Vec<usize> {
     candidates
 }
 
-/// The tile size with the lowest modelled cost (the largest among equals) among those
-/// within the [`SpectralBudget`]; refused when none is.
+/// [`CostModel::choose_tile`] of the current model.
 pub fn choose_tile(geometry: &Conv2dGeometry) -> Result<[usize; 2], GeometryError> {
-    let budget = SpectralBudget::current();
-    let mut best: Option<([usize; 2], f64)> = None;
-    let mut refusal = None;
-    for &th in &tile_candidates(geometry, 0) {
-        for &tw in &tile_candidates(geometry, 1) {
-            match TileLayout::new(geometry, [th, tw], &budget) {
-                Ok(layout) => {
-                    let cost = layout_cost(geometry, &layout).spectral();
-                    if best.is_none_or(|(_, lowest)| cost <= lowest) {
-                        best = Some(([th, tw], cost));
-                    }
-                }
-                Err(error) => refusal = Some(error),
-            }
-        }
-    }
-    match (best, refusal) {
-        (Some((tile, _)), _) => Ok(tile),
-        (None, Some(error)) => Err(error),
-        (None, None) => unreachable!("the whole output is always a candidate"),
-    }
+    CostModel::current().choose_tile(geometry)
 }
 
-/// The cost of a training step of `geometry` with the tiles [`choose_tile`] picks.
-pub fn estimate(geometry: &Conv2dGeometry) -> Result<CostEstimate, GeometryError> {
-    step_cost(geometry, choose_tile(geometry)?)
-}
-
-/// Whether the spectral path is expected to beat direct convolution on `geometry`: never
-/// when it exceeds the [`SpectralBudget`] ([`crate::check_budget`]).
+/// [`CostModel::prefers_fft`] of the current model.
 pub fn prefers_fft(geometry: &Conv2dGeometry) -> bool {
-    crate::check_budget(geometry).is_ok() && spectral_to_direct_time(geometry) < 1.0
-}
-
-/// The modelled time of the spectral path over that of direct convolution.
-fn spectral_to_direct_time(geometry: &Conv2dGeometry) -> f64 {
-    match estimate(geometry) {
-        Ok(cost) => {
-            cost.spectral() * SPECTRAL_FLOP_SCALE / (cost.direct * direct_slowdown(geometry))
-        }
-        Err(_) => f64::INFINITY,
-    }
+    CostModel::current().prefers_fft(geometry)
 }
 
 #[cfg(test)]
@@ -248,13 +362,14 @@ mod tests {
         (64, 64, 7, 1, 64, 2.26),
     ];
 
-    /// `Auto` (FFT where [`prefers_fft`]) runs at least 0.9x as fast as the faster of the two
+    /// `Auto` (FFT where the default model [`CostModel::prefers_fft`]) runs at least 0.9x as fast as the faster of the two
     /// at every measured grid point.
     #[test]
     fn auto_is_within_ten_percent_of_the_faster_on_the_measured_grid() {
         let mut misses = Vec::new();
         for (channels, image, kernel, stride, groups, speedup) in MEASURED {
-            let fft = prefers_fft(&layer(channels, image, kernel, stride, groups));
+            let fft =
+                CostModel::DEFAULT.prefers_fft(&layer(channels, image, kernel, stride, groups));
             // Auto's time over the faster one's.
             let relative_speed = if fft {
                 speedup.min(1.0)
@@ -274,15 +389,48 @@ mod tests {
 
     #[test]
     fn estimates_count_the_direct_flops_exactly() {
-        let cost = estimate(&square(2, 3, 8, 3)).unwrap();
+        let cost = CostModel::DEFAULT.estimate(&square(2, 3, 8, 3)).unwrap();
         assert_eq!(cost.direct, 3.0 * 2.0 * (2 * 3 * 3 * 8 * 8 * 9) as f64);
         assert!(cost.transforms > 0.0 && cost.products > 0.0);
     }
 
     #[test]
     fn large_images_are_tiled_and_small_ones_are_not() {
-        let [th, tw] = choose_tile(&square(16, 64, 128, 5)).unwrap();
+        let model = CostModel::DEFAULT;
+        let [th, tw] = model.choose_tile(&square(16, 64, 128, 5)).unwrap();
         assert!(th < 128 && tw < 128, "{th}x{tw}");
-        assert_eq!(choose_tile(&square(1, 1, 4, 3)).unwrap(), [4, 4]);
+        assert_eq!(model.choose_tile(&square(1, 1, 4, 3)).unwrap(), [4, 4]);
+    }
+}
+
+#[cfg(test)]
+mod model_text {
+    use super::CostModel;
+
+    #[test]
+    fn a_model_reads_back_what_it_writes_and_names_bad_entries() {
+        let model = CostModel {
+            spectral_flop_scale: 0.5,
+            transform_flop_weight: 7.25,
+            ..CostModel::DEFAULT
+        };
+        assert_eq!(CostModel::parse(&model.to_string()), Ok(model));
+        assert_eq!(
+            CostModel::parse("transform_flop_weight = 3"),
+            Ok(CostModel {
+                transform_flop_weight: 3.0,
+                ..CostModel::DEFAULT
+            })
+        );
+        assert_eq!(CostModel::parse(""), Ok(CostModel::DEFAULT));
+        for (text, message) in [
+            ("spectral_flop_scale", "not `name=value`"),
+            ("spectral_flop_scale=-1", "positive number"),
+            ("spectral_flop_scale=NaN", "positive number"),
+            ("flop_scale=1", "unknown field `flop_scale`"),
+        ] {
+            let error = CostModel::parse(text).unwrap_err();
+            assert!(error.contains(message), "{text}: {error}");
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! Learning the FFT's butterfly factorization by gradient descent (f64, Flex).
 //!
-//! `cargo run --release --example learn_fft` runs (a) the recipe as first specified (reported to fail) at N = 512
+//! `cargo run --release -p fftconv-butterfly --example learn_fft` runs (a) the recipe as first specified (reported to fail) at N = 512
 //! with per-level diagnostics, and (b) the growing recipe for N = 8 … 512 from all-ones and
 //! random starts, both parameterizations, and plots their operator error against step in
 //! `artifacts/learn_fft.svg`. `-- --ablations` adds the variants that tell which ingredient

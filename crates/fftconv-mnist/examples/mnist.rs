@@ -1,10 +1,10 @@
 //! Trains a small CNN on MNIST with `FftConv2d` (or burn's `Conv2d`), offline.
 //!
 //! ```sh
-//! cargo run --release --example mnist                      # bundled 10,000 digits, FFT conv
-//! cargo run --release --example mnist -- --conv direct     # the same model with Conv2d
-//! cargo run --release --example mnist -- --data-dir DIR    # full MNIST IDX files
-//! cargo run --release --example mnist -- --eval artifacts/mnist-fft.bpk
+//! cargo run --release -p fftconv-mnist --example mnist                      # bundled 10,000 digits, FFT conv
+//! cargo run --release -p fftconv-mnist --example mnist -- --conv direct     # the same model with Conv2d
+//! cargo run --release -p fftconv-mnist --example mnist -- --data-dir DIR    # full MNIST IDX files
+//! cargo run --release -p fftconv-mnist --example mnist -- --eval artifacts/mnist-fft.bpk
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::tensor::Device;
-use burn_fftconv::Conv2dLayer;
+use burn_fftconv::{Conv2dLayer, device_named};
 use fftconv_mnist::dataset::{self, Mnist};
 use fftconv_mnist::store::{load_model, save_model};
 use fftconv_mnist::train::{EpochReport, Net, TrainConfig, direct_net, evaluate, fft_net, train};
@@ -70,23 +70,6 @@ fn parse_args() -> Result<Args, String> {
         return Err(format!("--conv must be fft or direct, got {}", args.conv));
     }
     Ok(args)
-}
-
-#[allow(deprecated)]
-fn device(name: &str) -> Result<Device, String> {
-    match name {
-        "flex" => Ok(Device::flex()),
-        "ndarray" => Ok(Device::ndarray()),
-        #[cfg(feature = "wgpu")]
-        "wgpu" => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
-        #[cfg(not(feature = "wgpu"))]
-        "wgpu" => Err("--device wgpu needs the `wgpu` feature: \
-                       cargo run --release --features wgpu --example mnist -- --device wgpu"
-            .into()),
-        other => Err(format!(
-            "--device must be flex, ndarray or wgpu, got {other}"
-        )),
-    }
 }
 
 fn print_epoch(report: &EpochReport) {
@@ -166,10 +149,12 @@ fn run<C: Conv2dLayer>(
 
 fn main() -> ExitCode {
     let result = parse_args().and_then(|args| {
-        let device = device(&args.device)?;
+        let device = device_named(&args.device).map_err(|e| format!("--device: {e}"))?;
         let data = match &args.data_dir {
             Some(dir) => dataset::full(dir),
-            None => dataset::bundled(&Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist-10k")),
+            None => dataset::bundled(
+                &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist-10k"),
+            ),
         }
         .map_err(|e| e.to_string())?;
         let data = match args.limit {

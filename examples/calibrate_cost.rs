@@ -1,0 +1,261 @@
+//! Measures the constants of `Auto`'s cost model on this machine (Flex, f32) and prints them
+//! as a value of `FFTCONV_COST_MODEL`, which the model reads at its first decision: a new
+//! machine is calibrated without editing code.
+//!
+//! ```sh
+//! cargo run --release --example calibrate_cost                 # seconds, once built
+//! cargo run --release --example calibrate_cost -- --reps 5 --batch 16
+//! ```
+//!
+//! - `transform_flop_weight`: the kernels' per-bin products and their transforms, timed on
+//!   one layer's stages (the input spectrum: transforms; the forward product: products plus
+//!   inverse transforms, whose share is taken off at the measured transform rate).
+//! - `direct_full_rate_channels`: burn's direct training step on a depthwise layer, per flop,
+//!   over the same on a dense layer.
+//! - `spectral_flop_scale`: training steps of both algorithms over a grid of layers; the
+//!   geometric mean of measured over modelled time ratios.
+//! - `traffic_per_value` is kept: no stage isolates it, and the fitted scale absorbs it.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, Distribution, Tensor};
+use burn_fftconv::{Conv2dGeometry, SpectrumKind, fft_conv2d};
+use fftconv_kernels::SpectralConv2d;
+use fftconv_kernels::cost::{COST_MODEL_VARIABLE, CostModel};
+
+const USAGE: &str = "usage: calibrate_cost [--reps N] [--batch N]";
+
+/// One layer of the grid: channels in and out, square image and kernel, stride, groups;
+/// "same" padding.
+#[derive(Debug, Clone, Copy)]
+struct Layer {
+    batch: usize,
+    channels: usize,
+    image: usize,
+    kernel: usize,
+    stride: usize,
+    groups: usize,
+}
+
+impl Layer {
+    fn options(&self) -> ConvOptions<2> {
+        let before = self.kernel / 2;
+        let pad = (before, self.kernel - 1 - before);
+        ConvOptions::new_with_padding([self.stride; 2], [pad, pad], [1, 1], self.groups)
+    }
+
+    fn shapes(&self) -> [[usize; 4]; 2] {
+        let (c, k) = (self.channels, self.kernel);
+        [
+            [self.batch, c, self.image, self.image],
+            [c, c / self.groups, k, k],
+        ]
+    }
+
+    fn geometry(&self) -> Conv2dGeometry {
+        let [x, w] = self.shapes();
+        let o = self.options();
+        Conv2dGeometry::new(&x, &w, o.stride, o.padding, o.dilation, o.groups)
+            .expect("the grid's layers are valid")
+    }
+
+    /// Median seconds of a training step (forward, `dx` and `dw` through autodiff), each
+    /// ending with a read of the loss and both gradients.
+    fn train_step_seconds(&self, fft: bool, reps: usize) -> f64 {
+        let device = Device::flex().autodiff();
+        let [x_shape, w_shape] = self.shapes();
+        let x = Tensor::<4>::random(x_shape, Distribution::Default, &device);
+        let w = Tensor::<4>::random(w_shape, Distribution::Default, &device);
+        median_seconds(reps, || {
+            let (x, w) = (x.clone().require_grad(), w.clone().require_grad());
+            let y = if fft {
+                fft_conv2d(x.clone(), w.clone(), None, self.options())
+            } else {
+                conv2d(x.clone(), w.clone(), None, self.options())
+            };
+            let loss = y.sum();
+            let grads = loss.backward();
+            let dx = x.grad(&grads).expect("x is tracked").sum();
+            let dw = w.grad(&grads).expect("the weight is tracked").sum();
+            (loss.inner() + dx + dw).into_scalar::<f64>();
+        })
+    }
+}
+
+/// Median wall time of `reps` runs of `run` after one warm-up run, in seconds.
+fn median_seconds(reps: usize, mut run: impl FnMut()) -> f64 {
+    run();
+    let mut times: Vec<f64> = (0..reps)
+        .map(|_| {
+            let start = Instant::now();
+            run();
+            start.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+/// Modelled flops of one real 2-D FFT of `points` points, as the cost model counts them.
+fn transform_flops(points: usize) -> f64 {
+    2.5 * points as f64 * (points as f64).log2().max(1.0)
+}
+
+/// GEMM flops over FFT flops, from the kernels' stages on `layer`.
+fn transform_flop_weight(layer: &Layer, reps: usize) -> f64 {
+    let geometry = layer.geometry();
+    let plan = SpectralConv2d::<f32>::new(geometry).expect("within the spectral budget");
+    let values = |shape: [usize; 4]| vec![0.5f32; shape.iter().product()];
+    let (x, w) = (
+        values(geometry.input_shape()),
+        values(geometry.weight_shape()),
+    );
+    let (x_spectrum, w_spectrum) = (plan.input_spectrum(&x), plan.weight_spectrum(&w));
+    let [fft_height, fft_width] = plan.fft_size();
+    let per_transform = transform_flops(fft_height * fft_width);
+
+    let [images, image_columns] = plan.spectrum_matrix(SpectrumKind::Input);
+    let transforms = (images * image_columns) as f64 * per_transform;
+    let transform_seconds = median_seconds(reps, || drop(plan.input_spectrum(&x)));
+    let transform_rate = transforms / transform_seconds;
+
+    let [outputs, out_channels] = plan.spectrum_matrix(SpectrumKind::OutputGrad);
+    let [_, weight_columns] = plan.spectrum_matrix(SpectrumKind::Weight);
+    let group_out = out_channels / geometry.groups();
+    let products = 8.0 * (plan.bins() * images * weight_columns * group_out) as f64;
+    let inverse_seconds = (outputs * out_channels) as f64 * per_transform / transform_rate;
+    let forward_seconds = median_seconds(reps, || drop(plan.forward(&x_spectrum, &w_spectrum)));
+    let product_seconds = (forward_seconds - inverse_seconds).max(0.1 * forward_seconds);
+    let product_rate = products / product_seconds;
+    println!(
+        "kernel stages, {layer:?}: transforms {:.2} GFLOP/s, per-bin products {:.2} GFLOP/s",
+        transform_rate / 1e9,
+        product_rate / 1e9
+    );
+    product_rate / transform_rate
+}
+
+/// Direct convolution's per-flop time on a depthwise layer over that on a dense one.
+fn direct_full_rate_channels(dense: &Layer, reps: usize) -> f64 {
+    let depthwise = Layer {
+        groups: dense.channels,
+        ..*dense
+    };
+    let per_flop = |layer: &Layer| {
+        let direct_flops = CostModel::DEFAULT
+            .estimate(&layer.geometry())
+            .expect("within the spectral budget")
+            .direct;
+        layer.train_step_seconds(false, reps) / direct_flops
+    };
+    (per_flop(&depthwise) / per_flop(dense)).max(1.0)
+}
+
+fn parse_args() -> Result<(usize, usize), String> {
+    let (mut reps, mut batch) = (3, 8);
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let target = match flag.as_str() {
+            "--reps" => &mut reps,
+            "--batch" => &mut batch,
+            "-h" | "--help" => return Err(USAGE.into()),
+            other => return Err(format!("unknown argument {other}\n{USAGE}")),
+        };
+        let value = args
+            .next()
+            .ok_or(format!("{flag} needs a value\n{USAGE}"))?;
+        *target = value.parse().ok().filter(|n| *n > 0).ok_or(format!(
+            "{flag}: expected a positive whole number, got {value}"
+        ))?;
+    }
+    Ok((reps, batch))
+}
+
+fn main() -> ExitCode {
+    let (reps, batch) = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let layer = |channels, image, kernel, stride, groups| Layer {
+        batch,
+        channels,
+        image,
+        kernel,
+        stride,
+        groups,
+    };
+    let dense = layer(32, 32, 5, 1, 1);
+    let mut model = CostModel {
+        spectral_flop_scale: 1.0,
+        transform_flop_weight: transform_flop_weight(&dense, reps),
+        direct_full_rate_channels: direct_full_rate_channels(&layer(32, 32, 3, 1, 1), reps),
+        ..CostModel::DEFAULT
+    };
+    let grid = [
+        layer(32, 32, 3, 1, 1),
+        layer(32, 32, 5, 1, 1),
+        layer(32, 32, 7, 1, 1),
+        layer(32, 32, 11, 1, 1),
+        layer(16, 64, 3, 1, 1),
+        layer(16, 64, 7, 1, 1),
+        layer(32, 32, 3, 2, 1),
+        layer(32, 32, 7, 2, 1),
+        layer(32, 32, 3, 1, 32),
+        layer(32, 32, 7, 1, 32),
+    ];
+    // Measured FFT-over-direct time ratio and the model's at scale 1, per layer.
+    let ratios: Vec<(Layer, f64, f64)> = grid
+        .iter()
+        .map(|layer| {
+            let measured =
+                layer.train_step_seconds(true, reps) / layer.train_step_seconds(false, reps);
+            let modelled = model.spectral_to_direct_time(&layer.geometry());
+            (*layer, measured, modelled)
+        })
+        .collect();
+    let log_mean = ratios
+        .iter()
+        .map(|(_, measured, modelled)| (measured / modelled).ln())
+        .sum::<f64>()
+        / ratios.len() as f64;
+    model.spectral_flop_scale = log_mean.exp();
+    // Three significant digits are all the timings carry.
+    let round = |v: f64| {
+        let scale = 10f64.powi(2 - v.log10().floor() as i32);
+        (v * scale).round() / scale
+    };
+    model.spectral_flop_scale = round(model.spectral_flop_scale);
+    model.transform_flop_weight = round(model.transform_flop_weight);
+    model.direct_full_rate_channels = round(model.direct_full_rate_channels);
+
+    println!("\n| layer | FFT speedup | modelled | Auto picks | Auto vs the faster |");
+    println!("|---|---:|---:|---|---:|");
+    for (layer, measured, modelled) in &ratios {
+        let modelled = modelled * model.spectral_flop_scale;
+        let fft = model.prefers_fft(&layer.geometry());
+        let relative = if fft { 1.0 / measured } else { *measured }.min(1.0);
+        let Layer {
+            channels,
+            image,
+            kernel,
+            stride,
+            groups,
+            ..
+        } = layer;
+        println!(
+            "| {channels}ch {image}x{image} k{kernel} s{stride} g{groups} | {:.2}x | {:.2}x | {} \
+             | {relative:.2}x |",
+            1.0 / measured,
+            1.0 / modelled,
+            if fft { "FFT" } else { "direct" },
+        );
+    }
+    println!("\n{COST_MODEL_VARIABLE}={model}");
+    ExitCode::SUCCESS
+}
