@@ -7,7 +7,9 @@
 //! (burn-signal's sizes), so a circular correlation equals the linear one on every output the
 //! convolution keeps. Stride and dilation insert or drop samples around the stride-1
 //! correlation. The channel contraction is a batched complex matmul (four real ones) per bin,
-//! with groups as a batch dimension. Spectra have the layout of
+//! with groups as a batch dimension. As on the CPU, the input and the output gradient are
+//! scaled by `1 / points` before their transforms, so no bin exceeds the largest value of
+//! the image and an f32 input near `f32::MAX` stays finite where direct convolution does. Spectra have the layout of
 //! [`spectrum_shape`](crate::layout::spectrum_shape).
 //!
 //! The 2-D DFTs of [`crate::fft2()`] multiply by dense DFT matrices: any size (burn-signal's
@@ -267,6 +269,7 @@ pub(crate) fn spectrum<B: Backend + SignalOps>(
     geometry: &Conv2dGeometry,
 ) -> Float<B> {
     let size = transform_size(geometry);
+    let data_scale = 1.0 / (size[0] * size[1]) as f64;
     let [h, w] = geometry.axes();
     let groups = geometry.groups();
     let spectrum = match kind {
@@ -278,7 +281,7 @@ pub(crate) fn spectrum<B: Backend + SignalOps>(
                 (w.pad_begin(), w.pad_end()),
             ];
             let padded = B::float_pad(tensor, &pads, PadMode::Constant(0.0));
-            batch_rows(rfft2::<B>(padded, size), groups)
+            batch_rows(rfft2::<B>(scaled::<B>(padded, data_scale), size), groups)
         }
         SpectrumKind::Weight => {
             let dilated = spread::<B>(tensor, [h.dilation(), w.dilation()]);
@@ -286,7 +289,10 @@ pub(crate) fn spectrum<B: Backend + SignalOps>(
         }
         SpectrumKind::OutputGrad => {
             let on_unit_grid = spread::<B>(tensor, [h.stride(), w.stride()]);
-            batch_rows(rfft2::<B>(on_unit_grid, size), groups)
+            batch_rows(
+                rfft2::<B>(scaled::<B>(on_unit_grid, data_scale), size),
+                groups,
+            )
         }
     };
     spectrum.stack()
@@ -303,28 +309,39 @@ pub(crate) fn product<B: Backend + SignalOps>(
     let (a, b) = (Complex::<B>::unstack(lhs), Complex::<B>::unstack(rhs));
     let size @ [p, q] = transform_size(geometry);
     let bins = [p, q / 2 + 1];
+    let points = (p * q) as f64;
     let [h, w] = geometry.axes();
+    // The data spectra carry `1 / points` each ([`spectrum`]); the inverse transform divides
+    // by `points` once more.
     match pass {
         ConvPass::Forward => {
             // y = x ⋆ w: Y = X conj(W)^T per bin.
             let y_hat = Complex::matmul(&a, &b.conj().map(transpose::<B>));
             let y = irfft2::<B>(unbatch_rows(y_hat, bins), size);
             let len = [h.output(), w.output()];
-            window::<B>(y, [0, 0], len, [h.stride(), w.stride()])
+            let y = window::<B>(y, [0, 0], len, [h.stride(), w.stride()]);
+            scaled::<B>(y, points)
         }
         ConvPass::InputGrad => {
             let dx_hat = Complex::matmul(&a, &b);
             let dx_padded = irfft2::<B>(unbatch_rows(dx_hat, bins), size);
             let start = [h.pad_begin(), w.pad_begin()];
-            window::<B>(dx_padded, start, [h.input(), w.input()], [1, 1])
+            let dx = window::<B>(dx_padded, start, [h.input(), w.input()], [1, 1]);
+            scaled::<B>(dx, points)
         }
         ConvPass::WeightGrad => {
             let dw_hat = Complex::matmul(&a.conj().map(transpose::<B>), &b);
             let dw_dilated = irfft2::<B>(unbatch_weight(dw_hat, bins), size);
             let len = [h.kernel(), w.kernel()];
-            window::<B>(dw_dilated, [0, 0], len, [h.dilation(), w.dilation()])
+            let dw = window::<B>(dw_dilated, [0, 0], len, [h.dilation(), w.dilation()]);
+            scaled::<B>(dw, points * points)
         }
     }
+}
+
+/// `t` times `factor`: here powers of two, exact in binary floating point.
+fn scaled<B: Backend>(t: Float<B>, factor: f64) -> Float<B> {
+    B::float_mul_scalar(t, factor.into())
 }
 
 /// `[rows, cols]` matrix `weight(j) exp(sign 2πi jk / n)` at `[j, k]`, angles reduced modulo
