@@ -182,7 +182,16 @@ impl std::error::Error for GeometryError {}
 /// kernels rely on that for their index arithmetic.
 ///
 /// ```compile_fail
-/// let hand_built = fftconv_kernels::Conv2dGeometry { batch: 1 };
+/// // Private fields: a geometry cannot be written by hand.
+/// let hand_built = fftconv_kernels::Conv2dGeometry {
+///     batch: 1,
+///     in_channels: 1,
+///     out_channels: 1,
+///     groups: 1,
+///     axes: [fftconv_kernels::Conv2dGeometry::new(
+///         &[1, 1, 1, 1], &[1, 1, 1, 1], [1, 1], [(0, 0); 2], [1, 1], 1,
+///     ).unwrap().axes()[0]; 2],
+/// };
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Conv2dGeometry {
