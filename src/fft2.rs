@@ -162,6 +162,19 @@ pub fn ifft2<const D: usize>(
 
 /// 2-D DFT of the real tensor `x` over its last two dimensions: the half spectrum
 /// `[.., s[0], s[1] / 2 + 1]` as (real, imaginary) parts.
+///
+/// ```
+/// use burn::tensor::{Device, Tensor, TensorData};
+/// use burn_fftconv::{FftNorm, rfft2};
+///
+/// let device = Device::flex();
+/// // A constant 2 x 4 map: all its energy is in the DC bin.
+/// let x = Tensor::<2>::ones([2, 4], &device);
+/// let (re, im) = rfft2(x, None, FftNorm::Backward);
+/// assert_eq!(re.dims(), [2, 3]);
+/// re.into_data().assert_eq(&TensorData::from([[8.0f32, 0.0, 0.0], [0.0, 0.0, 0.0]]), false);
+/// im.into_data().assert_eq(&TensorData::from([[0.0f32; 3]; 2]), false);
+/// ```
 pub fn rfft2<const D: usize>(
     x: Tensor<D>,
     s: Option<[usize; 2]>,
@@ -176,6 +189,18 @@ pub fn rfft2<const D: usize>(
 
 /// Inverse of [`rfft2`]: real maps of `s` (default: the spectrum's height and
 /// `2 * (columns - 1)`) from the half spectrum `(re, im)`.
+///
+/// ```
+/// use burn::tensor::{Device, Distribution, Tensor};
+/// use burn_fftconv::{FftNorm, irfft2, rfft2};
+///
+/// let device = Device::flex();
+/// // An odd width needs `s`: the half spectrum of 5 and of 4 columns both have 3.
+/// let x = Tensor::<3>::random([2, 3, 5], Distribution::Default, &device);
+/// let (re, im) = rfft2(x.clone(), None, FftNorm::Ortho);
+/// let back = irfft2(re, im, Some([3, 5]), FftNorm::Ortho);
+/// assert!((back - x).abs().max().into_scalar::<f32>() < 1e-5);
+/// ```
 pub fn irfft2<const D: usize>(
     re: Tensor<D>,
     im: Tensor<D>,

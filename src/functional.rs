@@ -74,20 +74,27 @@ fn widened(dtype: DType) -> Option<DType> {
 }
 
 /// The device of a backend this crate runs on, by the name a command line gives it: `flex`,
-/// `ndarray` or (with the `wgpu` feature) `wgpu`, the default wgpu device.
+/// `ndarray` or (with the `wgpu` feature) `wgpu`, the default wgpu device, or `wgpu:N`, the
+/// discrete GPU of index `N`.
 #[allow(deprecated)]
 pub fn device_named(name: &str) -> Result<Device, String> {
-    match name {
-        "flex" => Ok(Device::flex()),
-        "ndarray" => Ok(Device::ndarray()),
+    match name.split_once(':') {
+        None if name == "flex" => Ok(Device::flex()),
+        None if name == "ndarray" => Ok(Device::ndarray()),
         #[cfg(feature = "wgpu")]
-        "wgpu" => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+        None if name == "wgpu" => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+        #[cfg(feature = "wgpu")]
+        Some(("wgpu", index)) => index
+            .parse()
+            .map(|index| Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(index)))
+            .map_err(|_| format!("{name}: the GPU index must be a number, got {index:?}")),
         #[cfg(not(feature = "wgpu"))]
-        "wgpu" => Err("the wgpu device needs burn-fftconv's `wgpu` feature \
-                       (`--features wgpu` on this crate's and the MNIST example's command lines)"
-            .into()),
-        other => Err(format!(
-            "the device must be flex, ndarray or wgpu, got {other}"
+        _ if name == "wgpu" || name.starts_with("wgpu:") => Err(format!(
+            "{name}: the wgpu device needs burn-fftconv's `wgpu` feature \
+             (`--features wgpu` on this crate's and the MNIST example's command lines)"
+        )),
+        _ => Err(format!(
+            "the device must be flex, ndarray, wgpu or wgpu:N, got {name}"
         )),
     }
 }
@@ -171,6 +178,23 @@ fn check_output_grad(
 /// `[out_channels, channels / groups, kernel_height, kernel_width]`, `bias` is
 /// `[out_channels]`. On an autodiff device the gradients are computed in the frequency domain
 /// too, reusing this call's spectra.
+///
+/// ```
+/// use burn::tensor::module::conv2d;
+/// use burn::tensor::ops::ConvOptions;
+/// use burn::tensor::{Device, Distribution, Tensor};
+/// use burn_fftconv::fft_conv2d;
+///
+/// let device = Device::flex();
+/// let x = Tensor::<4>::random([2, 4, 20, 17], Distribution::Default, &device);
+/// let w = Tensor::<4>::random([6, 2, 5, 3], Distribution::Default, &device);
+/// // Stride 2 and 1, padding 2 and 1, dilation 1 and 2, two groups.
+/// let options = ConvOptions::new([2, 1], [2, 1], [1, 2], 2);
+/// let y = fft_conv2d(x.clone(), w.clone(), None, options.clone());
+/// let direct = conv2d(x, w, None, options);
+/// assert_eq!(y.dims(), [2, 6, 10, 15]);
+/// assert!((y - direct).abs().max().into_scalar::<f32>() < 1e-4);
+/// ```
 pub fn fft_conv2d(
     x: Tensor<4>,
     weight: Tensor<4>,

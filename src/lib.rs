@@ -8,6 +8,8 @@
 //! [`rfft2`], [`irfft2`], [`fft2()`] and [`ifft2`] are differentiable 2-D FFTs with tested
 //! gradient rules, explained in the [`mod@fft2`] module docs.
 
+#![warn(missing_docs)]
+
 mod backends;
 pub mod fft2;
 mod functional;
@@ -26,3 +28,8 @@ pub use functional::{
 };
 pub use module::{Conv2dLayer, ConvAlgorithm, FftConv2d, FftConv2dConfig, prefers_fft};
 pub use ops::{BackwardMemory, ConvPass, Fft2Backend, FftConvBackend};
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

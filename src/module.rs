@@ -44,6 +44,20 @@ fn slow_direct(device: &Device) -> bool {
 
 /// Configuration of an [`FftConv2d`]: the fields, defaults and initializer of
 /// [`Conv2dConfig`], plus the [`ConvAlgorithm`].
+///
+/// ```
+/// use burn::nn::PaddingConfig2d;
+/// use burn::tensor::{Device, Tensor};
+/// use burn_fftconv::{ConvAlgorithm, FftConv2dConfig};
+///
+/// let device = Device::flex();
+/// let conv = FftConv2dConfig::new([3, 16], [7, 7])
+///     .with_padding(PaddingConfig2d::Same)
+///     .with_algorithm(ConvAlgorithm::Fft)
+///     .init(&device);
+/// let y = conv.forward(Tensor::<4>::ones([1, 3, 32, 32], &device));
+/// assert_eq!(y.dims(), [1, 16, 32, 32]);
+/// ```
 #[derive(Config, Debug)]
 pub struct FftConv2dConfig {
     /// Input and output channels.
@@ -112,6 +126,20 @@ impl From<Conv2dConfig> for FftConv2dConfig {
 /// A 2-D convolution layer computed in the frequency domain: same parameters, record layout,
 /// forward semantics and display as [`Conv2d`], so that weights saved from one load into the
 /// other.
+///
+/// ```
+/// use burn::nn::conv::Conv2dConfig;
+/// use burn::tensor::{Device, Distribution, Tensor};
+/// use burn_fftconv::FftConv2d;
+///
+/// let device = Device::flex();
+/// let direct = Conv2dConfig::new([2, 4], [5, 5]).init(&device);
+/// let x = Tensor::<4>::random([3, 2, 16, 16], Distribution::Default, &device);
+/// let expected = direct.forward(x.clone());
+/// // The same weights, computed with FFTs.
+/// let fft = FftConv2d::from(direct);
+/// assert!((fft.forward(x) - expected).abs().max().into_scalar::<f32>() < 1e-4);
+/// ```
 #[derive(Module, Debug)]
 #[module(custom_display)]
 pub struct FftConv2d {

@@ -217,4 +217,6 @@ fn device_names() {
     assert_eq!(device_named("flex"), Ok(Device::flex()));
     let error = device_named("tpu").unwrap_err();
     assert!(error.contains("got tpu"), "{error}");
+    let error = device_named("wgpu:first").unwrap_err();
+    assert!(error.contains("wgpu:first"), "{error}");
 }

@@ -14,8 +14,9 @@ use common::{assert_twins_train_alike, relative_error, values};
 #[cfg(feature = "wgpu")]
 #[test]
 fn cnn_trains_like_conv2d_on_wgpu() {
-    use burn::tensor::DeviceKind;
-    assert_twins_train_alike(Device::wgpu(DeviceKind::DefaultDevice), 1e-4);
+    if let Some(wgpu) = common::wgpu_or_skip("cnn_trains_like_conv2d_on_wgpu") {
+        assert_twins_train_alike(wgpu, 1e-4);
+    }
 }
 
 #[test]
@@ -169,9 +170,10 @@ fn gradients_are_the_same_under_checkpointing_and_recomputed_spectra() {
     ];
     // The same custom backward on wgpu, through Fusion; other f32 kernels, so a looser bound.
     #[cfg(feature = "wgpu")]
-    for memory in [KeepSpectra, RecomputeSpectra] {
-        let wgpu = Device::wgpu(burn::tensor::DeviceKind::DefaultDevice);
-        runs.push((wgpu.autodiff(), memory, 1e-4));
+    if let Some(wgpu) = common::wgpu_or_skip("the custom backward on wgpu") {
+        for memory in [KeepSpectra, RecomputeSpectra] {
+            runs.push((wgpu.clone().autodiff(), memory, 1e-4));
+        }
     }
     for (device, memory, tolerance) in runs {
         let other = grads_on(device.clone(), memory);

@@ -182,7 +182,10 @@ fn env_number(name: &str, default: u64) -> u64 {
 #[cfg(feature = "wgpu")]
 #[test]
 fn wgpu_f32_matches_an_f64_reference_on_random_geometries() {
-    use burn::tensor::DeviceKind;
+    let Some(wgpu) = common::wgpu_or_skip("wgpu_f32_matches_an_f64_reference_on_random_geometries")
+    else {
+        return;
+    };
     let limits = GeometryLimits {
         tiny_map_chance: 0.2,
         full_kernel_chance: 0.25,
@@ -191,7 +194,7 @@ fn wgpu_f32_matches_an_f64_reference_on_random_geometries() {
     let cases = env_number("FFTCONV_WGPU_CASES", 200) as usize;
     let seed = env_number("FFTCONV_WGPU_SEED", 7);
     check(
-        (Device::wgpu(DeviceKind::DefaultDevice), DType::F32),
+        (wgpu, DType::F32),
         (Device::flex(), DType::F64),
         &limits,
         (cases, seed),
@@ -205,7 +208,9 @@ fn wgpu_f32_matches_an_f64_reference_on_random_geometries() {
 #[cfg(feature = "wgpu")]
 #[test]
 fn wgpu_f32_is_right_where_it_failed_before() {
-    use burn::tensor::DeviceKind;
+    let Some(wgpu) = common::wgpu_or_skip("wgpu_f32_is_right_where_it_failed_before") else {
+        return;
+    };
     let geometries = [
         (
             [1, 2, 8, 1],
@@ -239,7 +244,7 @@ fn wgpu_f32_is_right_where_it_failed_before() {
         let case = Case::random(geometry, &mut sampler);
         assert_matches_reference(
             &case,
-            (Device::wgpu(DeviceKind::DefaultDevice), DType::F32),
+            (wgpu.clone(), DType::F32),
             (Device::flex(), DType::F64),
             2e-4,
         );

@@ -13,6 +13,33 @@ use burn_fftconv::{Conv2dLayer, ConvAlgorithm, FftConv2d};
 use fftconv_testing::Sampler;
 pub use fftconv_testing::relative_error;
 
+/// The default wgpu device, or `None` where none can be opened (a machine without a Vulkan
+/// driver, such as a plain Rust install), after one line that says `test` is skipped and why.
+/// The line goes to the terminal itself, past the test harness's output capture.
+#[cfg(feature = "wgpu")]
+pub fn wgpu_or_skip(test: &str) -> Option<Device> {
+    use std::io::Write;
+    use std::sync::OnceLock;
+    static OPENS: OnceLock<bool> = OnceLock::new();
+    let device = Device::wgpu(burn::tensor::DeviceKind::DefaultDevice);
+    let opens = *OPENS.get_or_init(|| {
+        // burn panics when no adapter exists; that panic is the answer, not a failure to report.
+        let report = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let opened = std::panic::catch_unwind(|| Tensor::<1>::zeros([1], &device).into_data());
+        std::panic::set_hook(report);
+        opened.is_ok()
+    });
+    if !opens {
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED {test}: no wgpu adapter could be opened (no Vulkan driver; Debian's \
+             mesa-vulkan-drivers provides lavapipe, a software one)"
+        );
+    }
+    opens.then_some(device)
+}
+
 /// Three convolutions (`Same` padding with an even kernel, stride with groups, dilation)
 /// and a linear head.
 #[derive(Module, Debug)]

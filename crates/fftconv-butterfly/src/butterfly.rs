@@ -111,6 +111,20 @@ impl Twiddles {
 /// Because the twiddles are shared the way the FFT shares them, the first `s` levels compute
 /// the `2^s`-point transform of any input of that length: [`ButterflyFft::forward`] accepts
 /// every power-of-two length up to `N`.
+///
+/// ```
+/// use burn::tensor::{Device, Tensor, TensorData};
+/// use fftconv_butterfly::{ButterflyFftConfig, ButterflyInit};
+///
+/// let device = Device::flex();
+/// let fft = ButterflyFftConfig::new(8).with_init(ButterflyInit::Exact).init(&device);
+/// // The impulse at 0 has a flat spectrum; 8 inputs give 5 bins.
+/// let impulse = Tensor::<2>::from_data(TensorData::from([[1.0f32, 0., 0., 0., 0., 0., 0., 0.]]), &device);
+/// let spectrum = fft.forward(impulse);
+/// assert_eq!(spectrum.dims(), [1, 5]);
+/// spectrum.re.into_data().assert_approx_eq::<f32>(&TensorData::from([[1.0f32; 5]]), Default::default());
+/// spectrum.im.into_data().assert_approx_eq::<f32>(&TensorData::from([[0.0f32; 5]]), Default::default());
+/// ```
 #[derive(Module, Debug)]
 pub struct ButterflyFft {
     /// Real parts of `M`, `[2, 2]`.

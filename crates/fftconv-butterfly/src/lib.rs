@@ -2,6 +2,8 @@
 //! is measured against ([`mod@reference`]), and the training recipes of `examples/learn_fft.rs`
 //! ([`learn`]).
 
+#![warn(missing_docs)]
+
 pub mod butterfly;
 pub mod complex;
 

@@ -416,19 +416,30 @@ fn positive(argument: &'static str, value: [usize; 2]) -> Result<(), GeometryErr
     Ok(())
 }
 
+/// Folds `operands` with `combine` from `start`, or names the overflow: the one checked fold
+/// behind [`checked_sum`] and [`checked_product`].
+fn checked_fold<const N: usize>(
+    (argument, quantity): (&'static str, &'static str),
+    operands: [usize; N],
+    start: usize,
+    combine: fn(usize, usize) -> Option<usize>,
+) -> Result<usize, GeometryError> {
+    operands
+        .iter()
+        .try_fold(start, |acc, &operand| combine(acc, operand))
+        .ok_or_else(|| GeometryError::Overflow {
+            argument,
+            quantity,
+            operands: operands.to_vec(),
+        })
+}
+
 fn checked_sum<const N: usize>(
     argument: &'static str,
     quantity: &'static str,
     terms: [usize; N],
 ) -> Result<usize, GeometryError> {
-    terms
-        .iter()
-        .try_fold(0usize, |sum, &t| sum.checked_add(t))
-        .ok_or_else(|| GeometryError::Overflow {
-            argument,
-            quantity,
-            operands: terms.to_vec(),
-        })
+    checked_fold((argument, quantity), terms, 0, usize::checked_add)
 }
 
 fn checked_product<const N: usize>(
@@ -436,14 +447,7 @@ fn checked_product<const N: usize>(
     quantity: &'static str,
     factors: [usize; N],
 ) -> Result<usize, GeometryError> {
-    factors
-        .iter()
-        .try_fold(1usize, |product, &f| product.checked_mul(f))
-        .ok_or_else(|| GeometryError::Overflow {
-            argument,
-            quantity,
-            operands: factors.to_vec(),
-        })
+    checked_fold((argument, quantity), factors, 1, usize::checked_mul)
 }
 
 fn rank4(argument: &'static str, shape: &[usize]) -> Result<[usize; 4], GeometryError> {

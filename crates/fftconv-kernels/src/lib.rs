@@ -22,6 +22,8 @@
 //! to every output of the tiles whose input window holds it (their whole transform), where
 //! direct convolution spreads it to the kernel footprint only.
 
+#![warn(missing_docs)]
+
 mod budget;
 mod conv;
 pub mod cost;
@@ -35,6 +37,11 @@ pub use conv::{SpectralConv2d, SpectrumKind, add_bias, bias_grad};
 pub use fft2d::{Fft2d, Scalar, TransformCount, fast_len};
 pub use geometry::{AxisGeometry, Conv2dGeometry, GeometryError, check_len};
 pub use num_complex::Complex;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 /// `y = x * weight + bias` (cross-correlation, NCHW) for a validated geometry.
 pub fn conv2d<T: Scalar>(

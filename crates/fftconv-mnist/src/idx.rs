@@ -17,31 +17,55 @@ pub const MAX_PAYLOAD: u64 = 1 << 30;
 /// The most a DEFLATE stream expands (about 1032:1): a gzip file claiming more is lying.
 const MAX_DEFLATE_RATIO: u64 = 1032;
 
-/// What is wrong with an IDX file.
+/// What is wrong with an IDX file. Every variant names the file (`path`).
 #[derive(Debug)]
 pub enum IdxError {
     /// The file could not be read.
-    Io { path: PathBuf, source: io::Error },
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why it could not be read.
+        source: io::Error,
+    },
     /// The magic number is not the expected one.
     Magic {
+        /// The file.
         path: PathBuf,
+        /// The magic number of the kind of file asked for.
         expected: u32,
+        /// The magic number the file has.
         found: u32,
     },
     /// The header's dimensions describe more data than the file holds, or more than allowed.
     Size {
+        /// The file.
         path: PathBuf,
+        /// The dimensions in the header.
         dims: Vec<u32>,
         /// The bytes of data the dimensions describe; `None` past `u64::MAX`.
         payload: Option<u64>,
+        /// What the file can hold, in words (its size, or the limit).
         available: String,
     },
     /// The file ends before the data its header promises.
-    Truncated { path: PathBuf, expected: u64 },
+    Truncated {
+        /// The file.
+        path: PathBuf,
+        /// The bytes of data the header promises.
+        expected: u64,
+    },
     /// Bytes follow the data the header describes.
-    TrailingData { path: PathBuf },
+    TrailingData {
+        /// The file.
+        path: PathBuf,
+    },
     /// The content is inconsistent: mismatched counts, a label out of range, ...
-    Content { path: PathBuf, message: String },
+    Content {
+        /// The file.
+        path: PathBuf,
+        /// What is inconsistent.
+        message: String,
+    },
 }
 
 impl fmt::Display for IdxError {

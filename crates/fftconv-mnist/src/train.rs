@@ -1,20 +1,28 @@
-//! A small CNN for MNIST, generic over the convolution layer, and its training loop.
+//! A small CNN for MNIST, generic over the convolution layer, and its training with burn's
+//! `Learner` (metrics, progress display, checkpoints, one device or several).
 
-use std::time::Instant;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
 use burn::module::Module;
 use burn::nn::conv::Conv2dConfig;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig};
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::AdamConfig;
+use burn::optim::lr_scheduler::exponential::ExponentialLrSchedulerConfig;
 use burn::tensor::activation::relu;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use burn_fftconv::{Conv2dLayer, ConvAlgorithm, FftConv2d};
-use rand::SeedableRng;
-use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
+use burn_train::metric::{AccuracyMetric, LossMetric};
+use burn_train::renderer::MetricsRenderer;
+use burn_train::{
+    ClassificationOutput, ExecutionStrategy, InferenceStep, Learner, MultiDeviceOptim,
+    SupervisedTraining, TrainOutput, TrainStep,
+};
 
+use crate::batch::{DigitBatch, DigitBatcher};
 use crate::dataset::Mnist;
 
 /// Two 5x5 convolutions with max pooling and a linear head.
@@ -57,6 +65,38 @@ impl<C: Conv2dLayer> Net<C> {
         let [batch, channels, h, w] = x.dims();
         self.head.forward(x.reshape([batch, channels * h * w]))
     }
+
+    /// Logits and cross-entropy loss of a batch, in the form burn-train's metrics read.
+    pub fn classify(&self, batch: DigitBatch) -> ClassificationOutput {
+        let output = self.forward(batch.images);
+        let loss = CrossEntropyLossConfig::new()
+            .init(&output.device())
+            .forward(output.clone(), batch.targets.clone());
+        ClassificationOutput {
+            loss,
+            output,
+            targets: batch.targets,
+        }
+    }
+}
+
+impl<C: Conv2dLayer> TrainStep for Net<C> {
+    type Input = DigitBatch;
+    type Output = ClassificationOutput;
+
+    fn step(&self, batch: DigitBatch) -> TrainOutput<ClassificationOutput> {
+        let item = self.classify(batch);
+        TrainOutput::new(self, item.loss.backward(), item)
+    }
+}
+
+impl<C: Conv2dLayer> InferenceStep for Net<C> {
+    type Input = DigitBatch;
+    type Output = ClassificationOutput;
+
+    fn step(&self, batch: DigitBatch) -> ClassificationOutput {
+        self.classify(batch)
+    }
 }
 
 /// A [`Net`] with `FftConv2d` layers computing in the frequency domain.
@@ -76,11 +116,11 @@ pub fn direct_net(device: &Device) -> Net<burn::nn::conv::Conv2d> {
 pub struct TrainConfig {
     /// Passes over the training set.
     pub epochs: usize,
-    /// Digits per optimizer step.
+    /// Digits per batch (per device when training on several).
     pub batch_size: usize,
-    /// Adam learning rate of the first epoch.
+    /// Adam learning rate of the first step.
     pub learning_rate: f64,
-    /// Factor applied to the learning rate after each epoch.
+    /// Factor the learning rate has shrunk by after one epoch (applied smoothly, per step).
     pub learning_rate_decay: f64,
     /// Seed of the parameter initialization and the shuffling.
     pub seed: u64,
@@ -98,6 +138,118 @@ impl Default for TrainConfig {
     }
 }
 
+/// Where and how a training run happens, beside the hyperparameters of [`TrainConfig`].
+pub struct Run {
+    /// Devices to train on (autodiff is added here): one, or several for data-parallel
+    /// training, the first one holding the optimizer state.
+    pub devices: Vec<Device>,
+    /// Directory of the run: checkpoints in `checkpoint/`, metric logs, `experiment.log`.
+    pub artifact_dir: PathBuf,
+    /// Epoch whose checkpoint the run resumes from, if any.
+    pub resume_from: Option<usize>,
+    /// Progress display; `None` gives burn-train's default (its terminal dashboard when
+    /// standard output is a terminal).
+    pub renderer: Option<Box<dyn MetricsRenderer>>,
+}
+
+/// Trains `model` with Adam on `train`, validating on `test` after each epoch, with burn's
+/// `Learner`: loss and accuracy metrics, a checkpoint per epoch (model, optimizer and
+/// scheduler) and resumption from one. Returns the trained model, on the first device,
+/// without autodiff.
+pub fn fit<C: Conv2dLayer + 'static>(
+    model: Net<C>,
+    train: Mnist,
+    test: Mnist,
+    config: &TrainConfig,
+    run: Run,
+) -> Result<Net<C>, String> {
+    let main_device = run
+        .devices
+        .first()
+        .ok_or("fit: no device to train on")?
+        .clone();
+    if config.batch_size == 0 {
+        return Err("fit: the batch size must be at least 1".into());
+    }
+    if train.is_empty() || test.is_empty() {
+        return Err(format!(
+            "fit: {} training and {} held-out digits; both must be at least 1",
+            train.len(),
+            test.len()
+        ));
+    }
+    // Steps per epoch, for the per-step decay that compounds to `learning_rate_decay`.
+    let steps = train
+        .len()
+        .div_ceil(config.batch_size * run.devices.len())
+        .max(1);
+    let scheduler = ExponentialLrSchedulerConfig::new(
+        config.learning_rate,
+        config.learning_rate_decay.powf(1.0 / steps as f64),
+    )
+    .init()
+    .map_err(|e| format!("learning rate schedule: {e}"))?;
+    let train_loader = loader(train, config, Some(config.seed));
+    let test_loader = loader(test, config, None);
+    let strategy = match run.devices.len() {
+        1 => ExecutionStrategy::SingleDevice(main_device.clone().autodiff()),
+        _ => ExecutionStrategy::MultiDevice(
+            run.devices.iter().map(|d| d.clone().autodiff()).collect(),
+            MultiDeviceOptim::OptimMainDevice,
+        ),
+    };
+    let mut training = SupervisedTraining::new(&run.artifact_dir, train_loader, test_loader)
+        .metrics((AccuracyMetric::new(), LossMetric::new()))
+        .with_default_checkpointers()
+        .with_training_strategy(strategy.into())
+        .num_epochs(config.epochs)
+        .summary();
+    if let Some(epoch) = run.resume_from {
+        training = training.checkpoint(epoch);
+    }
+    if let Some(renderer) = run.renderer {
+        training = training.renderer(renderer);
+    }
+    // Tracked parameters on the first device, wherever and in whichever mode they were made.
+    let model = model.fork(&main_device.clone().autodiff()).train();
+    let result = training.launch(Learner::new(model, AdamConfig::new().init(), scheduler));
+    if let Some(error) = result.error {
+        return Err(format!("training stopped: {error}"));
+    }
+    Ok(result.model.valid())
+}
+
+/// A data loader over `data` in batches of the configured size, shuffled when `shuffle` gives
+/// a seed.
+fn loader(
+    data: Mnist,
+    config: &TrainConfig,
+    shuffle: Option<u64>,
+) -> Arc<dyn DataLoader<DigitBatch>> {
+    let builder =
+        DataLoaderBuilder::new(DigitBatcher::for_data(&data)).batch_size(config.batch_size);
+    let builder = match shuffle {
+        Some(seed) => builder.shuffle(seed),
+        None => builder,
+    };
+    builder.build(data)
+}
+
+/// The newest epoch with a model checkpoint in `artifact_dir/checkpoint`, if any.
+pub fn latest_checkpoint(artifact_dir: &Path) -> Option<usize> {
+    std::fs::read_dir(artifact_dir.join("checkpoint"))
+        .ok()?
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name();
+            name.to_str()?
+                .strip_prefix("model-")?
+                .strip_suffix(".bpk")?
+                .parse()
+                .ok()
+        })
+        .max()
+}
+
 /// Loss and accuracy over a data set.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Score {
@@ -107,127 +259,32 @@ pub struct Score {
     pub accuracy: f64,
 }
 
-/// What one epoch achieved.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct EpochReport {
-    /// 1-based epoch number.
-    pub epoch: usize,
-    /// Running score over the epoch's training batches.
-    pub train: Score,
-    /// Score on the held-out digits after the epoch.
-    pub test: Score,
-    /// Seconds spent training (not evaluating) in this epoch.
-    pub train_seconds: f64,
-}
-
-/// A batch of digits as `[batch, 1, rows, cols]` pixels scaled to zero mean and unit variance
-/// (MNIST's mean 0.1307 and deviation 0.3081), and their labels.
-pub fn batch(data: &Mnist, indices: &[usize], device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
-    let pixels_per_image = data.rows * data.cols;
-    let mut pixels = Vec::with_capacity(indices.len() * pixels_per_image);
-    for &i in indices {
-        let image = &data.pixels[i * pixels_per_image..(i + 1) * pixels_per_image];
-        pixels.extend(
-            image
-                .iter()
-                .map(|&p| (f32::from(p) / 255.0 - 0.1307) / 0.3081),
-        );
-    }
-    let labels: Vec<i64> = indices.iter().map(|&i| i64::from(data.labels[i])).collect();
-    (
-        Tensor::from_data(
-            TensorData::new(pixels, [indices.len(), 1, data.rows, data.cols]),
-            device,
-        ),
-        Tensor::from_data(TensorData::new(labels, [indices.len()]), device),
-    )
-}
-
-/// Sum of the loss and number of correct predictions in a batch.
-fn batch_score(logits: Tensor<2>, labels: Tensor<1, Int>, loss: Tensor<1>) -> (f64, usize) {
-    let count = labels.dims()[0];
-    let correct = logits
-        .argmax(1)
-        .reshape([count as i64])
-        .equal(labels)
-        .int()
-        .sum();
-    let correct = correct.into_scalar::<i64>();
-    let loss = loss.into_scalar::<f64>();
-    (loss * count as f64, correct as usize)
-}
-
 /// Loss and accuracy of `model` on `data`, without gradients.
 pub fn evaluate<C: Conv2dLayer>(model: &Net<C>, data: &Mnist, device: &Device) -> Score {
-    let loss_fn = CrossEntropyLossConfig::new().init(device);
+    let batcher = DigitBatcher::for_data(data);
     let (mut loss_sum, mut correct) = (0.0, 0);
-    let indices: Vec<usize> = (0..data.len()).collect();
-    for chunk in indices.chunks(500) {
-        let (images, labels) = batch(data, chunk, device);
-        let logits = model.forward(images);
-        let loss = loss_fn.forward(logits.clone(), labels.clone());
-        let (l, c) = batch_score(logits, labels, loss);
-        loss_sum += l;
-        correct += c;
+    let loader = DataLoaderBuilder::new(batcher)
+        .batch_size(500)
+        .set_device(device.clone())
+        .build(data.clone());
+    for batch in loader.iter() {
+        let batch = batch.expect("digits in memory are always readable");
+        let count = batch.targets.dims()[0];
+        let scored = model.classify(batch);
+        let right = scored
+            .output
+            .argmax(1)
+            .reshape([count as i64])
+            .equal(scored.targets)
+            .int()
+            .sum()
+            .into_scalar::<i64>();
+        loss_sum += scored.loss.into_scalar::<f64>() * count as f64;
+        correct += right as usize;
     }
+    let len = data.len().max(1) as f64;
     Score {
-        loss: loss_sum / data.len() as f64,
-        accuracy: correct as f64 / data.len() as f64,
+        loss: loss_sum / len,
+        accuracy: correct as f64 / len,
     }
-}
-
-/// A deterministic shuffle of `0..len` for `seed`.
-fn shuffled(len: usize, seed: u64) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..len).collect();
-    order.shuffle(&mut StdRng::seed_from_u64(seed));
-    order
-}
-
-/// Trains `model` with Adam on `train`, scoring it on `test` after every epoch, and calls
-/// `on_epoch` with each report. `device` must be an autodiff device.
-pub fn train<C: Conv2dLayer>(
-    mut model: Net<C>,
-    train: &Mnist,
-    test: &Mnist,
-    config: &TrainConfig,
-    device: &Device,
-    mut on_epoch: impl FnMut(&EpochReport),
-) -> (Net<C>, Vec<EpochReport>) {
-    assert!(
-        device.is_autodiff(),
-        "train: `device` must be an autodiff device, got {device:?}"
-    );
-    let loss_fn = CrossEntropyLossConfig::new().init(device);
-    let mut optim = AdamConfig::new().init();
-    let mut reports = Vec::with_capacity(config.epochs);
-    for epoch in 1..=config.epochs {
-        let start = Instant::now();
-        let (mut loss_sum, mut correct) = (0.0, 0);
-        let order = shuffled(train.len(), config.seed.wrapping_add(epoch as u64));
-        let learning_rate =
-            config.learning_rate * config.learning_rate_decay.powi(epoch as i32 - 1);
-        for chunk in order.chunks(config.batch_size) {
-            let (images, labels) = batch(train, chunk, device);
-            let logits = model.forward(images);
-            let loss = loss_fn.forward(logits.clone(), labels.clone());
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            let (l, c) = batch_score(logits, labels, loss);
-            loss_sum += l;
-            correct += c;
-            model = optim.step(learning_rate, model, grads);
-        }
-        let train_seconds = start.elapsed().as_secs_f64();
-        let report = EpochReport {
-            epoch,
-            train: Score {
-                loss: loss_sum / train.len() as f64,
-                accuracy: correct as f64 / train.len() as f64,
-            },
-            test: evaluate(&model.valid(), test, &device.clone().without_autodiff()),
-            train_seconds,
-        };
-        on_epoch(&report);
-        reports.push(report);
-    }
-    (model, reports)
 }

@@ -1,5 +1,8 @@
 //! Saving and loading models.
 
+mod common;
+use common::conv_weights;
+
 use burn::tensor::Device;
 use fftconv_mnist::store::{load_model, partial_path, save_model};
 use fftconv_mnist::train::fft_net;
@@ -32,15 +35,7 @@ fn a_saved_model_loads_back_and_no_temporary_file_remains() {
     device.seed(4);
     let mut loaded = fft_net(&device);
     load_model(&mut loaded, &path).unwrap();
-    let weights = |net: &fftconv_mnist::train::Net<burn_fftconv::FftConv2d>| {
-        net.conv2
-            .weight
-            .val()
-            .into_data()
-            .iter::<f32>()
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(weights(&saved), weights(&loaded));
+    assert_eq!(conv_weights(&saved), conv_weights(&loaded));
     let files: Vec<_> = std::fs::read_dir(dir.join("nested"))
         .unwrap()
         .map(|entry| entry.unwrap().file_name())

@@ -1,6 +1,8 @@
 //! Test support shared by the workspace's tests and benches: seeded random geometries and
-//! data ([`Sampler`]), the convolution by its definition ([`reference`]), and one error
+//! data ([`Sampler`]), the convolution by its definition ([`mod@reference`]), and one error
 //! measure ([`relative_error`]). A dev-dependency only; nothing at run time uses it.
+
+#![warn(missing_docs)]
 
 pub mod reference;
 mod sampling;
