@@ -9,7 +9,9 @@
 //! `cargo bench --bench conv -- 'flex/train_step/n16_c64_f64_64x64'`.
 //! `python3 benches/report.py` turns the results into `benches/REPORT.md` and a plot.
 //! With `--features wgpu` the grid also runs on the default wgpu device (`wgpu/...` groups;
-//! reading each result back to the host makes every timing include the device's work).
+//! each timed iteration reads its result back and then synchronizes the device: on burn
+//! 0.22.1's wgpu a read alone returned before the device work finished, timings at hundreds of
+//! TFLOP/s on an H100).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -177,7 +179,11 @@ fn benches(c: &mut Criterion) {
                 group.measurement_time(Duration::from_secs(2));
                 for (algorithm, fft) in [("fft", true), ("direct", false)] {
                     group.bench_function(BenchmarkId::from_parameter(algorithm), |b| {
-                        b.iter(|| black_box(run(&case, &tensors, fft).into_data()))
+                        b.iter(|| {
+                            let result = run(&case, &tensors, fft).into_data();
+                            device.sync().expect("the device synchronizes");
+                            black_box(result)
+                        })
                     });
                 }
                 group.finish();

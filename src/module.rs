@@ -16,8 +16,10 @@ use crate::ops::BackwardMemory;
 /// How an [`FftConv2d`] computes its convolution.
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
 pub enum ConvAlgorithm {
-    /// The cheaper of the two for the geometry of each call: by [`prefers_fft`], calibrated
-    /// on Flex; on NdArray, whose direct convolution is far slower, always the FFT.
+    /// The cheaper of the two for the geometry of each call: on Flex by [`prefers_fft`], the
+    /// cost model calibrated there; on NdArray, whose direct convolution is far slower, always
+    /// the FFT; on CubeCL devices (wgpu), the FFT for kernels of 81 taps (9x9) or more, as
+    /// measured on an H100.
     Auto,
     /// Always the frequency domain ([`crate::fft_conv2d`]).
     Fft,
@@ -27,18 +29,31 @@ pub enum ConvAlgorithm {
 
 pub use fftconv_kernels::cost::prefers_fft;
 
-/// Whether burn's direct convolution on `device` is so slow that the FFT wins whatever the
-/// FLOP model says: NdArray. Measured on training steps at batch 16, 64x64, 64 channels, one
-/// run per line (`cargo bench --bench conv -- 'ndarray/train_step/n16_c64_f64_64x64_k(3|7)/'`
-/// and `'ndarray/train_step/n16_c64_f64_64x64_k3_g64/'`): FFT 70.9x faster at kernel 3,
-/// 327x at kernel 7, and 2.4x on the depthwise kernel-3 layer, where Flex's direct
-/// convolution wins.
-fn slow_direct(device: &Device) -> bool {
+/// Whether `Auto` takes the frequency domain for `geometry` on `device`.
+///
+/// - NdArray: always, its direct convolution being so slow that the FFT wins whatever the
+///   FLOP model says. Training steps at batch 16, 64x64, 64 channels, one run per line
+///   (`cargo bench --bench conv -- 'ndarray/train_step/n16_c64_f64_64x64_k(3|7)/'` and
+///   `'ndarray/train_step/n16_c64_f64_64x64_k3_g64/'`): FFT 70.9x faster at kernel 3, 327x at
+///   kernel 7, and 2.4x on the depthwise kernel-3 layer, where Flex's direct convolution wins.
+/// - CubeCL devices: only for kernels of 81 taps or more (9x9), within the spectral budget.
+///   The device path transforms whole padded images, so its time hardly depends on the
+///   kernel while the direct one grows with it. Measured on an NVIDIA H100 over Vulkan,
+///   training step N16 64->64, "same" padding (`gpu_bench`, see `docs/performance.md`): direct
+///   is faster up to kernel 7 at 64x64 (FFT 0.26x at k3, 0.60x at k7) and 128x128 (0.11x at
+///   k3, 1.02x at k7); the FFT is 5.1x and 5.2x faster at k15.
+/// - Otherwise (Flex): by [`prefers_fft`], the cost model calibrated on Flex.
+fn fft_pays(device: &Device, geometry: &Conv2dGeometry) -> bool {
     match device.clone().without_autodiff().as_dispatch() {
         #[cfg(feature = "ndarray")]
         burn::backend::DispatchDevice::NdArray(_) => true,
+        #[cfg(feature = "wgpu")]
+        burn::backend::DispatchDevice::Cube(_) => {
+            let [.., kernel_height, kernel_width] = geometry.weight_shape();
+            kernel_height * kernel_width >= 81 && fftconv_kernels::check_budget(geometry).is_ok()
+        }
         #[allow(unreachable_patterns)]
-        _ => false,
+        _ => prefers_fft(geometry),
     }
 }
 
@@ -256,9 +271,7 @@ impl FftConv2d {
                 options.groups,
             )
             // An invalid geometry goes the FFT way, whose error names the bad argument.
-            .map_or(true, |geometry| {
-                prefers_fft(&geometry) || slow_direct(&input.device())
-            }),
+            .map_or(true, |geometry| fft_pays(&input.device(), &geometry)),
         };
         if use_fft {
             fft_conv2d_with_memory(
@@ -302,3 +315,48 @@ macro_rules! impl_conv2d_layer {
     )*};
 }
 impl_conv2d_layer!(Conv2d, FftConv2d);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A batch-16, 64 -> 64 channel layer on a `size` x `size` image with "same" padding.
+    fn layer(size: usize, kernel: usize) -> Conv2dGeometry {
+        let pad = (kernel / 2, kernel - 1 - kernel / 2);
+        Conv2dGeometry::new(
+            &[16, 64, size, size],
+            &[64, 64, kernel, kernel],
+            [1, 1],
+            [pad, pad],
+            [1, 1],
+            1,
+        )
+        .expect("a valid geometry")
+    }
+
+    #[cfg(feature = "wgpu")]
+    #[test]
+    fn auto_on_a_cubecl_device_takes_the_fft_from_9x9_kernels() {
+        let wgpu = Device::wgpu(burn::tensor::DeviceKind::DefaultDevice);
+        for size in [64, 128] {
+            for (kernel, fft) in [(3, false), (7, false), (9, true), (15, true)] {
+                assert_eq!(
+                    fft_pays(&wgpu, &layer(size, kernel)),
+                    fft,
+                    "{size}x{size} k{kernel}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn auto_on_flex_follows_the_cost_model_and_on_ndarray_takes_the_fft() {
+        #[allow(deprecated)]
+        let ndarray = Device::ndarray();
+        for kernel in [3, 7, 15] {
+            let geometry = layer(64, kernel);
+            assert_eq!(fft_pays(&Device::flex(), &geometry), prefers_fft(&geometry));
+            assert!(fft_pays(&ndarray, &geometry));
+        }
+    }
+}
