@@ -69,7 +69,7 @@ fn computed_directly(x: &Tensor<4>, geometry: &Conv2dGeometry) -> bool {
 /// The dtype the spectral kernels compute a `dtype` tensor in: half precision (f16, bf16) in
 /// f32, whose FFTs and products keep a half-precision result accurate; `None` for dtypes
 /// computed as they are.
-fn widened(dtype: DType) -> Option<DType> {
+pub(crate) fn widened(dtype: DType) -> Option<DType> {
     matches!(dtype, DType::F16 | DType::BF16).then_some(DType::F32)
 }
 
@@ -117,25 +117,29 @@ pub(crate) fn check_device(function: &str, device: &Device) {
     }
 }
 
-fn spectrum(tensor: Tensor<4>, kind: SpectrumKind, geometry: Conv2dGeometry) -> Tensor<4> {
-    Tensor::from_dispatch(<Dispatch as FftConvBackend>::fft_conv2d_spectrum(
-        tensor.into_dispatch(),
-        kind,
-        geometry,
-    ))
-}
-
-fn product(lhs: Tensor<4>, rhs: Tensor<4>, pass: ConvPass, geometry: Conv2dGeometry) -> Tensor<4> {
-    Tensor::from_dispatch(<Dispatch as FftConvBackend>::fft_conv2d_product(
+/// `pass` on `lhs` and `rhs` (in the order of [`ConvPass::operands`]) through the backend
+/// extension: differentiable under autodiff, each gradient another pass.
+pub(crate) fn run_pass(
+    [lhs, rhs]: [Tensor<4>; 2],
+    pass: ConvPass,
+    geometry: Conv2dGeometry,
+    memory: BackwardMemory,
+) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as FftConvBackend>::fft_conv2d_pass(
         lhs.into_dispatch(),
         rhs.into_dispatch(),
         pass,
         geometry,
+        memory,
     ))
 }
 
-/// Panics unless `tensor` (the argument `name`) is on the device and has the dtype of `x`.
-fn check_like_x<const D: usize>(function: &str, name: &str, tensor: &Tensor<D>, x: &Tensor<4>) {
+pub(crate) fn check_like_x<const D: usize>(
+    function: &str,
+    name: &str,
+    tensor: &Tensor<D>,
+    x: &Tensor<4>,
+) {
     if tensor.device() != x.device() {
         panic!(
             "{function}: `x` is on {:?} but `{name}` is on {:?}",
@@ -213,13 +217,24 @@ pub fn fft_conv2d_with_memory(
     options: impl Into<ConvOptions<2>>,
     memory: BackwardMemory,
 ) -> Tensor<4> {
-    let options = options.into();
-    let geometry = geometry("fft_conv2d", &x, &weight, &options);
+    convolve("fft_conv2d", [x, weight], bias, options.into(), memory)
+}
+
+/// [`fft_conv2d_with_memory`] for the public `function` (`fft_conv2d`, or `fft_conv1d` on maps
+/// one row high), whose name errors carry.
+pub(crate) fn convolve(
+    function: &str,
+    [x, weight]: [Tensor<4>; 2],
+    bias: Option<Tensor<1>>,
+    options: ConvOptions<2>,
+    memory: BackwardMemory,
+) -> Tensor<4> {
+    let geometry = geometry(function, &x, &weight, &options);
     if let Some(bias) = &bias {
-        check_like_x("fft_conv2d", "bias", bias, &x);
+        check_like_x(function, "bias", bias, &x);
         geometry
             .check_bias(bias.dims()[0])
-            .unwrap_or_else(|error| panic!("fft_conv2d: {error}"));
+            .unwrap_or_else(|error| panic!("{function}: {error}"));
     }
     if computed_directly(&x, &geometry) {
         return conv2d(x, weight, bias, options);
@@ -227,15 +242,10 @@ pub fn fft_conv2d_with_memory(
     if let Some(wide) = widened(x.dtype()) {
         let dtype = x.dtype();
         let bias = bias.map(|bias| bias.cast(wide));
-        let y = fft_conv2d_with_memory(x.cast(wide), weight.cast(wide), bias, options, memory);
-        return y.cast(dtype);
+        let operands = [x.cast(wide), weight.cast(wide)];
+        return convolve(function, operands, bias, options, memory).cast(dtype);
     }
-    let y = Tensor::from_dispatch(<Dispatch as FftConvBackend>::fft_conv2d(
-        x.into_dispatch(),
-        weight.into_dispatch(),
-        geometry,
-        memory,
-    ));
+    let y = run_pass([x, weight], ConvPass::Forward, geometry, memory);
     match bias {
         Some(bias) => y + bias.reshape([1, geometry.out_channels() as i64, 1, 1]),
         None => y,
@@ -298,15 +308,17 @@ fn gradient(
     }
     // The operand besides `output_grad`: the weight for the input gradient, `x` for the
     // weight gradient.
-    let [_, kind] = pass.operands();
-    let operand = if kind == SpectrumKind::Weight {
+    let operand = if pass.operands()[1] == SpectrumKind::Weight {
         weight
     } else {
         x
     };
-    let grad_spectrum = spectrum(output_grad, SpectrumKind::OutputGrad, geometry);
-    let operand_spectrum = spectrum(operand, kind, geometry);
-    product(grad_spectrum, operand_spectrum, pass, geometry)
+    run_pass(
+        [output_grad, operand],
+        pass,
+        geometry,
+        BackwardMemory::KeepSpectra,
+    )
 }
 
 /// burn's own (direct) input gradient of `conv2d`, which burn's tensor API does not expose

@@ -11,13 +11,16 @@
 #![warn(missing_docs)]
 
 mod backends;
+mod conv1d;
 pub mod fft2;
 mod functional;
 #[cfg(any(feature = "wgpu", all(test, feature = "flex")))]
 mod layout;
 mod module;
 mod ops;
+mod transposed;
 
+pub use conv1d::{conv1d_as_conv2d, fft_conv1d, fft_conv1d_with_memory};
 pub use fft2::{FftNorm, fft2, ifft2, irfft2, rfft2};
 pub use fftconv_kernels::{
     Conv2dGeometry, GeometryError, SpectralBudget, SpectrumKind, TransformCount,
@@ -28,6 +31,7 @@ pub use functional::{
 };
 pub use module::{Conv2dLayer, ConvAlgorithm, FftConv2d, FftConv2dConfig, prefers_fft};
 pub use ops::{BackwardMemory, ConvPass, Fft2Backend, FftConvBackend};
+pub use transposed::{fft_conv_transpose2d, fft_conv_transpose2d_with_memory};
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

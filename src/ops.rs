@@ -27,6 +27,27 @@ impl ConvPass {
         }
     }
 
+    /// The operand the pass's result has the shape and role of: `dy`'s (the output) for the
+    /// forward pass, `x`'s for the input gradient, the weight's for the weight gradient.
+    pub fn result_kind(self) -> SpectrumKind {
+        match self {
+            Self::Forward => SpectrumKind::OutputGrad,
+            Self::InputGrad => SpectrumKind::Input,
+            Self::WeightGrad => SpectrumKind::Weight,
+        }
+    }
+
+    /// The pass whose result has the role of `kind`. The three passes are the gradients of one
+    /// trilinear form `<conv(x, w), dy>`, so the gradient of a pass with respect to one operand
+    /// is the pass computing that operand, from the other operand and the upstream gradient.
+    pub fn computing(kind: SpectrumKind) -> Self {
+        match kind {
+            SpectrumKind::OutputGrad => Self::Forward,
+            SpectrumKind::Input => Self::InputGrad,
+            SpectrumKind::Weight => Self::WeightGrad,
+        }
+    }
+
     /// The shape of the pass's result: the output, the input or the weight.
     pub fn result_shape(self, geometry: &Conv2dGeometry) -> [usize; 4] {
         match self {
@@ -86,18 +107,23 @@ pub trait FftConvBackend: Backend {
         geometry: Conv2dGeometry,
     ) -> FloatTensor<Self>;
 
-    /// `x * weight` (cross-correlation, no bias) through the forward pass. The memory
-    /// policy only matters under autodiff, where it says what the backward pass reuses.
+    /// `pass` on the tensors `lhs` and `rhs` (the operands of [`ConvPass::operands`], in
+    /// that order): the forward convolution `x * weight` (cross-correlation, no bias), or one
+    /// of its gradients (the input gradient is the transposed convolution). Differentiable on
+    /// autodiff backends, each gradient being another pass; the memory policy says what the
+    /// backward pass keeps there.
     #[fusion(default)]
-    fn fft_conv2d(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
+    fn fft_conv2d_pass(
+        lhs: FloatTensor<Self>,
+        rhs: FloatTensor<Self>,
+        pass: ConvPass,
         geometry: Conv2dGeometry,
         _memory: BackwardMemory,
     ) -> FloatTensor<Self> {
-        let x_spectrum = Self::fft_conv2d_spectrum(x, SpectrumKind::Input, geometry);
-        let weight_spectrum = Self::fft_conv2d_spectrum(weight, SpectrumKind::Weight, geometry);
-        Self::fft_conv2d_product(x_spectrum, weight_spectrum, ConvPass::Forward, geometry)
+        let [lhs_kind, rhs_kind] = pass.operands();
+        let lhs = Self::fft_conv2d_spectrum(lhs, lhs_kind, geometry);
+        let rhs = Self::fft_conv2d_spectrum(rhs, rhs_kind, geometry);
+        Self::fft_conv2d_product(lhs, rhs, pass, geometry)
     }
 }
 

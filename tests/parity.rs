@@ -4,7 +4,7 @@
 
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{DType, Device, Tensor, TensorData};
+use burn::tensor::{DType, Device, Tensor};
 use burn_fftconv::{
     Conv2dGeometry, conv_options, fft_conv2d, fft_conv2d_bias_backward, fft_conv2d_weight_backward,
     fft_conv2d_x_backward,
@@ -12,16 +12,7 @@ use burn_fftconv::{
 use fftconv_testing::{GeometryLimits, Sampler};
 
 mod common;
-use common::{relative_error, values};
-
-fn tensor<const D: usize>(
-    values: Vec<f64>,
-    shape: [usize; D],
-    device: &Device,
-    dtype: DType,
-) -> Tensor<D> {
-    Tensor::from_data(TensorData::new(values, shape), (device, dtype))
-}
+use common::{relative_error, tensor, values};
 
 struct Case {
     geometry: Conv2dGeometry,

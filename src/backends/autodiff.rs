@@ -13,51 +13,57 @@ use fftconv_kernels::{Conv2dGeometry, SpectrumKind};
 
 use crate::ops::{BackwardMemory, ConvPass, Fft2Backend, FftConvBackend};
 
-/// Backward of `fft_conv2d`. Its state holds what the input gradient needs (the weight) when
-/// `x` is tracked and what the weight gradient needs (the input) when the weight is, as
-/// spectra or as tensors per [`BackwardMemory`].
+/// Backward of `fft_conv2d_pass`. Its state holds, for each tracked operand, the other
+/// operand (what that operand's gradient needs), as a spectrum or as a tensor per
+/// [`BackwardMemory`].
 #[derive(Debug)]
-struct FftConv2dBackward;
+struct FftConvPassBackward;
 
 #[derive(Debug, Clone)]
 struct Saved<B: Backend> {
-    input: Option<FloatTensor<B>>,
-    weight: Option<FloatTensor<B>>,
-    /// Whether `input` and `weight` are tensors still to transform, not spectra.
+    /// The left operand if the right one is tracked, and the right one if the left is.
+    operands: [Option<FloatTensor<B>>; 2],
+    /// Whether `operands` are tensors still to transform, not spectra.
     untransformed: bool,
+    pass: ConvPass,
     geometry: Conv2dGeometry,
 }
 
-impl<B: Backend + FftConvBackend> Backward<B, 2> for FftConv2dBackward {
+impl<B: Backend + FftConvBackend> Backward<B, 2> for FftConvPassBackward {
     type State = Saved<B>;
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_x, node_weight] = ops.parents;
-        let grad = grads.consume::<B>(&ops.node);
         let Saved {
-            input,
-            weight,
+            operands,
             untransformed,
+            pass,
             geometry,
         } = ops.state;
-        let spectrum = |tensor: FloatTensor<B>, kind| {
-            if untransformed {
-                B::fft_conv2d_spectrum(tensor, kind, geometry)
+        let kinds = pass.operands();
+        let grad_kind = pass.result_kind();
+        let grad = B::fft_conv2d_spectrum(grads.consume::<B>(&ops.node), grad_kind, geometry);
+        // The gradient of operand `i` is the pass computing its kind, from the upstream
+        // gradient and the other operand `1 - i`.
+        for (i, node) in ops.parents.into_iter().enumerate() {
+            let (Some(node), Some(other)) = (node, operands[1 - i].clone()) else {
+                continue;
+            };
+            let other_kind = kinds[1 - i];
+            let other = if untransformed {
+                B::fft_conv2d_spectrum(other, other_kind, geometry)
             } else {
-                tensor
-            }
-        };
-        let input = input.map(|x| spectrum(x, SpectrumKind::Input));
-        let weight = weight.map(|w| spectrum(w, SpectrumKind::Weight));
-        let grad_spectrum = B::fft_conv2d_spectrum(grad, SpectrumKind::OutputGrad, geometry);
-        if let (Some(node), Some(weight)) = (node_x, weight) {
-            let dx =
-                B::fft_conv2d_product(grad_spectrum.clone(), weight, ConvPass::InputGrad, geometry);
-            grads.register::<B>(node.id, dx);
-        }
-        if let (Some(node), Some(input)) = (node_weight, input) {
-            let dw = B::fft_conv2d_product(grad_spectrum, input, ConvPass::WeightGrad, geometry);
-            grads.register::<B>(node.id, dw);
+                other
+            };
+            let gradient_pass = ConvPass::computing(kinds[i]);
+            let (lhs, rhs) = if gradient_pass.operands()[0] == grad_kind {
+                (grad.clone(), other)
+            } else {
+                (other, grad.clone())
+            };
+            grads.register::<B>(
+                node.id,
+                B::fft_conv2d_product(lhs, rhs, gradient_pass, geometry),
+            );
         }
     }
 }
@@ -123,50 +129,47 @@ impl<B: Backend + FftConvBackend, C: CheckpointStrategy> FftConvBackend for Auto
             ))
     }
 
-    fn fft_conv2d(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
+    fn fft_conv2d_pass(
+        lhs: FloatTensor<Self>,
+        rhs: FloatTensor<Self>,
+        pass: ConvPass,
         geometry: Conv2dGeometry,
         memory: BackwardMemory,
     ) -> FloatTensor<Self> {
-        let (x_tracked, weight_tracked) = (x.is_tracked(), weight.is_tracked());
-        match FftConv2dBackward
-            .prepare::<C>([x.node(), weight.node()])
+        let tracked = [lhs.is_tracked(), rhs.is_tracked()];
+        // Operand `i` is kept when the other one is tracked.
+        let keep = |i: usize, operand: &FloatTensor<B>| tracked[1 - i].then(|| operand.clone());
+        match FftConvPassBackward
+            .prepare::<C>([lhs.node(), rhs.node()])
             .compute_bound()
             .stateful()
         {
             OpsKind::Tracked(prep) if memory == BackwardMemory::RecomputeSpectra => {
-                let (x, weight) = (x.into_primitive(), weight.into_primitive());
+                let (lhs, rhs) = (lhs.into_primitive(), rhs.into_primitive());
                 let state = Saved {
-                    input: weight_tracked.then(|| x.clone()),
-                    weight: x_tracked.then(|| weight.clone()),
+                    operands: [keep(0, &lhs), keep(1, &rhs)],
                     untransformed: true,
+                    pass,
                     geometry,
                 };
-                prep.finish(state, B::fft_conv2d(x, weight, geometry, memory))
+                prep.finish(state, B::fft_conv2d_pass(lhs, rhs, pass, geometry, memory))
             }
             OpsKind::Tracked(prep) => {
-                let input =
-                    B::fft_conv2d_spectrum(x.into_primitive(), SpectrumKind::Input, geometry);
-                let weight =
-                    B::fft_conv2d_spectrum(weight.into_primitive(), SpectrumKind::Weight, geometry);
-                let y = B::fft_conv2d_product(
-                    input.clone(),
-                    weight.clone(),
-                    ConvPass::Forward,
-                    geometry,
-                );
+                let [lhs_kind, rhs_kind] = pass.operands();
+                let lhs = B::fft_conv2d_spectrum(lhs.into_primitive(), lhs_kind, geometry);
+                let rhs = B::fft_conv2d_spectrum(rhs.into_primitive(), rhs_kind, geometry);
                 let state = Saved {
-                    input: weight_tracked.then_some(input),
-                    weight: x_tracked.then_some(weight),
+                    operands: [keep(0, &lhs), keep(1, &rhs)],
                     untransformed: false,
+                    pass,
                     geometry,
                 };
-                prep.finish(state, y)
+                prep.finish(state, B::fft_conv2d_product(lhs, rhs, pass, geometry))
             }
-            OpsKind::UnTracked(prep) => prep.finish(B::fft_conv2d(
-                x.into_primitive(),
-                weight.into_primitive(),
+            OpsKind::UnTracked(prep) => prep.finish(B::fft_conv2d_pass(
+                lhs.into_primitive(),
+                rhs.into_primitive(),
+                pass,
                 geometry,
                 memory,
             )),

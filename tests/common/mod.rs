@@ -8,7 +8,7 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::activation::relu;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 use burn_fftconv::{Conv2dLayer, ConvAlgorithm, FftConv2d};
 use fftconv_testing::Sampler;
 pub use fftconv_testing::relative_error;
@@ -86,6 +86,16 @@ impl<C: Conv2dLayer> Cnn<C> {
         ));
         out
     }
+}
+
+/// A tensor of `values` (row-major, `shape`) on `device` in `dtype`.
+pub fn tensor<const D: usize>(
+    values: Vec<f64>,
+    shape: [usize; D],
+    device: &Device,
+    dtype: DType,
+) -> Tensor<D> {
+    Tensor::from_data(TensorData::new(values, shape), (device, dtype))
 }
 
 pub fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {

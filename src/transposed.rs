@@ -1,0 +1,213 @@
+//! Transposed 2-D convolution in the frequency domain: the input-gradient identity of a
+//! convolution, run forward.
+//!
+//! `conv_transpose2d(x, w)` is the gradient of `conv2d(z, w)` with respect to `z`, taken at the
+//! output gradient `x`, for the convolution whose input `z` has the transposed output's shape.
+//! Its own gradients are the two other identities: the forward convolution for `x` and the
+//! weight gradient for `w`, both from the spectra of this call.
+
+use burn::tensor::Tensor;
+use burn::tensor::module::conv_transpose2d;
+use burn::tensor::ops::{ConvTransposeOptions, PadMode};
+use fftconv_kernels::Conv2dGeometry;
+
+use crate::functional::{check_device, check_like_x, run_pass, widened};
+use crate::ops::{BackwardMemory, ConvPass};
+
+const FUNCTION: &str = "fft_conv_transpose2d";
+
+/// How a transposed convolution maps onto the convolution whose input gradient it is.
+struct TransposedGeometry {
+    /// The convolution: its input is the transposed output less `zero_tail`, its output
+    /// `x`'s shape.
+    convolution: Conv2dGeometry,
+    /// Rows and columns at the end of the transposed output that no input reaches (where
+    /// `padding_out` exceeds `padding`): zeros, added after the transform.
+    zero_tail: [usize; 2],
+}
+
+/// Panics with `message` prefixed by the function's name.
+fn refuse(message: String) -> ! {
+    panic!("{FUNCTION}: {message}")
+}
+
+/// The transposed output's size along one axis (burn's formula), and the convolution input
+/// size and end padding that make a convolution with output size `input` its adjoint.
+/// `None` when no input sample reaches the output (padding crops all of it).
+fn axis_sizes(
+    input: usize,
+    kernel: usize,
+    options: &ConvTransposeOptions<2>,
+    axis: usize,
+) -> Option<(usize, usize, usize)> {
+    let (stride, padding) = (options.stride[axis], options.padding[axis]);
+    let (padding_out, dilation) = (options.padding_out[axis], options.dilation[axis]);
+    let overflow = || -> usize {
+        refuse(format!(
+            "the output size along axis {axis} does not fit in usize"
+        ))
+    };
+    // (input - 1) * stride + dilation * (kernel - 1) + 1 + padding_out, then less 2 padding.
+    let full = (input - 1)
+        .checked_mul(stride)
+        .and_then(|n| n.checked_add(dilation.checked_mul(kernel - 1)?))
+        .and_then(|n| n.checked_add(1 + padding_out))
+        .unwrap_or_else(overflow);
+    let output = full
+        .checked_sub(padding.checked_mul(2).unwrap_or_else(overflow))
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| {
+            refuse(format!(
+                "`padding` = {:?} leaves no output along axis {axis}: the uncropped output has \
+                 {full} samples",
+                options.padding
+            ))
+        });
+    // `padding_out` samples past the convolution's reach: up to `padding` of them are cropped
+    // samples given back (less end padding), the rest are zeros.
+    let zero_tail = padding_out.saturating_sub(padding);
+    let pad_end = padding.saturating_sub(padding_out);
+    let conv_input = output - zero_tail;
+    (conv_input > 0).then_some((conv_input, pad_end, zero_tail))
+}
+
+/// Validates the arguments in the transposed convolution's own terms and maps them onto the
+/// convolution; `None` when padding crops every sample an input reaches (the output is the
+/// bias alone, left to burn).
+fn transposed_geometry(
+    x: &Tensor<4>,
+    weight: &Tensor<4>,
+    options: &ConvTransposeOptions<2>,
+) -> Option<TransposedGeometry> {
+    check_device(FUNCTION, &x.device());
+    check_like_x(FUNCTION, "weight", weight, x);
+    let [batch, channels, height, width] = x.dims();
+    let [weight_in, weight_out, kernel_height, kernel_width] = weight.dims();
+    if channels != weight_in {
+        refuse(format!(
+            "`x` has {channels} channels but `weight` takes {weight_in} (`weight.dims()[0]`)"
+        ));
+    }
+    for (name, value) in [("stride", options.stride), ("dilation", options.dilation)] {
+        if value.contains(&0) {
+            refuse(format!("`{name}` must be non-zero, got {value:?}"));
+        }
+    }
+    if options.groups == 0 || !channels.is_multiple_of(options.groups) {
+        refuse(format!(
+            "`groups` = {} must be non-zero and divide the {channels} input channels",
+            options.groups
+        ));
+    }
+    if [height, width, kernel_height, kernel_width, weight_out].contains(&0) {
+        refuse(format!(
+            "`x` {:?} and `weight` {:?} must have non-empty channels, maps and kernels",
+            x.dims(),
+            weight.dims()
+        ));
+    }
+    let [rows, columns] = [(height, kernel_height, 0), (width, kernel_width, 1)]
+        .map(|(input, kernel, axis)| axis_sizes(input, kernel, options, axis));
+    let ((rows, pad_bottom, zero_rows), (columns, pad_right, zero_columns)) = (rows?, columns?);
+    let out_channels = weight_out.checked_mul(options.groups).unwrap_or_else(|| {
+        refuse(format!(
+            "{weight_out} output channels per group times `groups` = {} does not fit in usize",
+            options.groups
+        ))
+    });
+    let [pad_top, pad_left] = options.padding;
+    let convolution = Conv2dGeometry::new(
+        &[batch.max(1), out_channels, rows, columns],
+        &weight.dims(),
+        options.stride,
+        [(pad_top, pad_bottom), (pad_left, pad_right)],
+        options.dilation,
+        options.groups,
+    )
+    .unwrap_or_else(|error| refuse(error.to_string()));
+    debug_assert_eq!(convolution.output_shape()[1..], [channels, height, width]);
+    Some(TransposedGeometry {
+        convolution,
+        zero_tail: [zero_rows, zero_columns],
+    })
+}
+
+/// 2-D transposed convolution (NCHW) computed in the frequency domain: the same arguments,
+/// result and panics on bad input as [`burn::tensor::module::conv_transpose2d`].
+///
+/// `x` is `[batch, channels_in, height, width]`, `weight` is
+/// `[channels_in, channels_out / groups, kernel_height, kernel_width]`, `bias` is
+/// `[channels_out]`. On an autodiff device the gradients are computed in the frequency domain
+/// too, reusing this call's spectra.
+///
+/// ```
+/// use burn::tensor::module::conv_transpose2d;
+/// use burn::tensor::ops::ConvTransposeOptions;
+/// use burn::tensor::{Device, Distribution, Tensor};
+/// use burn_fftconv::fft_conv_transpose2d;
+///
+/// let device = Device::flex();
+/// let x = Tensor::<4>::random([2, 4, 9, 7], Distribution::Default, &device);
+/// let w = Tensor::<4>::random([4, 3, 4, 3], Distribution::Default, &device);
+/// // Stride 2 and 1, padding 1 and 0, one extra output row, two groups.
+/// let options = ConvTransposeOptions::new([2, 1], [1, 0], [1, 0], [1, 1], 2);
+/// let y = fft_conv_transpose2d(x.clone(), w.clone(), None, options.clone());
+/// let direct = conv_transpose2d(x, w, None, options);
+/// assert_eq!(y.dims(), [2, 6, 19, 9]);
+/// assert!((y - direct).abs().max().into_scalar::<f32>() < 1e-4);
+/// ```
+pub fn fft_conv_transpose2d(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    options: ConvTransposeOptions<2>,
+) -> Tensor<4> {
+    fft_conv_transpose2d_with_memory(x, weight, bias, options, BackwardMemory::KeepSpectra)
+}
+
+/// [`fft_conv_transpose2d`], choosing what its backward pass keeps (see [`BackwardMemory`]).
+pub fn fft_conv_transpose2d_with_memory(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    options: ConvTransposeOptions<2>,
+    memory: BackwardMemory,
+) -> Tensor<4> {
+    let geometry = transposed_geometry(&x, &weight, &options);
+    if let Some(bias) = &bias {
+        check_like_x(FUNCTION, "bias", bias, &x);
+        let out_channels = weight.dims()[1] * options.groups;
+        if bias.dims()[0] != out_channels {
+            refuse(format!(
+                "`bias` must have one entry per output channel ({out_channels}), got length {}",
+                bias.dims()[0]
+            ));
+        }
+    }
+    let Some(TransposedGeometry {
+        convolution,
+        zero_tail: [zero_rows, zero_columns],
+    }) = geometry
+        .filter(|_| x.dims()[0] > 0)
+        .filter(|g| fftconv_kernels::check_budget(&g.convolution).is_ok())
+    else {
+        return conv_transpose2d(x, weight, bias, options);
+    };
+    if let Some(wide) = widened(x.dtype()) {
+        let dtype = x.dtype();
+        let bias = bias.map(|bias| bias.cast(wide));
+        let (x, weight) = (x.cast(wide), weight.cast(wide));
+        return fft_conv_transpose2d_with_memory(x, weight, bias, options, memory).cast(dtype);
+    }
+    let mut y = run_pass([x, weight], ConvPass::InputGrad, convolution, memory);
+    if zero_rows + zero_columns > 0 {
+        y = y.pad([(0, zero_rows), (0, zero_columns)], PadMode::Constant(0.0));
+    }
+    match bias {
+        Some(bias) => {
+            let channels = y.dims()[1];
+            y + bias.reshape([1, channels as i64, 1, 1])
+        }
+        None => y,
+    }
+}
