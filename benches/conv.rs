@@ -1,8 +1,10 @@
 //! FFT convolution against burn's direct convolution, on the same device in the same run.
 //!
 //! Groups are named `{backend}/{pass}/{geometry}` with `fft` and `direct` inside each, so the
-//! speedup of a pass is the ratio of the two. Passes: `forward`, `input_grad`, `weight_grad`
-//! and `train_step` (forward and backward through autodiff, the weight and input tracked).
+//! speedup of a pass is the ratio of the two. Passes: `forward`, `input_grad`, `weight_grad`,
+//! `train_step` (forward and backward through autodiff, the weight and input tracked) and
+//! `transposed_train_step` (the same for the transposed convolution from the geometry's output
+//! shape back to its input shape).
 //!
 //! The full grid (kernel 3..15 x image 28..128 x channels 16 and 64, batch 16, plus stride 2
 //! and depthwise cases) runs long; select with criterion's filter, for example
@@ -16,11 +18,12 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use burn::tensor::module::{conv2d, conv2d_weight_backward};
-use burn::tensor::ops::ConvOptions;
+use burn::tensor::module::{conv_transpose2d, conv2d, conv2d_weight_backward};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{Device, Distribution, Tensor};
 use burn_fftconv::{
-    direct_conv2d_x_backward, fft_conv2d, fft_conv2d_weight_backward, fft_conv2d_x_backward,
+    direct_conv2d_x_backward, fft_conv_transpose2d, fft_conv2d, fft_conv2d_weight_backward,
+    fft_conv2d_x_backward,
 };
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
@@ -56,6 +59,21 @@ impl Case {
         ConvOptions::new_with_padding(
             [self.stride; 2],
             [(pad, self.kernel - 1 - pad); 2],
+            [1, 1],
+            self.groups,
+        )
+    }
+
+    /// The transposed convolution that maps the output shape back to the input shape (odd
+    /// kernels: symmetric padding).
+    fn transposed_options(&self) -> ConvTransposeOptions<2> {
+        let pad = self.kernel / 2;
+        let out = (self.image - 1) / self.stride + 1;
+        let padding_out = self.image - ((out - 1) * self.stride + self.kernel - 2 * pad);
+        ConvTransposeOptions::new(
+            [self.stride; 2],
+            [pad; 2],
+            [padding_out; 2],
             [1, 1],
             self.groups,
         )
@@ -140,28 +158,49 @@ fn weight_grad(case: &Case, [x, w, dy]: &[Tensor<4>; 3], fft: bool) -> Tensor<4>
     f(x.clone(), w.clone(), dy.clone(), case.options())
 }
 
-/// Forward and backward on autodiff copies of the tensors; returns the input gradient, after
-/// reading the loss and the weight gradient (a lazy backend, wgpu's Fusion, would otherwise
-/// be free to leave their work undone when only the input gradient is read).
-fn train_step(case: &Case, [x, w, dy]: &[Tensor<4>; 3], fft: bool) -> Tensor<4> {
-    let x = x.clone().autodiff().require_grad();
+/// Forward and backward through autodiff of `op` on copies of `input` and `w` (both tracked),
+/// the loss being `sum(op(input, w) * upstream)`; returns the input gradient, after reading the
+/// loss and the weight gradient (every result read back, so no lazy backend leaves work undone).
+fn autodiff_step(
+    [input, w, upstream]: [&Tensor<4>; 3],
+    op: impl Fn(Tensor<4>, Tensor<4>) -> Tensor<4>,
+) -> Tensor<4> {
+    let input = input.clone().autodiff().require_grad();
     let w = w.clone().autodiff().require_grad();
-    let dy = dy.clone().autodiff();
-    let y = forward(case, &[x.clone(), w.clone(), dy.clone()], fft);
-    let loss = (y * dy).sum();
+    let loss = (op(input.clone(), w.clone()) * upstream.clone().autodiff()).sum();
     let grads = loss.backward();
     black_box(loss.into_data());
     black_box(w.grad(&grads).expect("w is tracked").into_data());
-    x.grad(&grads).expect("x is tracked")
+    input.grad(&grads).expect("the input is tracked")
+}
+
+/// The convolution's training step.
+fn train_step(case: &Case, [x, w, dy]: &[Tensor<4>; 3], fft: bool) -> Tensor<4> {
+    let conv = if fft { fft_conv2d } else { conv2d };
+    autodiff_step([x, w, dy], |x, w| conv(x, w, None, case.options()))
+}
+
+/// The training step of the transposed convolution adjoint to the case's: its input is shaped
+/// like `dy`, its output like `x`, and it shares the weight.
+fn transposed_train_step(case: &Case, [x, w, dy]: &[Tensor<4>; 3], fft: bool) -> Tensor<4> {
+    let conv = if fft {
+        fft_conv_transpose2d
+    } else {
+        conv_transpose2d
+    };
+    autodiff_step([dy, w, x], |input, w| {
+        conv(input, w, None, case.transposed_options())
+    })
 }
 
 #[allow(deprecated)]
 fn benches(c: &mut Criterion) {
-    let passes: [(&str, Pass); 4] = [
+    let passes: [(&str, Pass); 5] = [
         ("forward", forward),
         ("input_grad", input_grad),
         ("weight_grad", weight_grad),
         ("train_step", train_step),
+        ("transposed_train_step", transposed_train_step),
     ];
     let mut devices = vec![("flex", Device::flex()), ("ndarray", Device::ndarray())];
     #[cfg(feature = "wgpu")]

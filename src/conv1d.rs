@@ -2,10 +2,17 @@
 //! maps one row high, whose overlap-save tiling (chosen by the cost model) splits a long
 //! sequence into blocks, so a long filter over a long sequence needs no giant transform.
 
-use burn::tensor::Tensor;
+use burn::config::Config;
+use burn::module::{Module, Param};
+use burn::nn::conv::{Conv1d, Conv1dConfig};
+use burn::nn::{Initializer, PaddingConfig1d};
+use burn::tensor::module::conv1d;
 use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, Tensor};
+use fftconv_kernels::Conv2dGeometry;
 
 use crate::functional::convolve;
+use crate::module::{ConvAlgorithm, fft_pays, same_padding};
 use crate::ops::BackwardMemory;
 
 const FUNCTION: &str = "fft_conv1d";
@@ -103,4 +110,180 @@ pub fn fft_conv1d_with_memory(
     let options = conv1d_as_conv2d(options);
     let operands = [x.unsqueeze_dim(2), weight.unsqueeze_dim(2)];
     convolve(FUNCTION, operands, bias, options, memory).squeeze_dim(2)
+}
+
+/// Configuration of an [`FftConv1d`]: the fields, defaults and initializer of
+/// [`Conv1dConfig`], plus the [`ConvAlgorithm`].
+///
+/// ```
+/// use burn::nn::PaddingConfig1d;
+/// use burn::tensor::{Device, Tensor};
+/// use burn_fftconv::FftConv1dConfig;
+///
+/// let device = Device::flex();
+/// // A causal filter of 256 taps.
+/// let conv = FftConv1dConfig::new(8, 8, 256)
+///     .with_padding(PaddingConfig1d::Explicit(255, 0))
+///     .init(&device);
+/// let y = conv.forward(Tensor::<3>::ones([1, 8, 1000], &device));
+/// assert_eq!(y.dims(), [1, 8, 1000]);
+/// ```
+#[derive(Config, Debug)]
+pub struct FftConv1dConfig {
+    /// The number of input channels.
+    pub channels_in: usize,
+    /// The number of output channels.
+    pub channels_out: usize,
+    /// The size of the kernel.
+    pub kernel_size: usize,
+    /// The stride of the convolution.
+    #[config(default = "1")]
+    pub stride: usize,
+    /// Spacing between kernel elements.
+    #[config(default = "1")]
+    pub dilation: usize,
+    /// Controls the connections between input and output channels.
+    #[config(default = "1")]
+    pub groups: usize,
+    /// The padding configuration; `Explicit(kernel_size - 1, 0)` is causal.
+    #[config(default = "PaddingConfig1d::Valid")]
+    pub padding: PaddingConfig1d,
+    /// If bias should be added to the output.
+    #[config(default = true)]
+    pub bias: bool,
+    /// The initializer of the parameters (the one `Conv1dConfig` uses by default).
+    #[config(default = "Initializer::KaimingUniform{gain:1.0/f64::sqrt(3.0),fan_out_only:false}")]
+    pub initializer: Initializer,
+    /// How the convolution is computed.
+    #[config(default = "ConvAlgorithm::Auto")]
+    pub algorithm: ConvAlgorithm,
+    /// What the FFT path keeps for the backward pass.
+    #[config(default = "BackwardMemory::KeepSpectra")]
+    pub backward_memory: BackwardMemory,
+}
+
+impl FftConv1dConfig {
+    /// The equivalent [`Conv1dConfig`].
+    pub fn to_conv1d_config(&self) -> Conv1dConfig {
+        Conv1dConfig::new(self.channels_in, self.channels_out, self.kernel_size)
+            .with_stride(self.stride)
+            .with_dilation(self.dilation)
+            .with_groups(self.groups)
+            .with_padding(self.padding.clone())
+            .with_bias(self.bias)
+            .with_initializer(self.initializer.clone())
+    }
+
+    /// Initializes a new [`FftConv1d`] exactly as [`Conv1dConfig::init`] would, parameters
+    /// included.
+    pub fn init(&self, device: &Device) -> FftConv1d {
+        FftConv1d {
+            algorithm: self.algorithm,
+            backward_memory: self.backward_memory,
+            ..FftConv1d::from(self.to_conv1d_config().init(device))
+        }
+    }
+}
+
+impl From<Conv1dConfig> for FftConv1dConfig {
+    fn from(config: Conv1dConfig) -> Self {
+        Self::new(config.channels_in, config.channels_out, config.kernel_size)
+            .with_stride(config.stride)
+            .with_dilation(config.dilation)
+            .with_groups(config.groups)
+            .with_padding(config.padding)
+            .with_bias(config.bias)
+            .with_initializer(config.initializer)
+    }
+}
+
+/// A 1-D convolution layer computed in the frequency domain: same parameters, record layout
+/// and forward semantics as [`Conv1d`], so that weights saved from one load into the other.
+#[derive(Module, Debug)]
+pub struct FftConv1d {
+    /// Tensor of shape `[channels_out, channels_in / groups, kernel_size]`.
+    pub weight: Param<Tensor<3>>,
+    /// Tensor of shape `[channels_out]`.
+    pub bias: Option<Param<Tensor<1>>>,
+    /// Stride of the convolution.
+    pub stride: usize,
+    /// Size of the kernel.
+    pub kernel_size: usize,
+    /// Spacing between kernel elements.
+    pub dilation: usize,
+    /// Controls the connections between input and output channels.
+    pub groups: usize,
+    /// The padding configuration.
+    #[module(skip)]
+    pub padding: PaddingConfig1d,
+    /// How the convolution is computed; not part of the record.
+    #[module(skip)]
+    pub algorithm: ConvAlgorithm,
+    /// What the FFT path keeps for the backward pass; not part of the record.
+    #[module(skip)]
+    pub backward_memory: BackwardMemory,
+}
+
+impl From<Conv1d> for FftConv1d {
+    fn from(conv: Conv1d) -> Self {
+        Self {
+            weight: conv.weight,
+            bias: conv.bias,
+            stride: conv.stride,
+            kernel_size: conv.kernel_size,
+            dilation: conv.dilation,
+            groups: conv.groups,
+            padding: conv.padding,
+            algorithm: ConvAlgorithm::Auto,
+            backward_memory: BackwardMemory::KeepSpectra,
+        }
+    }
+}
+
+impl FftConv1d {
+    /// The convolution options for an input of `length` samples.
+    pub fn options(&self, length: usize) -> ConvOptions<1> {
+        let padding = match self.padding {
+            PaddingConfig1d::Valid => (0, 0),
+            PaddingConfig1d::Same => same_padding(self.kernel_size, self.stride, length),
+            PaddingConfig1d::Explicit(left, right) => (left, right),
+        };
+        ConvOptions::new_with_padding([self.stride], [padding], [self.dilation], self.groups)
+    }
+
+    /// Applies the layer to `input` (`[batch, channels_in, length]`).
+    pub fn forward(&self, input: Tensor<3>) -> Tensor<3> {
+        let options = self.options(input.dims()[2]);
+        let bias = self.bias.as_ref().map(|bias| bias.val());
+        let use_fft = match self.algorithm {
+            ConvAlgorithm::Fft => true,
+            ConvAlgorithm::Direct => false,
+            ConvAlgorithm::Auto => {
+                let [batch, channels, length] = input.dims();
+                let [out, per_group, kernel] = self.weight.dims();
+                let options = conv1d_as_conv2d(options.clone());
+                Conv2dGeometry::new(
+                    &[batch.max(1), channels, 1, length],
+                    &[out, per_group, 1, kernel],
+                    options.stride,
+                    options.padding,
+                    options.dilation,
+                    options.groups,
+                )
+                // An invalid geometry goes the FFT way, whose error names the bad argument.
+                .map_or(true, |geometry| fft_pays(&input.device(), &geometry))
+            }
+        };
+        if use_fft {
+            fft_conv1d_with_memory(
+                input,
+                self.weight.val(),
+                bias,
+                options,
+                self.backward_memory,
+            )
+        } else {
+            conv1d(input, self.weight.val(), bias, options)
+        }
+    }
 }

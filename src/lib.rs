@@ -20,7 +20,9 @@ mod module;
 mod ops;
 mod transposed;
 
-pub use conv1d::{conv1d_as_conv2d, fft_conv1d, fft_conv1d_with_memory};
+pub use conv1d::{
+    FftConv1d, FftConv1dConfig, conv1d_as_conv2d, fft_conv1d, fft_conv1d_with_memory,
+};
 pub use fft2::{FftNorm, fft2, ifft2, irfft2, rfft2};
 pub use fftconv_kernels::{
     Conv2dGeometry, GeometryError, SpectralBudget, SpectrumKind, TransformCount,
@@ -31,7 +33,10 @@ pub use functional::{
 };
 pub use module::{Conv2dLayer, ConvAlgorithm, FftConv2d, FftConv2dConfig, prefers_fft};
 pub use ops::{BackwardMemory, ConvPass, Fft2Backend, FftConvBackend};
-pub use transposed::{fft_conv_transpose2d, fft_conv_transpose2d_with_memory};
+pub use transposed::{
+    FftConvTranspose2d, FftConvTranspose2dConfig, fft_conv_transpose2d,
+    fft_conv_transpose2d_with_memory,
+};
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

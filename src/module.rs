@@ -43,7 +43,7 @@ pub use fftconv_kernels::cost::prefers_fft;
 ///   is faster up to kernel 7 at 64x64 (FFT 0.26x at k3, 0.60x at k7) and 128x128 (0.11x at
 ///   k3, 1.02x at k7); the FFT is 5.1x and 5.2x faster at k15.
 /// - Otherwise (Flex): by [`prefers_fft`], the cost model calibrated on Flex.
-fn fft_pays(device: &Device, geometry: &Conv2dGeometry) -> bool {
+pub(crate) fn fft_pays(device: &Device, geometry: &Conv2dGeometry) -> bool {
     match device.clone().without_autodiff().as_dispatch() {
         #[cfg(feature = "ndarray")]
         burn::backend::DispatchDevice::NdArray(_) => true,
@@ -222,7 +222,7 @@ impl ModuleDisplay for FftConv2d {
 
 /// `Same` padding as `burn::nn` computes it: output size `ceil(input / stride)`, the extra
 /// row or column at the end. Like `Conv2d`, it ignores dilation.
-fn same_padding(kernel: usize, stride: usize, input: usize) -> (usize, usize) {
+pub(crate) fn same_padding(kernel: usize, stride: usize, input: usize) -> (usize, usize) {
     let output = input.div_ceil(stride);
     let total = ((output.max(1) - 1) * stride + kernel).saturating_sub(input);
     (total / 2, total - total / 2)

@@ -6,12 +6,17 @@
 //! Its own gradients are the two other identities: the forward convolution for `x` and the
 //! weight gradient for `w`, both from the spectra of this call.
 
-use burn::tensor::Tensor;
+use burn::config::Config;
+use burn::module::{Module, Param};
+use burn::nn::Initializer;
+use burn::nn::conv::{ConvTranspose2d, ConvTranspose2dConfig};
 use burn::tensor::module::conv_transpose2d;
 use burn::tensor::ops::{ConvTransposeOptions, PadMode};
+use burn::tensor::{Device, Tensor};
 use fftconv_kernels::Conv2dGeometry;
 
 use crate::functional::{check_device, check_like_x, run_pass, widened};
+use crate::module::{ConvAlgorithm, fft_pays};
 use crate::ops::{BackwardMemory, ConvPass};
 
 const FUNCTION: &str = "fft_conv_transpose2d";
@@ -209,5 +214,172 @@ pub fn fft_conv_transpose2d_with_memory(
             y + bias.reshape([1, channels as i64, 1, 1])
         }
         None => y,
+    }
+}
+
+/// Configuration of an [`FftConvTranspose2d`]: the fields, defaults and initializer of
+/// [`ConvTranspose2dConfig`], plus the [`ConvAlgorithm`].
+///
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use burn_fftconv::FftConvTranspose2dConfig;
+///
+/// let device = Device::flex();
+/// // A decoder step: twice the size, 16 -> 8 channels.
+/// let up = FftConvTranspose2dConfig::new([16, 8], [4, 4])
+///     .with_stride([2, 2])
+///     .with_padding([1, 1])
+///     .init(&device);
+/// let y = up.forward(Tensor::<4>::ones([1, 16, 12, 12], &device));
+/// assert_eq!(y.dims(), [1, 8, 24, 24]);
+/// ```
+#[derive(Config, Debug)]
+pub struct FftConvTranspose2dConfig {
+    /// Input and output channels.
+    pub channels: [usize; 2],
+    /// Kernel height and width.
+    pub kernel_size: [usize; 2],
+    /// Stride of the convolution.
+    #[config(default = "[1, 1]")]
+    pub stride: [usize; 2],
+    /// Spacing between kernel elements.
+    #[config(default = "[1, 1]")]
+    pub dilation: [usize; 2],
+    /// Controls the connections between input and output channels.
+    #[config(default = "1")]
+    pub groups: usize,
+    /// Padding, cropped from each side of the output.
+    #[config(default = "[0, 0]")]
+    pub padding: [usize; 2],
+    /// Rows and columns added at the end of the output.
+    #[config(default = "[0, 0]")]
+    pub padding_out: [usize; 2],
+    /// If bias should be added to the output.
+    #[config(default = true)]
+    pub bias: bool,
+    /// The initializer of the parameters (the one `ConvTranspose2dConfig` uses by default).
+    #[config(default = "Initializer::KaimingUniform{gain:1.0/f64::sqrt(3.0),fan_out_only:false}")]
+    pub initializer: Initializer,
+    /// How the convolution is computed.
+    #[config(default = "ConvAlgorithm::Auto")]
+    pub algorithm: ConvAlgorithm,
+    /// What the FFT path keeps for the backward pass.
+    #[config(default = "BackwardMemory::KeepSpectra")]
+    pub backward_memory: BackwardMemory,
+}
+
+impl FftConvTranspose2dConfig {
+    /// The equivalent [`ConvTranspose2dConfig`].
+    pub fn to_conv_transpose2d_config(&self) -> ConvTranspose2dConfig {
+        ConvTranspose2dConfig::new(self.channels, self.kernel_size)
+            .with_stride(self.stride)
+            .with_dilation(self.dilation)
+            .with_groups(self.groups)
+            .with_padding(self.padding)
+            .with_padding_out(self.padding_out)
+            .with_bias(self.bias)
+            .with_initializer(self.initializer.clone())
+    }
+
+    /// Initializes a new [`FftConvTranspose2d`] exactly as [`ConvTranspose2dConfig::init`]
+    /// would, parameters included.
+    pub fn init(&self, device: &Device) -> FftConvTranspose2d {
+        FftConvTranspose2d {
+            algorithm: self.algorithm,
+            backward_memory: self.backward_memory,
+            ..FftConvTranspose2d::from(self.to_conv_transpose2d_config().init(device))
+        }
+    }
+}
+
+impl From<ConvTranspose2dConfig> for FftConvTranspose2dConfig {
+    fn from(config: ConvTranspose2dConfig) -> Self {
+        Self::new(config.channels, config.kernel_size)
+            .with_stride(config.stride)
+            .with_dilation(config.dilation)
+            .with_groups(config.groups)
+            .with_padding(config.padding)
+            .with_padding_out(config.padding_out)
+            .with_bias(config.bias)
+            .with_initializer(config.initializer)
+    }
+}
+
+/// A transposed 2-D convolution layer computed in the frequency domain: same parameters,
+/// record layout and forward semantics as [`ConvTranspose2d`], so that weights saved from one
+/// load into the other.
+#[derive(Module, Debug)]
+pub struct FftConvTranspose2d {
+    /// Tensor of shape `[channels_in, channels_out / groups, kernel_size_1, kernel_size_2]`.
+    pub weight: Param<Tensor<4>>,
+    /// Tensor of shape `[channels_out]`.
+    pub bias: Option<Param<Tensor<1>>>,
+    /// Stride of the convolution.
+    pub stride: [usize; 2],
+    /// Size of the kernel.
+    pub kernel_size: [usize; 2],
+    /// Spacing between kernel elements.
+    pub dilation: [usize; 2],
+    /// Controls the connections between input and output channels.
+    pub groups: usize,
+    /// Padding, cropped from each side of the output.
+    pub padding: [usize; 2],
+    /// Rows and columns added at the end of the output.
+    pub padding_out: [usize; 2],
+    /// Input and output channels.
+    pub channels: [usize; 2],
+    /// How the convolution is computed; not part of the record.
+    #[module(skip)]
+    pub algorithm: ConvAlgorithm,
+    /// What the FFT path keeps for the backward pass; not part of the record.
+    #[module(skip)]
+    pub backward_memory: BackwardMemory,
+}
+
+impl From<ConvTranspose2d> for FftConvTranspose2d {
+    fn from(conv: ConvTranspose2d) -> Self {
+        Self {
+            weight: conv.weight,
+            bias: conv.bias,
+            stride: conv.stride,
+            kernel_size: conv.kernel_size,
+            dilation: conv.dilation,
+            groups: conv.groups,
+            padding: conv.padding,
+            padding_out: conv.padding_out,
+            channels: conv.channels,
+            algorithm: ConvAlgorithm::Auto,
+            backward_memory: BackwardMemory::KeepSpectra,
+        }
+    }
+}
+
+impl FftConvTranspose2d {
+    /// The transposed convolution's options.
+    pub fn options(&self) -> ConvTransposeOptions<2> {
+        ConvTransposeOptions::new(
+            self.stride,
+            self.padding,
+            self.padding_out,
+            self.dilation,
+            self.groups,
+        )
+    }
+
+    /// Applies the layer to `input` (`[batch, channels_in, height, width]`).
+    pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
+        let (weight, options) = (self.weight.val(), self.options());
+        let bias = self.bias.as_ref().map(|bias| bias.val());
+        let use_fft = match self.algorithm {
+            ConvAlgorithm::Fft => true,
+            ConvAlgorithm::Direct => false,
+            ConvAlgorithm::Auto => transposed_geometry(&input, &weight, &options)
+                .is_some_and(|g| fft_pays(&input.device(), &g.convolution)),
+        };
+        if use_fft {
+            fft_conv_transpose2d_with_memory(input, weight, bias, options, self.backward_memory)
+        } else {
+            conv_transpose2d(input, weight, bias, options)
+        }
     }
 }

@@ -1,14 +1,18 @@
 //! `fft_conv1d` and `fft_conv_transpose2d` and their autodiff gradients against burn's
 //! `conv1d` and `conv_transpose2d` and the gradients burn's autodiff gives for them, over
 //! seeded random geometries (long causal filters, `padding_out`, groups, stride, dilation);
-//! the adjoint identity between the transposed and the forward convolution; bad input named.
+//! the adjoint identity between the transposed and the forward convolution; bad input named;
+//! the layers as drop-ins for burn's.
 
+use burn::nn::PaddingConfig1d;
+use burn::nn::conv::{Conv1dConfig, ConvTranspose2dConfig};
 use burn::tensor::module::{conv_transpose2d, conv1d, conv2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{DType, Device, Distribution, Tensor};
 use burn_fftconv::{
-    BackwardMemory, conv1d_as_conv2d, fft_conv_transpose2d, fft_conv_transpose2d_with_memory,
-    fft_conv1d, fft_conv1d_with_memory, fft_conv2d,
+    BackwardMemory, ConvAlgorithm, FftConv1dConfig, FftConvTranspose2dConfig, conv1d_as_conv2d,
+    fft_conv_transpose2d, fft_conv_transpose2d_with_memory, fft_conv1d, fft_conv1d_with_memory,
+    fft_conv2d,
 };
 use fftconv_testing::Sampler;
 
@@ -389,4 +393,125 @@ fn transposed_padding_that_crops_everything_is_named() {
         None,
         ConvTransposeOptions::new([1, 1], [3, 0], [0, 0], [1, 1], 1),
     );
+}
+
+/// The values of an optional parameter that is there.
+fn parameter(bias: &Option<burn::module::Param<Tensor<1>>>) -> Vec<f64> {
+    values(bias.as_ref().expect("a bias").val())
+}
+
+/// `FftConv1d` as a drop-in for `Conv1d`: the configs convert both ways, the same seed gives
+/// burn's parameters, a `Conv1d`'s weights load into it, and every algorithm computes burn's
+/// result.
+#[test]
+fn fft_conv1d_is_a_drop_in_for_conv1d() {
+    let device = Device::flex();
+    let reference = Conv1dConfig::new(4, 6, 9)
+        .with_stride(2)
+        .with_groups(2)
+        .with_padding(PaddingConfig1d::Explicit(8, 0));
+    let config = FftConv1dConfig::from(reference.clone());
+    assert_eq!(config.algorithm, ConvAlgorithm::Auto);
+    assert_eq!(
+        format!("{:?}", config.to_conv1d_config()),
+        format!("{reference:?}")
+    );
+    // Parameters are drawn lazily, on first read: each layer is read right after its seed.
+    device.seed(3);
+    let seeded = config.init(&device);
+    let seeded = [values(seeded.weight.val()), parameter(&seeded.bias)];
+    device.seed(3);
+    let direct = reference.init(&device);
+    assert_eq!(
+        seeded,
+        [values(direct.weight.val()), parameter(&direct.bias)]
+    );
+
+    let mut loaded = common::reload(&direct, config.init(&device));
+    let x = Tensor::<3>::random([2, 4, 40], Distribution::Default, &device);
+    let expected = values(direct.forward(x.clone()));
+    for algorithm in [
+        ConvAlgorithm::Fft,
+        ConvAlgorithm::Direct,
+        ConvAlgorithm::Auto,
+    ] {
+        loaded.algorithm = algorithm;
+        let error = relative_error(&values(loaded.forward(x.clone())), &expected);
+        assert!(error < 1e-5, "{algorithm:?}: relative error {error:e}");
+    }
+}
+
+/// `FftConvTranspose2d` as a drop-in for `ConvTranspose2d`, checked as `FftConv1d` is.
+#[test]
+fn fft_conv_transpose2d_is_a_drop_in_for_conv_transpose2d() {
+    let device = Device::flex();
+    let reference = ConvTranspose2dConfig::new([4, 6], [3, 4])
+        .with_stride([2, 1])
+        .with_padding([1, 0])
+        .with_padding_out([1, 0])
+        .with_groups(2);
+    let config = FftConvTranspose2dConfig::from(reference.clone());
+    assert_eq!(config.algorithm, ConvAlgorithm::Auto);
+    assert_eq!(
+        format!("{:?}", config.to_conv_transpose2d_config()),
+        format!("{reference:?}")
+    );
+    // Parameters are drawn lazily, on first read: each layer is read right after its seed.
+    device.seed(4);
+    let seeded = config.init(&device);
+    let seeded = [values(seeded.weight.val()), parameter(&seeded.bias)];
+    device.seed(4);
+    let direct = reference.init(&device);
+    assert_eq!(
+        seeded,
+        [values(direct.weight.val()), parameter(&direct.bias)]
+    );
+
+    let mut loaded = common::reload(&direct, config.init(&device));
+    let x = Tensor::<4>::random([2, 4, 7, 6], Distribution::Default, &device);
+    let expected = values(direct.forward(x.clone()));
+    for algorithm in [
+        ConvAlgorithm::Fft,
+        ConvAlgorithm::Direct,
+        ConvAlgorithm::Auto,
+    ] {
+        loaded.algorithm = algorithm;
+        let error = relative_error(&values(loaded.forward(x.clone())), &expected);
+        assert!(error < 1e-5, "{algorithm:?}: relative error {error:e}");
+    }
+}
+
+/// On wgpu (lavapipe in CI) in f32 against burn on Flex in f64: both operations and their
+/// gradients through the CubeCL implementation under Fusion.
+#[cfg(feature = "wgpu")]
+#[test]
+fn the_family_runs_on_wgpu() {
+    let Some(wgpu) = common::wgpu_or_skip("the_family_runs_on_wgpu") else {
+        return;
+    };
+    let mut sampler = Sampler::new(19);
+    for _ in 0..10 {
+        let case = conv1d_case(&mut sampler);
+        let expected = case.results(conv1d_as_2d, &Device::flex(), DType::F64);
+        let got = case.results(fft_conv1d, &wgpu, DType::F32);
+        for (got, expected) in got.iter().zip(&expected) {
+            let error = relative_error(got, expected);
+            assert!(
+                error < 2e-4,
+                "fft_conv1d on wgpu: {error:e} for {:?}",
+                case.shapes
+            );
+        }
+        let case = transposed_case(&mut sampler);
+        let expected = case.results(conv_transpose2d, &Device::flex(), DType::F64);
+        let got = case.results(fft_conv_transpose2d, &wgpu, DType::F32);
+        for (got, expected) in got.iter().zip(&expected) {
+            let error = relative_error(got, expected);
+            assert!(
+                error < 2e-4,
+                "fft_conv_transpose2d on wgpu: {error:e} for {:?}",
+                case.shapes
+            );
+        }
+    }
 }

@@ -5,7 +5,6 @@ mod common;
 use burn::module::Module;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2dConfig;
-use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::{Device, Tensor};
 use burn_fftconv::{ConvAlgorithm, FftConv2d, FftConv2dConfig};
 use common::{assert_twins_train_alike, relative_error, values};
@@ -98,24 +97,13 @@ fn conv2d_weights_load_into_fft_conv2d() {
     let conv = Conv2dConfig::new([3, 5], [3, 3])
         .with_padding(PaddingConfig2d::Same)
         .init(&device);
-    let dir = std::env::temp_dir().join(format!("burn-fftconv-record-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("conv.bpk");
-    conv.save_into(&mut BurnpackStore::from_file(&path))
-        .unwrap();
-
-    let mut spectral = FftConv2dConfig::new([3, 5], [3, 3])
-        .with_padding(PaddingConfig2d::Same)
-        .with_algorithm(ConvAlgorithm::Fft)
-        .init(&device);
-    // Loaded through memory: parameters that burn 0.22.1 loads lazily from a file fail to read
-    // back on Flex ("host access failed"), for burn's own Conv2d as well.
-    let bytes = burn::tensor::Bytes::from_bytes_vec(std::fs::read(&path).unwrap());
-    std::fs::remove_dir_all(&dir).unwrap();
-    let result = spectral
-        .load_from(&mut BurnpackStore::from_bytes(Some(bytes)))
-        .unwrap();
-    assert!(result.errors.is_empty(), "{result:?}");
+    let spectral = common::reload(
+        &conv,
+        FftConv2dConfig::new([3, 5], [3, 3])
+            .with_padding(PaddingConfig2d::Same)
+            .with_algorithm(ConvAlgorithm::Fft)
+            .init(&device),
+    );
 
     let x = Tensor::<4>::random([2, 3, 8, 8], burn::tensor::Distribution::Default, &device);
     let err = relative_error(

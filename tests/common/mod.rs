@@ -88,6 +88,34 @@ impl<C: Conv2dLayer> Cnn<C> {
     }
 }
 
+/// `target` with the parameters of `source` (a burn layer and its FFT twin share the record
+/// layout), saved to a burnpack file and read back. Read through memory: parameters that burn
+/// 0.22.1 loads lazily from a file fail to read back on Flex ("host access failed"), for
+/// burn's own layers as well.
+pub fn reload<S: burn::store::ModuleSnapshot, T: burn::store::ModuleSnapshot>(
+    source: &S,
+    mut target: T,
+) -> T {
+    use burn::store::BurnpackStore;
+    let dir = std::env::temp_dir().join(format!(
+        "burn-fftconv-record-{}-{}",
+        std::process::id(),
+        std::any::type_name::<T>().replace("::", "-")
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("layer.bpk");
+    source
+        .save_into(&mut BurnpackStore::from_file(&path))
+        .unwrap();
+    let bytes = burn::tensor::Bytes::from_bytes_vec(std::fs::read(&path).unwrap());
+    std::fs::remove_dir_all(&dir).unwrap();
+    let result = target
+        .load_from(&mut BurnpackStore::from_bytes(Some(bytes)))
+        .unwrap();
+    assert!(result.errors.is_empty(), "{result:?}");
+    target
+}
+
 /// A tensor of `values` (row-major, `shape`) on `device` in `dtype`.
 pub fn tensor<const D: usize>(
     values: Vec<f64>,
