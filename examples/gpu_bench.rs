@@ -28,82 +28,41 @@ use burn_fftconv::{
     device_named, direct_conv2d_x_backward, fft_conv2d, fft_conv2d_weight_backward,
     fft_conv2d_x_backward,
 };
+use clap::Parser;
+use clap::builder::RangedU64ValueParser;
 
-const USAGE: &str = "usage: gpu_bench [--device flex|ndarray|wgpu] [--batch N] \
-[--channels N] [--size S..] [--k K..] [--warmup N] [--reps N] [--peak-tflops T]";
-
+/// FFT convolution against burn's direct convolution on one device: training step and passes.
+#[derive(Parser, Debug)]
 struct Args {
+    /// Device: flex, ndarray or wgpu (with the `wgpu` feature).
+    #[arg(long, default_value = "wgpu")]
     device: String,
+    /// Batch size.
+    #[arg(long, default_value_t = 16, value_parser = positive())]
     batch: usize,
+    /// Input and output channels.
+    #[arg(long, default_value_t = 64, value_parser = positive())]
     channels: usize,
+    /// Image sizes (square).
+    #[arg(long = "size", num_args = 1.., default_values_t = [64, 128], value_parser = positive())]
     sizes: Vec<usize>,
+    /// Kernel sizes (square).
+    #[arg(long = "k", num_args = 1.., default_values_t = [3, 5, 7, 15], value_parser = positive())]
     kernels: Vec<usize>,
+    /// Untimed steps first (compilation, autotuning).
+    #[arg(long, default_value_t = 3, value_parser = positive())]
     warmup: usize,
+    /// Timed steps.
+    #[arg(long, default_value_t = 10, value_parser = positive())]
     reps: usize,
+    /// The device's peak rate: an H100's fp32 rate without tensor cores by default.
+    #[arg(long, default_value_t = 67.0)]
     peak_tflops: f64,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        device: "wgpu".into(),
-        batch: 16,
-        channels: 64,
-        sizes: vec![64, 128],
-        kernels: vec![3, 5, 7, 15],
-        warmup: 3,
-        reps: 10,
-        // An H100's fp32 peak without tensor cores (SXM); pass the device's own.
-        peak_tflops: 67.0,
-    };
-    let mut it = std::env::args().skip(1).peekable();
-    while let Some(flag) = it.next() {
-        let mut values = Vec::new();
-        while let Some(v) = it.next_if(|v| !v.starts_with("--")) {
-            values.push(v);
-        }
-        let numbers = |values: &[String]| -> Result<Vec<usize>, String> {
-            let parsed: Result<Vec<usize>, _> = values.iter().map(|v| v.parse()).collect();
-            match parsed {
-                Ok(n) if !n.is_empty() && !n.contains(&0) => Ok(n),
-                _ => Err(format!(
-                    "{flag}: expected positive whole numbers, got {values:?}\n{USAGE}"
-                )),
-            }
-        };
-        let one = |values: &[String]| -> Result<usize, String> {
-            match numbers(values)?.as_slice() {
-                [n] => Ok(*n),
-                _ => Err(format!("{flag} takes one value, got {values:?}\n{USAGE}")),
-            }
-        };
-        match flag.as_str() {
-            "--device" => {
-                args.device = values
-                    .first()
-                    .cloned()
-                    .ok_or(format!("--device needs a value\n{USAGE}"))?
-            }
-            "--batch" => args.batch = one(&values)?,
-            "--channels" => args.channels = one(&values)?,
-            "--size" => args.sizes = numbers(&values)?,
-            "--k" => args.kernels = numbers(&values)?,
-            "--warmup" => args.warmup = one(&values)?,
-            "--reps" => args.reps = one(&values)?,
-            "--peak-tflops" => {
-                args.peak_tflops = match values.as_slice() {
-                    [v] => v
-                        .parse::<f64>()
-                        .ok()
-                        .filter(|p| *p > 0.0)
-                        .ok_or(format!("--peak-tflops: not a positive number: {v}"))?,
-                    _ => return Err(format!("--peak-tflops takes one value\n{USAGE}")),
-                }
-            }
-            "-h" | "--help" => return Err(USAGE.into()),
-            other => return Err(format!("unknown argument {other}\n{USAGE}")),
-        }
-    }
-    Ok(args)
+/// A parser of whole numbers from 1 up.
+fn positive() -> RangedU64ValueParser<usize> {
+    RangedU64ValueParser::new().range(1..)
 }
 
 /// One measured geometry: `channels` in and out, square image and kernel, "same" padding,
@@ -248,13 +207,14 @@ fn relative_difference(results: Vec<Tensor<4>>, reference: Vec<Tensor<4>>) -> f6
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!("{message}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let args = Args::parse();
+    if !(args.peak_tflops > 0.0 && args.peak_tflops.is_finite()) {
+        eprintln!(
+            "--peak-tflops must be a positive number, got {}",
+            args.peak_tflops
+        );
+        return ExitCode::FAILURE;
+    }
     let device = match device_named(&args.device) {
         Ok(device) => device,
         Err(message) => {

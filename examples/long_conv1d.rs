@@ -20,58 +20,33 @@ use burn::tensor::module::conv1d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
 use burn_fftconv::{device_named, fft_conv1d};
+use clap::Parser;
+use clap::builder::RangedU64ValueParser;
 
-const USAGE: &str = "usage: long_conv1d [--device flex|ndarray|wgpu] [--batch N] [--channels N] \
-[--length L] [--kernel K] [--reps N] [--deadline SECONDS]";
-
-#[derive(Clone)]
+/// Long causal 1-D convolution, training step: `fft_conv1d` against burn's direct `conv1d`.
+#[derive(Parser, Clone, Debug)]
 struct Args {
+    /// Device: flex, ndarray or wgpu (with the `wgpu` feature).
+    #[arg(long, default_value = "flex")]
     device: String,
+    /// Batch size.
+    #[arg(long, default_value_t = 8, value_parser = positive())]
     batch: usize,
+    /// Input and output channels.
+    #[arg(long, default_value_t = 64, value_parser = positive())]
     channels: usize,
+    /// Sequence length.
+    #[arg(long, default_value_t = 16384, value_parser = positive())]
     length: usize,
+    /// Filter taps.
+    #[arg(long, default_value_t = 1024, value_parser = positive())]
     kernel: usize,
+    /// Timed FFT steps (the median is reported).
+    #[arg(long, default_value_t = 5, value_parser = positive())]
     reps: usize,
+    /// Seconds to wait for burn's direct step.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     deadline: u64,
-}
-
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        device: "flex".into(),
-        batch: 8,
-        channels: 64,
-        length: 16384,
-        kernel: 1024,
-        reps: 5,
-        deadline: 60,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        if flag == "-h" || flag == "--help" {
-            return Err(USAGE.into());
-        }
-        let value = it
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
-        if flag == "--device" {
-            args.device = value;
-            continue;
-        }
-        let number: usize =
-            value.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
-                format!("{flag}: expected a positive whole number, got {value:?}")
-            })?;
-        match flag.as_str() {
-            "--batch" => args.batch = number,
-            "--channels" => args.channels = number,
-            "--length" => args.length = number,
-            "--kernel" => args.kernel = number,
-            "--reps" => args.reps = number,
-            "--deadline" => args.deadline = number as u64,
-            other => return Err(format!("unknown argument {other}\n{USAGE}")),
-        }
-    }
-    Ok(args)
 }
 
 type Conv1d = fn(Tensor<3>, Tensor<3>, Option<Tensor<1>>, ConvOptions<1>) -> Tensor<3>;
@@ -96,14 +71,13 @@ fn step(conv: Conv1d, args: &Args, length: usize, device: &Device) -> Duration {
     start.elapsed()
 }
 
+/// A parser of whole numbers from 1 up.
+fn positive() -> RangedU64ValueParser<usize> {
+    RangedU64ValueParser::new().range(1..)
+}
+
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!("{message}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let args = Args::parse();
     let device = match device_named(&args.device) {
         Ok(device) => device,
         Err(message) => {
