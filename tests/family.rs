@@ -515,3 +515,39 @@ fn the_family_runs_on_wgpu() {
         }
     }
 }
+
+/// Edge inputs give burn's behaviour: an empty batch burn's (empty) result, half precision a
+/// result in the input's dtype, computed in f32.
+#[test]
+fn edge_inputs_behave_as_burn() {
+    let device = Device::flex();
+    let random = |shape: [usize; 4], dtype: DType| {
+        Tensor::<4>::random(shape, Distribution::Default, (&device, dtype))
+    };
+    let transposed = ConvTransposeOptions::new([2, 1], [1, 0], [1, 0], [1, 1], 1);
+    let causal = ConvOptions::new_with_padding([1], [(4, 0)], [1], 1);
+    // Empty batch.
+    let x = random([0, 3, 5, 4], DType::F32);
+    let w = random([3, 2, 3, 3], DType::F32);
+    let y = fft_conv_transpose2d(x.clone(), w.clone(), None, transposed.clone());
+    assert_eq!(
+        y.dims(),
+        conv_transpose2d(x, w, None, transposed.clone()).dims()
+    );
+    let x = Tensor::<3>::zeros([0, 3, 9], &device);
+    let w = Tensor::<3>::ones([2, 3, 5], &device);
+    assert_eq!(fft_conv1d(x, w, None, causal.clone()).dims(), [0, 2, 9]);
+    // Half precision.
+    let x = random([2, 3, 5, 4], DType::F16);
+    let w = random([3, 2, 3, 3], DType::F16);
+    let y = fft_conv_transpose2d(x.clone(), w.clone(), None, transposed.clone());
+    assert_eq!(y.dtype(), DType::F16);
+    let expected = conv_transpose2d(x, w, None, transposed);
+    assert!(relative_error(&values(y), &values(expected)) < 5e-3);
+    let x = random([2, 3, 1, 30], DType::F16).reshape([2, 3, 30]);
+    let w = random([2, 3, 1, 5], DType::F16).reshape([2, 3, 5]);
+    let y = fft_conv1d(x.clone(), w.clone(), None, causal.clone());
+    assert_eq!(y.dtype(), DType::F16);
+    let expected = conv1d(x, w, None, causal);
+    assert!(relative_error(&values(y), &values(expected)) < 5e-3);
+}
