@@ -4,7 +4,8 @@
 //! speedup of a pass is the ratio of the two. Passes: `forward`, `input_grad`, `weight_grad`,
 //! `train_step` (forward and backward through autodiff, the weight and input tracked) and
 //! `transposed_train_step` (the same for the transposed convolution from the geometry's output
-//! shape back to its input shape).
+//! shape back to its input shape); and `flex/conv1d_train_step/...`, causal 1-D filters of 64
+//! to 1024 taps.
 //!
 //! The full grid (kernel 3..15 x image 28..128 x channels 16 and 64, batch 16, plus stride 2
 //! and depthwise cases) runs long; select with criterion's filter, for example
@@ -18,12 +19,12 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use burn::tensor::module::{conv_transpose2d, conv2d, conv2d_weight_backward};
+use burn::tensor::module::{conv_transpose2d, conv1d, conv2d, conv2d_weight_backward};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{Device, Distribution, Tensor};
 use burn_fftconv::{
-    direct_conv2d_x_backward, fft_conv_transpose2d, fft_conv2d, fft_conv2d_weight_backward,
-    fft_conv2d_x_backward,
+    direct_conv2d_x_backward, fft_conv_transpose2d, fft_conv1d, fft_conv2d,
+    fft_conv2d_weight_backward, fft_conv2d_x_backward,
 };
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
@@ -161,10 +162,10 @@ fn weight_grad(case: &Case, [x, w, dy]: &[Tensor<4>; 3], fft: bool) -> Tensor<4>
 /// Forward and backward through autodiff of `op` on copies of `input` and `w` (both tracked),
 /// the loss being `sum(op(input, w) * upstream)`; returns the input gradient, after reading the
 /// loss and the weight gradient (every result read back, so no lazy backend leaves work undone).
-fn autodiff_step(
-    [input, w, upstream]: [&Tensor<4>; 3],
-    op: impl Fn(Tensor<4>, Tensor<4>) -> Tensor<4>,
-) -> Tensor<4> {
+fn autodiff_step<const D: usize>(
+    [input, w, upstream]: [&Tensor<D>; 3],
+    op: impl Fn(Tensor<D>, Tensor<D>) -> Tensor<D>,
+) -> Tensor<D> {
     let input = input.clone().autodiff().require_grad();
     let w = w.clone().autodiff().require_grad();
     let loss = (op(input.clone(), w.clone()) * upstream.clone().autodiff()).sum();
@@ -193,6 +194,48 @@ fn transposed_train_step(case: &Case, [x, w, dy]: &[Tensor<4>; 3], fft: bool) ->
     })
 }
 
+/// The group `name`: `run(true)` (FFT) against `run(false)` (direct), each result read back
+/// and the device synchronized after every iteration.
+fn compare<const D: usize>(
+    c: &mut Criterion,
+    name: String,
+    device: &Device,
+    run: impl Fn(bool) -> Tensor<D>,
+) {
+    let mut group = c.benchmark_group(name);
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_millis(300));
+    group.measurement_time(Duration::from_secs(2));
+    for (algorithm, fft) in [("fft", true), ("direct", false)] {
+        group.bench_function(BenchmarkId::from_parameter(algorithm), |b| {
+            b.iter(|| {
+                let result = run(fft).into_data();
+                device.sync().expect("the device synchronizes");
+                black_box(result)
+            })
+        });
+    }
+    group.finish();
+}
+
+/// Causal 1-D training steps on Flex, 16 -> 16 channels, batch 8, 4096 samples: long
+/// filters where burn's direct step still takes seconds, not minutes
+/// (`examples/long_conv1d.rs` times the longer ones).
+fn conv1d_benches(c: &mut Criterion) {
+    let device = Device::flex();
+    let random = |shape: [usize; 3]| Tensor::<3>::random(shape, Distribution::Default, &device);
+    let (x, dy) = (random([8, 16, 4096]), random([8, 16, 4096]));
+    for kernel in [64, 256, 1024] {
+        let w = random([16, 16, kernel]);
+        let causal = ConvOptions::new_with_padding([1], [(kernel - 1, 0)], [1], 1);
+        let name = format!("flex/conv1d_train_step/n8_c16_f16_l4096_k{kernel}_causal");
+        compare(c, name, &device, |fft| {
+            let conv = if fft { fft_conv1d } else { conv1d };
+            autodiff_step([&x, &w, &dy], |x, w| conv(x, w, None, causal.clone()))
+        });
+    }
+}
+
 #[allow(deprecated)]
 fn benches(c: &mut Criterion) {
     let passes: [(&str, Pass); 5] = [
@@ -212,23 +255,12 @@ fn benches(c: &mut Criterion) {
         for case in grid() {
             let tensors = case.tensors(&device);
             for (pass, run) in passes {
-                let mut group = c.benchmark_group(format!("{backend}/{pass}/{}", case.name()));
-                group.sample_size(10);
-                group.warm_up_time(Duration::from_millis(300));
-                group.measurement_time(Duration::from_secs(2));
-                for (algorithm, fft) in [("fft", true), ("direct", false)] {
-                    group.bench_function(BenchmarkId::from_parameter(algorithm), |b| {
-                        b.iter(|| {
-                            let result = run(&case, &tensors, fft).into_data();
-                            device.sync().expect("the device synchronizes");
-                            black_box(result)
-                        })
-                    });
-                }
-                group.finish();
+                let name = format!("{backend}/{pass}/{}", case.name());
+                compare(c, name, &device, |fft| run(&case, &tensors, fft));
             }
         }
     }
+    conv1d_benches(c);
 }
 
 criterion_group!(conv, benches);
