@@ -19,6 +19,7 @@ mod layout;
 mod module;
 mod ops;
 mod transposed;
+mod transposed1d;
 
 pub use conv1d::{
     FftConv1d, FftConv1dConfig, conv1d_as_conv2d, fft_conv1d, fft_conv1d_with_memory,
@@ -36,6 +37,10 @@ pub use ops::{BackwardMemory, ConvPass, Fft2Backend, FftConvBackend};
 pub use transposed::{
     FftConvTranspose2d, FftConvTranspose2dConfig, fft_conv_transpose2d,
     fft_conv_transpose2d_with_memory,
+};
+pub use transposed1d::{
+    FftConvTranspose1d, FftConvTranspose1dConfig, conv_transpose1d_as_2d, fft_conv_transpose1d,
+    fft_conv_transpose1d_with_memory,
 };
 
 /// The README's examples, compiled and run as doc tests.

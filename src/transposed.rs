@@ -19,7 +19,55 @@ use crate::functional::{check_device, check_like_x, run_pass, widened};
 use crate::module::{ConvAlgorithm, fft_pays};
 use crate::ops::{BackwardMemory, ConvPass};
 
-const FUNCTION: &str = "fft_conv_transpose2d";
+/// The 2-D function, as its errors name it.
+const CALLER_2D: Caller = Caller {
+    function: "fft_conv_transpose2d",
+    one_row: false,
+};
+
+/// The public function a transposed convolution is computed for, so that its errors speak in
+/// its terms: its name, and for `fft_conv_transpose1d` (maps one row high) 1-D values.
+#[derive(Clone, Copy)]
+pub(crate) struct Caller {
+    /// The public function's name.
+    pub function: &'static str,
+    /// Whether the caller's tensors are 1-D sequences laid out as maps of one row.
+    pub one_row: bool,
+}
+
+impl Caller {
+    /// Panics with `message` prefixed by the function's name.
+    fn refuse(self, message: String) -> ! {
+        panic!("{}: {message}", self.function)
+    }
+
+    /// Per-axis values as the caller gave them: both axes, or the sequence's alone.
+    fn values(self, values: [usize; 2]) -> String {
+        if self.one_row {
+            format!("{:?}", [values[1]])
+        } else {
+            format!("{values:?}")
+        }
+    }
+
+    /// A 4-D shape as the caller gave it (without the row axis for 1-D).
+    fn shape(self, [n, c, h, w]: [usize; 4]) -> String {
+        if self.one_row {
+            format!("{:?}", [n, c, w])
+        } else {
+            format!("{:?}", [n, c, h, w])
+        }
+    }
+
+    /// The axis, named.
+    fn axis(self, axis: usize) -> String {
+        if self.one_row {
+            "the sequence".into()
+        } else {
+            format!("axis {axis}")
+        }
+    }
+}
 
 /// How a transposed convolution maps onto the convolution whose input gradient it is.
 struct TransposedGeometry {
@@ -31,15 +79,11 @@ struct TransposedGeometry {
     zero_tail: [usize; 2],
 }
 
-/// Panics with `message` prefixed by the function's name.
-fn refuse(message: String) -> ! {
-    panic!("{FUNCTION}: {message}")
-}
-
 /// The transposed output's size along one axis (burn's formula), and the convolution input
 /// size and end padding that make a convolution with output size `input` its adjoint.
 /// `None` when no input sample reaches the output (padding crops all of it).
 fn axis_sizes(
+    caller: Caller,
     input: usize,
     kernel: usize,
     options: &ConvTransposeOptions<2>,
@@ -48,8 +92,9 @@ fn axis_sizes(
     let (stride, padding) = (options.stride[axis], options.padding[axis]);
     let (padding_out, dilation) = (options.padding_out[axis], options.dilation[axis]);
     let overflow = || -> usize {
-        refuse(format!(
-            "the output size along axis {axis} does not fit in usize"
+        caller.refuse(format!(
+            "the output size along {} does not fit in usize",
+            caller.axis(axis)
         ))
     };
     // (input - 1) * stride + dilation * (kernel - 1) + 1 + padding_out, then less 2 padding.
@@ -62,10 +107,11 @@ fn axis_sizes(
         .checked_sub(padding.checked_mul(2).unwrap_or_else(overflow))
         .filter(|&n| n > 0)
         .unwrap_or_else(|| {
-            refuse(format!(
-                "`padding` = {:?} leaves no output along axis {axis}: the uncropped output has \
-                 {full} samples",
-                options.padding
+            caller.refuse(format!(
+                "`padding` = {} leaves no output along {}: the uncropped output has {full} \
+                 samples",
+                caller.values(options.padding),
+                caller.axis(axis)
             ))
         });
     // `padding_out` samples past the convolution's reach: up to `padding` of them are cropped
@@ -80,42 +126,46 @@ fn axis_sizes(
 /// convolution; `None` when padding crops every sample an input reaches (the output is the
 /// bias alone, left to burn).
 fn transposed_geometry(
+    caller: Caller,
     x: &Tensor<4>,
     weight: &Tensor<4>,
     options: &ConvTransposeOptions<2>,
 ) -> Option<TransposedGeometry> {
-    check_device(FUNCTION, &x.device());
-    check_like_x(FUNCTION, "weight", weight, x);
+    check_device(caller.function, &x.device());
+    check_like_x(caller.function, "weight", weight, x);
     let [batch, channels, height, width] = x.dims();
     let [weight_in, weight_out, kernel_height, kernel_width] = weight.dims();
     if channels != weight_in {
-        refuse(format!(
+        caller.refuse(format!(
             "`x` has {channels} channels but `weight` takes {weight_in} (`weight.dims()[0]`)"
         ));
     }
     for (name, value) in [("stride", options.stride), ("dilation", options.dilation)] {
         if value.contains(&0) {
-            refuse(format!("`{name}` must be non-zero, got {value:?}"));
+            caller.refuse(format!(
+                "`{name}` must be non-zero, got {}",
+                caller.values(value)
+            ));
         }
     }
     if options.groups == 0 || !channels.is_multiple_of(options.groups) {
-        refuse(format!(
+        caller.refuse(format!(
             "`groups` = {} must be non-zero and divide the {channels} input channels",
             options.groups
         ));
     }
     if [height, width, kernel_height, kernel_width, weight_out].contains(&0) {
-        refuse(format!(
-            "`x` {:?} and `weight` {:?} must have non-empty channels, maps and kernels",
-            x.dims(),
-            weight.dims()
+        caller.refuse(format!(
+            "`x` {} and `weight` {} must have non-empty channels, maps and kernels",
+            caller.shape(x.dims()),
+            caller.shape(weight.dims())
         ));
     }
     let [rows, columns] = [(height, kernel_height, 0), (width, kernel_width, 1)]
-        .map(|(input, kernel, axis)| axis_sizes(input, kernel, options, axis));
+        .map(|(input, kernel, axis)| axis_sizes(caller, input, kernel, options, axis));
     let ((rows, pad_bottom, zero_rows), (columns, pad_right, zero_columns)) = (rows?, columns?);
     let out_channels = weight_out.checked_mul(options.groups).unwrap_or_else(|| {
-        refuse(format!(
+        caller.refuse(format!(
             "{weight_out} output channels per group times `groups` = {} does not fit in usize",
             options.groups
         ))
@@ -129,7 +179,7 @@ fn transposed_geometry(
         options.dilation,
         options.groups,
     )
-    .unwrap_or_else(|error| refuse(error.to_string()));
+    .unwrap_or_else(|error| caller.refuse(error.to_string()));
     debug_assert_eq!(convolution.output_shape()[1..], [channels, height, width]);
     Some(TransposedGeometry {
         convolution,
@@ -178,12 +228,24 @@ pub fn fft_conv_transpose2d_with_memory(
     options: ConvTransposeOptions<2>,
     memory: BackwardMemory,
 ) -> Tensor<4> {
-    let geometry = transposed_geometry(&x, &weight, &options);
+    transpose(CALLER_2D, [x, weight], bias, options, memory)
+}
+
+/// [`fft_conv_transpose2d_with_memory`] for `caller` (also `fft_conv_transpose1d`, on maps one
+/// row high), in whose terms errors are given.
+pub(crate) fn transpose(
+    caller: Caller,
+    [x, weight]: [Tensor<4>; 2],
+    bias: Option<Tensor<1>>,
+    options: ConvTransposeOptions<2>,
+    memory: BackwardMemory,
+) -> Tensor<4> {
+    let geometry = transposed_geometry(caller, &x, &weight, &options);
     if let Some(bias) = &bias {
-        check_like_x(FUNCTION, "bias", bias, &x);
+        check_like_x(caller.function, "bias", bias, &x);
         let out_channels = weight.dims()[1] * options.groups;
         if bias.dims()[0] != out_channels {
-            refuse(format!(
+            caller.refuse(format!(
                 "`bias` must have one entry per output channel ({out_channels}), got length {}",
                 bias.dims()[0]
             ));
@@ -201,8 +263,8 @@ pub fn fft_conv_transpose2d_with_memory(
     if let Some(wide) = widened(x.dtype()) {
         let dtype = x.dtype();
         let bias = bias.map(|bias| bias.cast(wide));
-        let (x, weight) = (x.cast(wide), weight.cast(wide));
-        return fft_conv_transpose2d_with_memory(x, weight, bias, options, memory).cast(dtype);
+        let operands = [x.cast(wide), weight.cast(wide)];
+        return transpose(caller, operands, bias, options, memory).cast(dtype);
     }
     let mut y = run_pass([x, weight], ConvPass::InputGrad, convolution, memory);
     if zero_rows + zero_columns > 0 {
@@ -215,6 +277,17 @@ pub fn fft_conv_transpose2d_with_memory(
         }
         None => y,
     }
+}
+
+/// Whether `Auto` takes the frequency domain for this transposed convolution: as for the
+/// convolution whose input gradient it is.
+pub(crate) fn fft_pays_for(
+    input: &Tensor<4>,
+    weight: &Tensor<4>,
+    options: &ConvTransposeOptions<2>,
+) -> bool {
+    transposed_geometry(CALLER_2D, input, weight, options)
+        .is_some_and(|g| fft_pays(&input.device(), &g.convolution))
 }
 
 /// Configuration of an [`FftConvTranspose2d`]: the fields, defaults and initializer of
@@ -373,8 +446,7 @@ impl FftConvTranspose2d {
         let use_fft = match self.algorithm {
             ConvAlgorithm::Fft => true,
             ConvAlgorithm::Direct => false,
-            ConvAlgorithm::Auto => transposed_geometry(&input, &weight, &options)
-                .is_some_and(|g| fft_pays(&input.device(), &g.convolution)),
+            ConvAlgorithm::Auto => fft_pays_for(&input, &weight, &options),
         };
         if use_fft {
             fft_conv_transpose2d_with_memory(input, weight, bias, options, self.backward_memory)

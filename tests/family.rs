@@ -5,14 +5,15 @@
 //! the layers as drop-ins for burn's.
 
 use burn::nn::PaddingConfig1d;
-use burn::nn::conv::{Conv1dConfig, ConvTranspose2dConfig};
-use burn::tensor::module::{conv_transpose2d, conv1d, conv2d};
+use burn::nn::conv::{Conv1dConfig, ConvTranspose1dConfig, ConvTranspose2dConfig};
+use burn::tensor::module::{conv_transpose1d, conv_transpose2d, conv1d, conv2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{DType, Device, Distribution, Tensor};
 use burn_fftconv::{
-    BackwardMemory, ConvAlgorithm, FftConv1dConfig, FftConvTranspose2dConfig, conv1d_as_conv2d,
-    fft_conv_transpose2d, fft_conv_transpose2d_with_memory, fft_conv1d, fft_conv1d_with_memory,
-    fft_conv2d,
+    BackwardMemory, ConvAlgorithm, FftConv1dConfig, FftConvTranspose1dConfig,
+    FftConvTranspose2dConfig, conv_transpose1d_as_2d, conv1d_as_conv2d, fft_conv_transpose1d,
+    fft_conv_transpose1d_with_memory, fft_conv_transpose2d, fft_conv_transpose2d_with_memory,
+    fft_conv1d, fft_conv1d_with_memory, fft_conv2d,
 };
 use fftconv_testing::Sampler;
 
@@ -395,91 +396,73 @@ fn transposed_padding_that_crops_everything_is_named() {
     );
 }
 
-/// The values of an optional parameter that is there.
-fn parameter(bias: &Option<burn::module::Param<Tensor<1>>>) -> Vec<f64> {
-    values(bias.as_ref().expect("a bias").val())
+/// A test that the layer of `$fft_config` is a drop-in for burn's layer of config `$reference`:
+/// the configs convert both ways, the burn layer's weights load into it, and every algorithm
+/// computes burn's result on an input of `$input` (rank `$rank`). (The same seed giving
+/// burn's parameters is checked in `tests/seeded_init.rs`, alone with the process-wide RNG.)
+macro_rules! drop_in_test {
+    ($name:ident, $reference:expr, $fft_config:ty, $to_burn:ident, $input:expr, $rank:literal) => {
+        #[test]
+        fn $name() {
+            let device = Device::flex();
+            let reference = $reference;
+            let config = <$fft_config>::from(reference.clone());
+            assert_eq!(config.algorithm, ConvAlgorithm::Auto);
+            assert_eq!(format!("{:?}", config.$to_burn()), format!("{reference:?}"));
+            let direct = reference.init(&device);
+            let mut loaded = common::reload(&direct, config.init(&device));
+            let x = Tensor::<$rank>::random($input, Distribution::Default, &device);
+            let expected = values(direct.forward(x.clone()));
+            for algorithm in [
+                ConvAlgorithm::Fft,
+                ConvAlgorithm::Direct,
+                ConvAlgorithm::Auto,
+            ] {
+                loaded.algorithm = algorithm;
+                let error = relative_error(&values(loaded.forward(x.clone())), &expected);
+                assert!(error < 1e-5, "{algorithm:?}: relative error {error:e}");
+            }
+        }
+    };
 }
 
-/// `FftConv1d` as a drop-in for `Conv1d`: the configs convert both ways, the same seed gives
-/// burn's parameters, a `Conv1d`'s weights load into it, and every algorithm computes burn's
-/// result.
-#[test]
-fn fft_conv1d_is_a_drop_in_for_conv1d() {
-    let device = Device::flex();
-    let reference = Conv1dConfig::new(4, 6, 9)
+drop_in_test!(
+    fft_conv1d_is_a_drop_in_for_conv1d,
+    Conv1dConfig::new(4, 6, 9)
         .with_stride(2)
         .with_groups(2)
-        .with_padding(PaddingConfig1d::Explicit(8, 0));
-    let config = FftConv1dConfig::from(reference.clone());
-    assert_eq!(config.algorithm, ConvAlgorithm::Auto);
-    assert_eq!(
-        format!("{:?}", config.to_conv1d_config()),
-        format!("{reference:?}")
-    );
-    // Parameters are drawn lazily, on first read: each layer is read right after its seed.
-    device.seed(3);
-    let seeded = config.init(&device);
-    let seeded = [values(seeded.weight.val()), parameter(&seeded.bias)];
-    device.seed(3);
-    let direct = reference.init(&device);
-    assert_eq!(
-        seeded,
-        [values(direct.weight.val()), parameter(&direct.bias)]
-    );
+        .with_padding(PaddingConfig1d::Explicit(8, 0)),
+    FftConv1dConfig,
+    to_conv1d_config,
+    [2, 4, 40],
+    3
+);
 
-    let mut loaded = common::reload(&direct, config.init(&device));
-    let x = Tensor::<3>::random([2, 4, 40], Distribution::Default, &device);
-    let expected = values(direct.forward(x.clone()));
-    for algorithm in [
-        ConvAlgorithm::Fft,
-        ConvAlgorithm::Direct,
-        ConvAlgorithm::Auto,
-    ] {
-        loaded.algorithm = algorithm;
-        let error = relative_error(&values(loaded.forward(x.clone())), &expected);
-        assert!(error < 1e-5, "{algorithm:?}: relative error {error:e}");
-    }
-}
-
-/// `FftConvTranspose2d` as a drop-in for `ConvTranspose2d`, checked as `FftConv1d` is.
-#[test]
-fn fft_conv_transpose2d_is_a_drop_in_for_conv_transpose2d() {
-    let device = Device::flex();
-    let reference = ConvTranspose2dConfig::new([4, 6], [3, 4])
+drop_in_test!(
+    fft_conv_transpose2d_is_a_drop_in_for_conv_transpose2d,
+    ConvTranspose2dConfig::new([4, 6], [3, 4])
         .with_stride([2, 1])
         .with_padding([1, 0])
         .with_padding_out([1, 0])
-        .with_groups(2);
-    let config = FftConvTranspose2dConfig::from(reference.clone());
-    assert_eq!(config.algorithm, ConvAlgorithm::Auto);
-    assert_eq!(
-        format!("{:?}", config.to_conv_transpose2d_config()),
-        format!("{reference:?}")
-    );
-    // Parameters are drawn lazily, on first read: each layer is read right after its seed.
-    device.seed(4);
-    let seeded = config.init(&device);
-    let seeded = [values(seeded.weight.val()), parameter(&seeded.bias)];
-    device.seed(4);
-    let direct = reference.init(&device);
-    assert_eq!(
-        seeded,
-        [values(direct.weight.val()), parameter(&direct.bias)]
-    );
+        .with_groups(2),
+    FftConvTranspose2dConfig,
+    to_conv_transpose2d_config,
+    [2, 4, 7, 6],
+    4
+);
 
-    let mut loaded = common::reload(&direct, config.init(&device));
-    let x = Tensor::<4>::random([2, 4, 7, 6], Distribution::Default, &device);
-    let expected = values(direct.forward(x.clone()));
-    for algorithm in [
-        ConvAlgorithm::Fft,
-        ConvAlgorithm::Direct,
-        ConvAlgorithm::Auto,
-    ] {
-        loaded.algorithm = algorithm;
-        let error = relative_error(&values(loaded.forward(x.clone())), &expected);
-        assert!(error < 1e-5, "{algorithm:?}: relative error {error:e}");
-    }
-}
+drop_in_test!(
+    fft_conv_transpose1d_is_a_drop_in_for_conv_transpose1d,
+    ConvTranspose1dConfig::new([4, 6], 16)
+        .with_stride(8)
+        .with_padding(4)
+        .with_padding_out(1)
+        .with_groups(2),
+    FftConvTranspose1dConfig,
+    to_conv_transpose1d_config,
+    [2, 4, 30],
+    3
+);
 
 /// On wgpu (lavapipe in CI) in f32 against burn on Flex in f64: both operations and their
 /// gradients through the CubeCL implementation under Fusion.
@@ -550,4 +533,125 @@ fn edge_inputs_behave_as_burn() {
     assert_eq!(y.dtype(), DType::F16);
     let expected = conv1d(x, w, None, causal);
     assert!(relative_error(&values(y), &values(expected)) < 5e-3);
+}
+
+/// A random 1-D transposed convolution: upsampling strides up to 4, dilation, padding,
+/// `padding_out`, groups; one case in eight a long input with a long kernel.
+fn transposed1d_case(sampler: &mut Sampler) -> Case<3, ConvTransposeOptions<1>> {
+    loop {
+        let groups = sampler.range(1, 3);
+        let [per_in, per_out] = [(); 2].map(|_| sampler.range(1, 3));
+        let long = sampler.chance(0.125);
+        let length = if long {
+            sampler.range(60, 200)
+        } else {
+            sampler.range(1, 16)
+        };
+        let kernel = if long {
+            sampler.range(16, 64)
+        } else {
+            sampler.range(1, 9)
+        };
+        let stride = sampler.range(1, 4);
+        let dilation = sampler.range(1, 3);
+        let padding = sampler.range(0, 3);
+        let padding_out = sampler.range(0, stride.max(dilation) - 1);
+        let Some(output) = ((length - 1) * stride + dilation * (kernel - 1) + 1 + padding_out)
+            .checked_sub(2 * padding)
+            .filter(|&n| n > 0)
+        else {
+            continue;
+        };
+        let batch = sampler.range(1, 3);
+        let options =
+            ConvTransposeOptions::new([stride], [padding], [padding_out], [dilation], groups);
+        let shapes = [
+            [batch, groups * per_in, length],
+            [groups * per_in, per_out, kernel],
+            [batch, groups * per_out, output],
+        ];
+        return Case::new(shapes, groups * per_out, options, sampler);
+    }
+}
+
+/// burn's 2-D transposed convolution of maps one row high: the 1-D reference (burn's own
+/// `conv_transpose1d` is checked forward, below, its gradients being those of the 1-D
+/// convolution whose weight gradient is wrong).
+fn conv_transpose1d_as_2d_reference(
+    x: Tensor<3>,
+    weight: Tensor<3>,
+    bias: Option<Tensor<1>>,
+    options: ConvTransposeOptions<1>,
+) -> Tensor<3> {
+    let options = conv_transpose1d_as_2d(options);
+    conv_transpose2d(x.unsqueeze_dim(2), weight.unsqueeze_dim(2), bias, options).squeeze_dim(2)
+}
+
+#[test]
+fn fft_conv_transpose1d_matches_burn_on_random_geometries() {
+    let mut sampler = Sampler::new(20);
+    let cases: Vec<_> = (0..200).map(|_| transposed1d_case(&mut sampler)).collect();
+    let device = Device::flex();
+    for case in &cases {
+        let [x_shape, w_shape, _] = case.shapes;
+        let [x, w, b, _] = case.values.clone();
+        let x = tensor(x, x_shape, &device, DType::F64);
+        let w = tensor(w, w_shape, &device, DType::F64);
+        let b = tensor(b, [case.out_channels], &device, DType::F64);
+        let [got, expected] = [
+            fft_conv_transpose1d as Op<3, ConvTransposeOptions<1>>,
+            conv_transpose1d,
+        ]
+        .map(|op| {
+            values(op(
+                x.clone(),
+                w.clone(),
+                Some(b.clone()),
+                case.options.clone(),
+            ))
+        });
+        let error = relative_error(&got, &expected);
+        assert!(
+            error <= 1e-10,
+            "{error:e} for {:?}, {:?}",
+            case.shapes,
+            case.options
+        );
+    }
+    check(
+        "fft_conv_transpose1d",
+        cases.into_iter(),
+        [fft_conv_transpose1d, |x, w, b, o| {
+            fft_conv_transpose1d_with_memory(x, w, b, o, BackwardMemory::RecomputeSpectra)
+        }],
+        conv_transpose1d_as_2d_reference,
+    );
+}
+
+#[test]
+#[should_panic(expected = "fft_conv_transpose1d: `stride` must be non-zero, got [0]")]
+fn transposed1d_zero_stride_is_named() {
+    let device = Device::flex();
+    let x = Tensor::<3>::zeros([1, 2, 8], &device);
+    let w = Tensor::<3>::zeros([2, 2, 3], &device);
+    let options = ConvTransposeOptions {
+        stride: [0],
+        padding: [0],
+        padding_out: [0],
+        dilation: [1],
+        groups: 1,
+    };
+    fft_conv_transpose1d(x, w, None, options);
+}
+
+#[test]
+#[should_panic(
+    expected = "fft_conv_transpose1d: `padding` = [3] leaves no output along the sequence: the \
+                uncropped output has 4 samples"
+)]
+fn transposed1d_padding_that_crops_everything_is_named() {
+    let device = Device::flex();
+    let x = Tensor::<3>::zeros([1, 2, 3], &device);
+    let w = Tensor::<3>::zeros([2, 2, 2], &device);
+    fft_conv_transpose1d(x, w, None, ConvTransposeOptions::new([1], [3], [0], [1], 1));
 }

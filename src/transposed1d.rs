@@ -1,0 +1,242 @@
+//! Transposed 1-D convolution in the frequency domain (the upsampling layers of audio decoders
+//! and vocoders): the 2-D one on maps one row high, its errors given in 1-D terms.
+
+use burn::config::Config;
+use burn::module::{Module, Param};
+use burn::nn::Initializer;
+use burn::nn::conv::{ConvTranspose1d, ConvTranspose1dConfig};
+use burn::tensor::module::conv_transpose1d;
+use burn::tensor::ops::ConvTransposeOptions;
+use burn::tensor::{Device, Tensor};
+
+use crate::module::ConvAlgorithm;
+use crate::ops::BackwardMemory;
+use crate::transposed::{Caller, transpose};
+
+/// The options of the 2-D transposed convolution of maps one row high that computes the 1-D
+/// one `options` describe: stride, padding, `padding_out` and dilation 1, 0, 0 and 1 along
+/// the rows.
+pub fn conv_transpose1d_as_2d(options: ConvTransposeOptions<1>) -> ConvTransposeOptions<2> {
+    let ConvTransposeOptions {
+        stride: [stride],
+        padding: [padding],
+        padding_out: [padding_out],
+        dilation: [dilation],
+        groups,
+    } = options;
+    // Not `ConvTransposeOptions::new`, which would refuse a zero stride before the checks
+    // that name it in 1-D terms.
+    ConvTransposeOptions {
+        stride: [1, stride],
+        padding: [0, padding],
+        padding_out: [0, padding_out],
+        dilation: [1, dilation],
+        groups,
+    }
+}
+
+/// 1-D transposed convolution (NCL) computed in the frequency domain: the same arguments,
+/// result and panics on bad input as [`burn::tensor::module::conv_transpose1d`].
+///
+/// `x` is `[batch, channels_in, length]`, `weight` is
+/// `[channels_in, channels_out / groups, kernel]`, `bias` is `[channels_out]`. On an autodiff
+/// device the gradients are computed in the frequency domain too, reusing this call's spectra.
+///
+/// ```
+/// use burn::tensor::module::conv_transpose1d;
+/// use burn::tensor::ops::ConvTransposeOptions;
+/// use burn::tensor::{Device, Distribution, Tensor};
+/// use burn_fftconv::fft_conv_transpose1d;
+///
+/// let device = Device::flex();
+/// let x = Tensor::<3>::random([2, 4, 50], Distribution::Default, &device);
+/// let w = Tensor::<3>::random([4, 3, 16], Distribution::Default, &device);
+/// // Eight times the length, as a vocoder's upsampling layer.
+/// let options = ConvTransposeOptions::new([8], [4], [0], [1], 1);
+/// let y = fft_conv_transpose1d(x.clone(), w.clone(), None, options.clone());
+/// let direct = conv_transpose1d(x, w, None, options);
+/// assert_eq!(y.dims(), [2, 3, 400]);
+/// assert!((y - direct).abs().max().into_scalar::<f32>() < 1e-4);
+/// ```
+pub fn fft_conv_transpose1d(
+    x: Tensor<3>,
+    weight: Tensor<3>,
+    bias: Option<Tensor<1>>,
+    options: ConvTransposeOptions<1>,
+) -> Tensor<3> {
+    fft_conv_transpose1d_with_memory(x, weight, bias, options, BackwardMemory::KeepSpectra)
+}
+
+/// [`fft_conv_transpose1d`], choosing what its backward pass keeps (see [`BackwardMemory`]).
+pub fn fft_conv_transpose1d_with_memory(
+    x: Tensor<3>,
+    weight: Tensor<3>,
+    bias: Option<Tensor<1>>,
+    options: ConvTransposeOptions<1>,
+    memory: BackwardMemory,
+) -> Tensor<3> {
+    let caller = Caller {
+        function: "fft_conv_transpose1d",
+        one_row: true,
+    };
+    let operands = [x.unsqueeze_dim(2), weight.unsqueeze_dim(2)];
+    let options = conv_transpose1d_as_2d(options);
+    transpose(caller, operands, bias, options, memory).squeeze_dim(2)
+}
+
+/// Configuration of an [`FftConvTranspose1d`]: the fields, defaults and initializer of
+/// [`ConvTranspose1dConfig`], plus the [`ConvAlgorithm`].
+#[derive(Config, Debug)]
+pub struct FftConvTranspose1dConfig {
+    /// Input and output channels.
+    pub channels: [usize; 2],
+    /// The size of the kernel.
+    pub kernel_size: usize,
+    /// The stride of the convolution.
+    #[config(default = "1")]
+    pub stride: usize,
+    /// Spacing between kernel elements.
+    #[config(default = "1")]
+    pub dilation: usize,
+    /// Controls the connections between input and output channels.
+    #[config(default = "1")]
+    pub groups: usize,
+    /// Padding, cropped from each end of the output.
+    #[config(default = "0")]
+    pub padding: usize,
+    /// Samples added at the end of the output.
+    #[config(default = "0")]
+    pub padding_out: usize,
+    /// If bias should be added to the output.
+    #[config(default = true)]
+    pub bias: bool,
+    /// The initializer of the parameters (the one `ConvTranspose1dConfig` uses by default).
+    #[config(default = "Initializer::KaimingUniform{gain:1.0/f64::sqrt(3.0),fan_out_only:false}")]
+    pub initializer: Initializer,
+    /// How the convolution is computed.
+    #[config(default = "ConvAlgorithm::Auto")]
+    pub algorithm: ConvAlgorithm,
+    /// What the FFT path keeps for the backward pass.
+    #[config(default = "BackwardMemory::KeepSpectra")]
+    pub backward_memory: BackwardMemory,
+}
+
+impl FftConvTranspose1dConfig {
+    /// The equivalent [`ConvTranspose1dConfig`].
+    pub fn to_conv_transpose1d_config(&self) -> ConvTranspose1dConfig {
+        ConvTranspose1dConfig::new(self.channels, self.kernel_size)
+            .with_stride(self.stride)
+            .with_dilation(self.dilation)
+            .with_groups(self.groups)
+            .with_padding(self.padding)
+            .with_padding_out(self.padding_out)
+            .with_bias(self.bias)
+            .with_initializer(self.initializer.clone())
+    }
+
+    /// Initializes a new [`FftConvTranspose1d`] exactly as [`ConvTranspose1dConfig::init`]
+    /// would, parameters included.
+    pub fn init(&self, device: &Device) -> FftConvTranspose1d {
+        FftConvTranspose1d {
+            algorithm: self.algorithm,
+            backward_memory: self.backward_memory,
+            ..FftConvTranspose1d::from(self.to_conv_transpose1d_config().init(device))
+        }
+    }
+}
+
+impl From<ConvTranspose1dConfig> for FftConvTranspose1dConfig {
+    fn from(config: ConvTranspose1dConfig) -> Self {
+        Self::new(config.channels, config.kernel_size)
+            .with_stride(config.stride)
+            .with_dilation(config.dilation)
+            .with_groups(config.groups)
+            .with_padding(config.padding)
+            .with_padding_out(config.padding_out)
+            .with_bias(config.bias)
+            .with_initializer(config.initializer)
+    }
+}
+
+/// A transposed 1-D convolution layer computed in the frequency domain: same parameters,
+/// record layout and forward semantics as [`ConvTranspose1d`], so that weights saved from one
+/// load into the other.
+#[derive(Module, Debug)]
+pub struct FftConvTranspose1d {
+    /// Tensor of shape `[channels_in, channels_out / groups, kernel_size]`.
+    pub weight: Param<Tensor<3>>,
+    /// Tensor of shape `[channels_out]`.
+    pub bias: Option<Param<Tensor<1>>>,
+    /// Stride of the convolution.
+    pub stride: usize,
+    /// Size of the kernel.
+    pub kernel_size: usize,
+    /// Spacing between kernel elements.
+    pub dilation: usize,
+    /// Controls the connections between input and output channels.
+    pub groups: usize,
+    /// Padding, cropped from each end of the output.
+    pub padding: usize,
+    /// Samples added at the end of the output.
+    pub padding_out: usize,
+    /// Input and output channels.
+    pub channels: [usize; 2],
+    /// How the convolution is computed; not part of the record.
+    #[module(skip)]
+    pub algorithm: ConvAlgorithm,
+    /// What the FFT path keeps for the backward pass; not part of the record.
+    #[module(skip)]
+    pub backward_memory: BackwardMemory,
+}
+
+impl From<ConvTranspose1d> for FftConvTranspose1d {
+    fn from(conv: ConvTranspose1d) -> Self {
+        Self {
+            weight: conv.weight,
+            bias: conv.bias,
+            stride: conv.stride,
+            kernel_size: conv.kernel_size,
+            dilation: conv.dilation,
+            groups: conv.groups,
+            padding: conv.padding,
+            padding_out: conv.padding_out,
+            channels: conv.channels,
+            algorithm: ConvAlgorithm::Auto,
+            backward_memory: BackwardMemory::KeepSpectra,
+        }
+    }
+}
+
+impl FftConvTranspose1d {
+    /// The transposed convolution's options.
+    pub fn options(&self) -> ConvTransposeOptions<1> {
+        ConvTransposeOptions::new(
+            [self.stride],
+            [self.padding],
+            [self.padding_out],
+            [self.dilation],
+            self.groups,
+        )
+    }
+
+    /// Applies the layer to `input` (`[batch, channels_in, length]`). `Auto` decides as the
+    /// 2-D layer does on the same maps one row high.
+    pub fn forward(&self, input: Tensor<3>) -> Tensor<3> {
+        let (weight, options) = (self.weight.val(), self.options());
+        let bias = self.bias.as_ref().map(|bias| bias.val());
+        let use_fft = match self.algorithm {
+            ConvAlgorithm::Fft => true,
+            ConvAlgorithm::Direct => false,
+            ConvAlgorithm::Auto => crate::transposed::fft_pays_for(
+                &input.clone().unsqueeze_dim(2),
+                &weight.clone().unsqueeze_dim(2),
+                &conv_transpose1d_as_2d(options.clone()),
+            ),
+        };
+        if use_fft {
+            fft_conv_transpose1d_with_memory(input, weight, bias, options, self.backward_memory)
+        } else {
+            conv_transpose1d(input, weight, bias, options)
+        }
+    }
+}
