@@ -9,10 +9,9 @@ use burn::nn::{Initializer, PaddingConfig1d};
 use burn::tensor::module::conv1d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
-use fftconv_kernels::Conv2dGeometry;
 
 use crate::functional::convolve;
-use crate::module::{ConvAlgorithm, fft_pays, same_padding};
+use crate::module::{ConvAlgorithm, auto_takes_fft, same_padding};
 use crate::ops::BackwardMemory;
 
 const FUNCTION: &str = "fft_conv1d";
@@ -261,17 +260,12 @@ impl FftConv1d {
             ConvAlgorithm::Auto => {
                 let [batch, channels, length] = input.dims();
                 let [out, per_group, kernel] = self.weight.dims();
-                let options = conv1d_as_conv2d(options.clone());
-                Conv2dGeometry::new(
-                    &[batch.max(1), channels, 1, length],
-                    &[out, per_group, 1, kernel],
-                    options.stride,
-                    options.padding,
-                    options.dilation,
-                    options.groups,
+                auto_takes_fft(
+                    [batch, channels, 1, length],
+                    [out, per_group, 1, kernel],
+                    &conv1d_as_conv2d(options.clone()),
+                    &input.device(),
                 )
-                // An invalid geometry goes the FFT way, whose error names the bad argument.
-                .map_or(true, |geometry| fft_pays(&input.device(), &geometry))
             }
         };
         if use_fft {

@@ -57,6 +57,26 @@ pub(crate) fn fft_pays(device: &Device, geometry: &Conv2dGeometry) -> bool {
     }
 }
 
+/// `Auto`'s choice for a convolution of an `x_shape` input by a `weight_shape` weight with
+/// `options` on `device` (see [`fft_pays`]). An invalid geometry goes the FFT way, whose error
+/// names the bad argument.
+pub(crate) fn auto_takes_fft(
+    x_shape: [usize; 4],
+    weight_shape: [usize; 4],
+    options: &ConvOptions<2>,
+    device: &Device,
+) -> bool {
+    Conv2dGeometry::new(
+        &x_shape,
+        &weight_shape,
+        options.stride,
+        options.padding,
+        options.dilation,
+        options.groups,
+    )
+    .map_or(true, |geometry| fft_pays(device, &geometry))
+}
+
 /// Configuration of an [`FftConv2d`]: the fields, defaults and initializer of
 /// [`Conv2dConfig`], plus the [`ConvAlgorithm`].
 ///
@@ -262,16 +282,9 @@ impl FftConv2d {
         let use_fft = match self.algorithm {
             ConvAlgorithm::Fft => true,
             ConvAlgorithm::Direct => false,
-            ConvAlgorithm::Auto => Conv2dGeometry::new(
-                &input.dims(),
-                &self.weight.dims(),
-                options.stride,
-                options.padding,
-                options.dilation,
-                options.groups,
-            )
-            // An invalid geometry goes the FFT way, whose error names the bad argument.
-            .map_or(true, |geometry| fft_pays(&input.device(), &geometry)),
+            ConvAlgorithm::Auto => {
+                auto_takes_fft(input.dims(), self.weight.dims(), &options, &input.device())
+            }
         };
         if use_fft {
             fft_conv2d_with_memory(

@@ -107,12 +107,16 @@ fn check<const D: usize, O: Clone + std::fmt::Debug>(
     );
 }
 
+/// Groups (1 to 3) and input and output channels per group (1 to 3 each), drawn in that order.
+fn channel_groups(sampler: &mut Sampler) -> [usize; 3] {
+    [(); 3].map(|_| sampler.range(1, 3))
+}
+
 /// A random 1-D convolution: short sequences with every option, a third causal, and one case
 /// in eight a long causal filter (kernel up to the sequence length) over a few hundred samples.
 fn conv1d_case(sampler: &mut Sampler) -> Case<3, ConvOptions<1>> {
     loop {
-        let groups = sampler.range(1, 3);
-        let [per_in, per_out] = [(); 2].map(|_| sampler.range(1, 3));
+        let [groups, per_in, per_out] = channel_groups(sampler);
         let long = sampler.chance(0.125);
         let length = if long {
             sampler.range(100, 400)
@@ -152,8 +156,7 @@ fn conv1d_case(sampler: &mut Sampler) -> Case<3, ConvOptions<1>> {
 /// past the padding, groups, kernels larger than the input.
 fn transposed_case(sampler: &mut Sampler) -> Case<4, ConvTransposeOptions<2>> {
     loop {
-        let groups = sampler.range(1, 3);
-        let [per_in, per_out] = [(); 2].map(|_| sampler.range(1, 3));
+        let [groups, per_in, per_out] = channel_groups(sampler);
         let input = [(); 2].map(|_| sampler.range(1, 9));
         let kernel = [(); 2].map(|_| sampler.range(1, 6));
         let stride = [(); 2].map(|_| sampler.range(1, 3));
@@ -539,8 +542,7 @@ fn edge_inputs_behave_as_burn() {
 /// `padding_out`, groups; one case in eight a long input with a long kernel.
 fn transposed1d_case(sampler: &mut Sampler) -> Case<3, ConvTransposeOptions<1>> {
     loop {
-        let groups = sampler.range(1, 3);
-        let [per_in, per_out] = [(); 2].map(|_| sampler.range(1, 3));
+        let [groups, per_in, per_out] = channel_groups(sampler);
         let long = sampler.chance(0.125);
         let length = if long {
             sampler.range(60, 200)
