@@ -22,8 +22,8 @@ use std::time::Instant;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
-use burn_fftconv::{Conv2dGeometry, SpectrumKind, fft_conv2d};
-use fftconv_kernels::SpectralConv2d;
+use burn_fftconv::{ConvGeometry, SpectrumKind, fft_conv2d};
+use fftconv_kernels::SpectralConv;
 use fftconv_kernels::cost::{COST_MODEL_VARIABLE, CostModel};
 
 const USAGE: &str = "usage: calibrate_cost [--reps N] [--batch N]";
@@ -55,10 +55,10 @@ impl Layer {
         ]
     }
 
-    fn geometry(&self) -> Conv2dGeometry {
+    fn geometry(&self) -> ConvGeometry {
         let [x, w] = self.shapes();
         let o = self.options();
-        Conv2dGeometry::new(&x, &w, o.stride, o.padding, o.dilation, o.groups)
+        ConvGeometry::new(&x, &w, o.stride, o.padding, o.dilation, o.groups)
             .expect("the grid's layers are valid")
     }
 
@@ -99,7 +99,7 @@ fn median_seconds(reps: usize, mut run: impl FnMut()) -> f64 {
     times[times.len() / 2]
 }
 
-/// Modelled flops of one real 2-D FFT of `points` points, as the cost model counts them.
+/// Modelled flops of one real FFT of `points` points, as the cost model counts them.
 fn transform_flops(points: usize) -> f64 {
     2.5 * points as f64 * (points as f64).log2().max(1.0)
 }
@@ -107,15 +107,14 @@ fn transform_flops(points: usize) -> f64 {
 /// GEMM flops over FFT flops, from the kernels' stages on `layer`.
 fn transform_flop_weight(layer: &Layer, reps: usize) -> f64 {
     let geometry = layer.geometry();
-    let plan = SpectralConv2d::<f32>::new(geometry).expect("within the spectral budget");
-    let values = |shape: [usize; 4]| vec![0.5f32; shape.iter().product()];
+    let plan = SpectralConv::<f32>::new(geometry).expect("within the spectral budget");
+    let values = |shape: Vec<usize>| vec![0.5f32; shape.iter().product()];
     let (x, w) = (
         values(geometry.input_shape()),
         values(geometry.weight_shape()),
     );
     let (x_spectrum, w_spectrum) = (plan.input_spectrum(&x), plan.weight_spectrum(&w));
-    let [fft_height, fft_width] = plan.fft_size();
-    let per_transform = transform_flops(fft_height * fft_width);
+    let per_transform = transform_flops(plan.fft_size().iter().product());
 
     let [images, image_columns] = plan.spectrum_matrix(SpectrumKind::Input);
     let transforms = (images * image_columns) as f64 * per_transform;

@@ -11,7 +11,7 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
 
 use crate::functional::convolve;
-use crate::module::{ConvAlgorithm, auto_takes_fft, same_padding};
+use crate::module::{ConvAlgorithm, auto_takes_fft, impl_fft_layer, same_padding};
 use crate::ops::BackwardMemory;
 
 const FUNCTION: &str = "fft_conv1d";
@@ -223,21 +223,7 @@ pub struct FftConv1d {
     pub backward_memory: BackwardMemory,
 }
 
-impl From<Conv1d> for FftConv1d {
-    fn from(conv: Conv1d) -> Self {
-        Self {
-            weight: conv.weight,
-            bias: conv.bias,
-            stride: conv.stride,
-            kernel_size: conv.kernel_size,
-            dilation: conv.dilation,
-            groups: conv.groups,
-            padding: conv.padding,
-            algorithm: ConvAlgorithm::Auto,
-            backward_memory: BackwardMemory::KeepSpectra,
-        }
-    }
-}
+impl_fft_layer!(FftConv1d from Conv1d { weight, bias, stride, kernel_size, dilation, groups, padding });
 
 impl FftConv1d {
     /// The convolution options for an input of `length` samples.
@@ -261,8 +247,8 @@ impl FftConv1d {
                 let [batch, channels, length] = input.dims();
                 let [out, per_group, kernel] = self.weight.dims();
                 auto_takes_fft(
-                    [batch, channels, 1, length],
-                    [out, per_group, 1, kernel],
+                    &[batch, channels, 1, length],
+                    &[out, per_group, 1, kernel],
                     &conv1d_as_conv2d(options.clone()),
                     &input.device(),
                 )

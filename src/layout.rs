@@ -8,21 +8,32 @@
 //! of the whole padded image.
 
 use burn::tensor::Shape;
-use fftconv_kernels::{Conv2dGeometry, SpectrumKind};
+use fftconv_kernels::{ConvGeometry, SpectrumKind};
 
 /// Transform size per axis of the CubeCL spectra: the padded input rounded up to a power of
 /// two (burn-signal's sizes), and at least 2 (its device FFT needs a DC and a Nyquist bin).
-pub(crate) fn transform_size(geometry: &Conv2dGeometry) -> [usize; 2] {
+pub(crate) fn transform_size(geometry: &ConvGeometry) -> Vec<usize> {
     geometry
         .axes()
+        .iter()
         .map(|a| a.padded_input().next_power_of_two().max(2))
+        .collect()
+}
+
+/// Bins of a real transform of `size`: the last axis keeps `n / 2 + 1` of its `n`.
+pub(crate) fn half_bins(size: &[usize]) -> Vec<usize> {
+    let mut bins = size.to_vec();
+    if let Some(last) = bins.last_mut() {
+        *last = *last / 2 + 1;
+    }
+    bins
 }
 
 /// The shape of a CubeCL spectrum of `kind`: `[2, groups, bins, rows, columns]`, with
 /// per-bin matrices of images by channels for `x` and `dy`, and output by input channels for
 /// the weight.
-pub(crate) fn spectrum_shape(kind: &SpectrumKind, geometry: &Conv2dGeometry) -> Shape {
-    let [p, q] = transform_size(geometry);
+pub(crate) fn spectrum_shape(kind: &SpectrumKind, geometry: &ConvGeometry) -> Shape {
+    let bins: usize = half_bins(&transform_size(geometry)).iter().product();
     let groups = geometry.groups();
     let per_group = |channels: usize| channels / groups;
     let (rows, columns) = match kind {
@@ -33,7 +44,7 @@ pub(crate) fn spectrum_shape(kind: &SpectrumKind, geometry: &Conv2dGeometry) -> 
         ),
         SpectrumKind::OutputGrad => (geometry.batch(), per_group(geometry.out_channels())),
     };
-    Shape::from([2, groups, p * (q / 2 + 1), rows, columns])
+    Shape::from([2, groups, bins, rows, columns])
 }
 
 /// The shape of a real DFT's half spectrum of maps of shape `x`: `[.., h, w / 2 + 1]`.

@@ -1,7 +1,9 @@
-//! FFT-based 2-D convolution for burn 0.22.
+//! FFT-based convolution for burn 0.22: 1-D, 2-D, 3-D and transposed.
 //!
 //! [`fft_conv2d`] has the signature and semantics of `burn::tensor::module::conv2d` and
-//! computes the convolution in the frequency domain; its input and weight gradients are the
+//! computes the convolution in the frequency domain ([`fft_conv1d`], [`fft_conv3d`],
+//! [`fft_conv_transpose2d`] and [`fft_conv_transpose1d`] do the same for their burn
+//! counterparts, and [`FftConv2d`], [`FftConv3d`], ... are drop-ins for burn's layers); its input and weight gradients are the
 //! frequency-domain identities of Mathieu, Henaff & LeCun (2014), available directly
 //! ([`fft_conv2d_x_backward`], [`fft_conv2d_weight_backward`]) and as the custom autodiff
 //! backward of [`fft_conv2d`]. The spectral kernels live in the `fftconv-kernels` crate.
@@ -12,6 +14,7 @@
 
 mod backends;
 mod conv1d;
+mod conv3d;
 pub mod fft2;
 mod functional;
 #[cfg(any(feature = "wgpu", all(test, feature = "flex")))]
@@ -24,13 +27,15 @@ mod transposed1d;
 pub use conv1d::{
     FftConv1d, FftConv1dConfig, conv1d_as_conv2d, fft_conv1d, fft_conv1d_with_memory,
 };
+pub use conv3d::{FftConv3d, FftConv3dConfig};
 pub use fft2::{FftNorm, fft2, ifft2, irfft2, rfft2};
 pub use fftconv_kernels::{
-    Conv2dGeometry, GeometryError, SpectralBudget, SpectrumKind, TransformCount,
+    ConvGeometry, GeometryError, SpectralBudget, SpectrumKind, TransformCount,
 };
 pub use functional::{
     conv_options, device_named, direct_conv2d_x_backward, fft_conv2d, fft_conv2d_bias_backward,
-    fft_conv2d_weight_backward, fft_conv2d_with_memory, fft_conv2d_x_backward,
+    fft_conv2d_weight_backward, fft_conv2d_with_memory, fft_conv2d_x_backward, fft_conv3d,
+    fft_conv3d_weight_backward, fft_conv3d_with_memory, fft_conv3d_x_backward,
 };
 pub use module::{Conv2dLayer, ConvAlgorithm, FftConv2d, FftConv2dConfig, prefers_fft};
 pub use ops::{BackwardMemory, ConvPass, Fft2Backend, FftConvBackend};

@@ -2,14 +2,15 @@
 //! frequency domain.
 
 use burn::config::Config;
-use burn::module::{Content, DisplaySettings, Module, ModuleDisplay, Param};
+use burn::module::{Module, ModuleDisplay, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, PaddingConfig2d};
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
-use fftconv_kernels::Conv2dGeometry;
+use fftconv_kernels::ConvGeometry;
 
+use crate::FftConv3d;
 use crate::fft_conv2d_with_memory;
 use crate::ops::BackwardMemory;
 
@@ -43,14 +44,14 @@ pub use fftconv_kernels::cost::prefers_fft;
 ///   is faster up to kernel 7 at 64x64 (FFT 0.26x at k3, 0.60x at k7) and 128x128 (0.11x at
 ///   k3, 1.02x at k7); the FFT is 5.1x and 5.2x faster at k15.
 /// - Otherwise (Flex): by [`prefers_fft`], the cost model calibrated on Flex.
-pub(crate) fn fft_pays(device: &Device, geometry: &Conv2dGeometry) -> bool {
+pub(crate) fn fft_pays(device: &Device, geometry: &ConvGeometry) -> bool {
     match device.clone().without_autodiff().as_dispatch() {
         #[cfg(feature = "ndarray")]
         burn::backend::DispatchDevice::NdArray(_) => true,
         #[cfg(feature = "wgpu")]
         burn::backend::DispatchDevice::Cube(_) => {
-            let [.., kernel_height, kernel_width] = geometry.weight_shape();
-            kernel_height * kernel_width >= 81 && fftconv_kernels::check_budget(geometry).is_ok()
+            let taps: usize = geometry.axes().iter().map(|a| a.kernel()).product();
+            taps >= 81 && fftconv_kernels::check_budget(geometry).is_ok()
         }
         #[allow(unreachable_patterns)]
         _ => prefers_fft(geometry),
@@ -60,15 +61,15 @@ pub(crate) fn fft_pays(device: &Device, geometry: &Conv2dGeometry) -> bool {
 /// `Auto`'s choice for a convolution of an `x_shape` input by a `weight_shape` weight with
 /// `options` on `device` (see [`fft_pays`]). An invalid geometry goes the FFT way, whose error
 /// names the bad argument.
-pub(crate) fn auto_takes_fft(
-    x_shape: [usize; 4],
-    weight_shape: [usize; 4],
-    options: &ConvOptions<2>,
+pub(crate) fn auto_takes_fft<const N: usize>(
+    x_shape: &[usize],
+    weight_shape: &[usize],
+    options: &ConvOptions<N>,
     device: &Device,
 ) -> bool {
-    Conv2dGeometry::new(
-        &x_shape,
-        &weight_shape,
+    ConvGeometry::new(
+        x_shape,
+        weight_shape,
         options.stride,
         options.padding,
         options.dilation,
@@ -76,6 +77,38 @@ pub(crate) fn auto_takes_fft(
     )
     .map_or(true, |geometry| fft_pays(device, &geometry))
 }
+
+/// For a layer that is burn's `$burn` (fields `$field`) plus `algorithm` and
+/// `backward_memory`: `From<$burn>` (burn's parameters and options, `Auto`, spectra kept) and
+/// the builders of those two.
+macro_rules! impl_fft_layer {
+    ($layer:ident from $burn:ident { $($field:ident),* }) => {
+        impl From<$burn> for $layer {
+            fn from(conv: $burn) -> Self {
+                Self {
+                    $($field: conv.$field,)*
+                    algorithm: $crate::ConvAlgorithm::Auto,
+                    backward_memory: $crate::BackwardMemory::KeepSpectra,
+                }
+            }
+        }
+
+        impl $layer {
+            /// The same layer computed by `algorithm`.
+            pub fn with_algorithm(mut self, algorithm: $crate::ConvAlgorithm) -> Self {
+                self.algorithm = algorithm;
+                self
+            }
+
+            /// The same layer keeping `memory` for the backward pass.
+            pub fn with_backward_memory(mut self, memory: $crate::BackwardMemory) -> Self {
+                self.backward_memory = memory;
+                self
+            }
+        }
+    };
+}
+pub(crate) use impl_fft_layer;
 
 /// Configuration of an [`FftConv2d`]: the fields, defaults and initializer of
 /// [`Conv2dConfig`], plus the [`ConvAlgorithm`].
@@ -201,44 +234,41 @@ pub struct FftConv2d {
     pub backward_memory: BackwardMemory,
 }
 
-impl From<Conv2d> for FftConv2d {
-    fn from(conv: Conv2d) -> Self {
-        Self {
-            weight: conv.weight,
-            bias: conv.bias,
-            stride: conv.stride,
-            kernel_size: conv.kernel_size,
-            dilation: conv.dilation,
-            groups: conv.groups,
-            padding: conv.padding,
-            algorithm: ConvAlgorithm::Auto,
-            backward_memory: BackwardMemory::KeepSpectra,
+impl_fft_layer!(FftConv2d from Conv2d { weight, bias, stride, kernel_size, dilation, groups, padding });
+
+/// burn's display of a convolution layer, for the layers with `Conv2d`'s fields: channels in
+/// and out, stride, kernel size, dilation, groups, then padding, algorithm and backward
+/// memory.
+macro_rules! impl_conv_display {
+    ($($layer:ident),*) => {$(
+        impl burn::module::ModuleDisplay for $layer {
+            fn custom_settings(&self) -> Option<burn::module::DisplaySettings> {
+                burn::module::DisplaySettings::new()
+                    .with_new_line_after_attribute(false)
+                    .optional()
+            }
+
+            fn custom_content(
+                &self,
+                content: burn::module::Content,
+            ) -> Option<burn::module::Content> {
+                let [channels_out, group_channels_in, ..] = self.weight.dims();
+                content
+                    .add("ch_in", &format!("{:?}", group_channels_in * self.groups))
+                    .add("ch_out", &format!("{channels_out:?}"))
+                    .add("stride", &format!("{:?}", self.stride))
+                    .add("kernel_size", &format!("{:?}", self.kernel_size))
+                    .add("dilation", &format!("{:?}", self.dilation))
+                    .add("groups", &self.groups)
+                    .add_debug_attribute("padding", &self.padding)
+                    .add_debug_attribute("algorithm", &self.algorithm)
+                    .add_debug_attribute("backward_memory", &self.backward_memory)
+                    .optional()
+            }
         }
-    }
+    )*};
 }
-
-impl ModuleDisplay for FftConv2d {
-    fn custom_settings(&self) -> Option<DisplaySettings> {
-        DisplaySettings::new()
-            .with_new_line_after_attribute(false)
-            .optional()
-    }
-
-    fn custom_content(&self, content: Content) -> Option<Content> {
-        let [channels_out, group_channels_in, _, _] = self.weight.dims();
-        content
-            .add("ch_in", &format!("{:?}", group_channels_in * self.groups))
-            .add("ch_out", &format!("{channels_out:?}"))
-            .add("stride", &format!("{:?}", self.stride))
-            .add("kernel_size", &format!("{:?}", self.kernel_size))
-            .add("dilation", &format!("{:?}", self.dilation))
-            .add("groups", &self.groups)
-            .add_debug_attribute("padding", &self.padding)
-            .add_debug_attribute("algorithm", &self.algorithm)
-            .add_debug_attribute("backward_memory", &self.backward_memory)
-            .optional()
-    }
-}
+impl_conv_display!(FftConv2d, FftConv3d);
 
 /// `Same` padding as `burn::nn` computes it: output size `ceil(input / stride)`, the extra
 /// row or column at the end. Like `Conv2d`, it ignores dilation.
@@ -249,18 +279,6 @@ pub(crate) fn same_padding(kernel: usize, stride: usize, input: usize) -> (usize
 }
 
 impl FftConv2d {
-    /// The same layer computed by `algorithm`.
-    pub fn with_algorithm(mut self, algorithm: ConvAlgorithm) -> Self {
-        self.algorithm = algorithm;
-        self
-    }
-
-    /// The same layer keeping `memory` for the backward pass.
-    pub fn with_backward_memory(mut self, memory: BackwardMemory) -> Self {
-        self.backward_memory = memory;
-        self
-    }
-
     /// The convolution options for an input of `height x width`.
     pub fn options(&self, height: usize, width: usize) -> ConvOptions<2> {
         let padding = match self.padding {
@@ -282,9 +300,12 @@ impl FftConv2d {
         let use_fft = match self.algorithm {
             ConvAlgorithm::Fft => true,
             ConvAlgorithm::Direct => false,
-            ConvAlgorithm::Auto => {
-                auto_takes_fft(input.dims(), self.weight.dims(), &options, &input.device())
-            }
+            ConvAlgorithm::Auto => auto_takes_fft(
+                &input.dims(),
+                &self.weight.dims(),
+                &options,
+                &input.device(),
+            ),
         };
         if use_fft {
             fft_conv2d_with_memory(
@@ -334,9 +355,9 @@ mod tests {
     use super::*;
 
     /// A batch-16, 64 -> 64 channel layer on a `size` x `size` image with "same" padding.
-    fn layer(size: usize, kernel: usize) -> Conv2dGeometry {
+    fn layer(size: usize, kernel: usize) -> ConvGeometry {
         let pad = (kernel / 2, kernel - 1 - kernel / 2);
-        Conv2dGeometry::new(
+        ConvGeometry::new(
             &[16, 64, size, size],
             &[64, 64, kernel, kernel],
             [1, 1],

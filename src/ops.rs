@@ -3,7 +3,7 @@
 #![allow(deprecated)]
 
 use burn::backend::{Backend, backend_extension, tensor::FloatTensor};
-use fftconv_kernels::{Conv2dGeometry, SpectrumKind};
+use fftconv_kernels::{ConvGeometry, SpectrumKind};
 
 /// The pass of a convolution layer that a spectral product computes: the forward pass or one
 /// of the two gradients, each one of the three FFT identities.
@@ -49,7 +49,7 @@ impl ConvPass {
     }
 
     /// The shape of the pass's result: the output, the input or the weight.
-    pub fn result_shape(self, geometry: &Conv2dGeometry) -> [usize; 4] {
+    pub fn result_shape(self, geometry: &ConvGeometry) -> Vec<usize> {
         match self {
             Self::Forward => geometry.output_shape(),
             Self::InputGrad => geometry.input_shape(),
@@ -88,10 +88,10 @@ pub trait FftConvBackend: Backend {
         dtype = tensor,
         shape = crate::layout::spectrum_shape(kind, geometry)
     )]
-    fn fft_conv2d_spectrum(
+    fn fft_conv_spectrum(
         tensor: FloatTensor<Self>,
         kind: SpectrumKind,
-        geometry: Conv2dGeometry,
+        geometry: ConvGeometry,
     ) -> FloatTensor<Self>;
 
     /// Evaluates `pass` on the spectra `lhs` and `rhs` (in the order of
@@ -100,11 +100,11 @@ pub trait FftConvBackend: Backend {
         dtype = lhs,
         shape = burn::tensor::Shape::from(pass.result_shape(geometry))
     )]
-    fn fft_conv2d_product(
+    fn fft_conv_product(
         lhs: FloatTensor<Self>,
         rhs: FloatTensor<Self>,
         pass: ConvPass,
-        geometry: Conv2dGeometry,
+        geometry: ConvGeometry,
     ) -> FloatTensor<Self>;
 
     /// `pass` on the tensors `lhs` and `rhs` (the operands of [`ConvPass::operands`], in
@@ -113,17 +113,17 @@ pub trait FftConvBackend: Backend {
     /// autodiff backends, each gradient being another pass; the memory policy says what the
     /// backward pass keeps there.
     #[fusion(default)]
-    fn fft_conv2d_pass(
+    fn fft_conv_pass(
         lhs: FloatTensor<Self>,
         rhs: FloatTensor<Self>,
         pass: ConvPass,
-        geometry: Conv2dGeometry,
+        geometry: ConvGeometry,
         _memory: BackwardMemory,
     ) -> FloatTensor<Self> {
         let [lhs_kind, rhs_kind] = pass.operands();
-        let lhs = Self::fft_conv2d_spectrum(lhs, lhs_kind, geometry);
-        let rhs = Self::fft_conv2d_spectrum(rhs, rhs_kind, geometry);
-        Self::fft_conv2d_product(lhs, rhs, pass, geometry)
+        let lhs = Self::fft_conv_spectrum(lhs, lhs_kind, geometry);
+        let rhs = Self::fft_conv_spectrum(rhs, rhs_kind, geometry);
+        Self::fft_conv_product(lhs, rhs, pass, geometry)
     }
 }
 

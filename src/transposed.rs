@@ -13,10 +13,10 @@ use burn::nn::conv::{ConvTranspose2d, ConvTranspose2dConfig};
 use burn::tensor::module::conv_transpose2d;
 use burn::tensor::ops::{ConvTransposeOptions, PadMode};
 use burn::tensor::{Device, Tensor};
-use fftconv_kernels::Conv2dGeometry;
+use fftconv_kernels::ConvGeometry;
 
 use crate::functional::{check_device, check_like_x, run_pass, widened};
-use crate::module::{ConvAlgorithm, fft_pays};
+use crate::module::{ConvAlgorithm, fft_pays, impl_fft_layer};
 use crate::ops::{BackwardMemory, ConvPass};
 
 /// The 2-D function, as its errors name it.
@@ -73,7 +73,7 @@ impl Caller {
 struct TransposedGeometry {
     /// The convolution: its input is the transposed output less `zero_tail`, its output
     /// `x`'s shape.
-    convolution: Conv2dGeometry,
+    convolution: ConvGeometry,
     /// Rows and columns at the end of the transposed output that no input reaches (where
     /// `padding_out` exceeds `padding`): zeros, added after the transform.
     zero_tail: [usize; 2],
@@ -171,7 +171,7 @@ fn transposed_geometry(
         ))
     });
     let [pad_top, pad_left] = options.padding;
-    let convolution = Conv2dGeometry::new(
+    let convolution = ConvGeometry::new(
         &[batch.max(1), out_channels, rows, columns],
         &weight.dims(),
         options.stride,
@@ -409,23 +409,7 @@ pub struct FftConvTranspose2d {
     pub backward_memory: BackwardMemory,
 }
 
-impl From<ConvTranspose2d> for FftConvTranspose2d {
-    fn from(conv: ConvTranspose2d) -> Self {
-        Self {
-            weight: conv.weight,
-            bias: conv.bias,
-            stride: conv.stride,
-            kernel_size: conv.kernel_size,
-            dilation: conv.dilation,
-            groups: conv.groups,
-            padding: conv.padding,
-            padding_out: conv.padding_out,
-            channels: conv.channels,
-            algorithm: ConvAlgorithm::Auto,
-            backward_memory: BackwardMemory::KeepSpectra,
-        }
-    }
-}
+impl_fft_layer!(FftConvTranspose2d from ConvTranspose2d { weight, bias, stride, kernel_size, dilation, groups, padding, padding_out, channels });
 
 impl FftConvTranspose2d {
     /// The transposed convolution's options.

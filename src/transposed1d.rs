@@ -9,7 +9,7 @@ use burn::tensor::module::conv_transpose1d;
 use burn::tensor::ops::ConvTransposeOptions;
 use burn::tensor::{Device, Tensor};
 
-use crate::module::ConvAlgorithm;
+use crate::module::{ConvAlgorithm, impl_fft_layer};
 use crate::ops::BackwardMemory;
 use crate::transposed::{Caller, transpose};
 
@@ -189,23 +189,7 @@ pub struct FftConvTranspose1d {
     pub backward_memory: BackwardMemory,
 }
 
-impl From<ConvTranspose1d> for FftConvTranspose1d {
-    fn from(conv: ConvTranspose1d) -> Self {
-        Self {
-            weight: conv.weight,
-            bias: conv.bias,
-            stride: conv.stride,
-            kernel_size: conv.kernel_size,
-            dilation: conv.dilation,
-            groups: conv.groups,
-            padding: conv.padding,
-            padding_out: conv.padding_out,
-            channels: conv.channels,
-            algorithm: ConvAlgorithm::Auto,
-            backward_memory: BackwardMemory::KeepSpectra,
-        }
-    }
-}
+impl_fft_layer!(FftConvTranspose1d from ConvTranspose1d { weight, bias, stride, kernel_size, dilation, groups, padding, padding_out, channels });
 
 impl FftConvTranspose1d {
     /// The transposed convolution's options.

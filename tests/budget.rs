@@ -22,7 +22,7 @@ fn over_a_small_budget_convolutions_run_directly() {
     let w = Tensor::<4>::random([16, 16, 7, 7], Distribution::Default, &device);
     let dy = Tensor::<4>::random([2, 16, 32, 32], Distribution::Default, &device);
     let options = ConvOptions::new([1, 1], [3, 3], [1, 1], 1);
-    let geometry = burn_fftconv::Conv2dGeometry::new(
+    let geometry = burn_fftconv::ConvGeometry::new(
         &x.dims(),
         &w.dims(),
         options.stride,

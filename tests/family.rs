@@ -1,19 +1,21 @@
-//! `fft_conv1d` and `fft_conv_transpose2d` and their autodiff gradients against burn's
-//! `conv1d` and `conv_transpose2d` and the gradients burn's autodiff gives for them, over
+//! `fft_conv1d`, `fft_conv3d` and `fft_conv_transpose2d` and their autodiff gradients against
+//! burn's `conv1d`, `conv3d` and `conv_transpose2d` and the gradients burn's autodiff gives for
+//! them, over
 //! seeded random geometries (long causal filters, `padding_out`, groups, stride, dilation);
 //! the adjoint identity between the transposed and the forward convolution; bad input named;
 //! the layers as drop-ins for burn's.
 
-use burn::nn::PaddingConfig1d;
-use burn::nn::conv::{Conv1dConfig, ConvTranspose1dConfig, ConvTranspose2dConfig};
-use burn::tensor::module::{conv_transpose1d, conv_transpose2d, conv1d, conv2d};
-use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use burn::nn::conv::{Conv1dConfig, Conv3dConfig, ConvTranspose1dConfig, ConvTranspose2dConfig};
+use burn::nn::{PaddingConfig1d, PaddingConfig3d};
+use burn::tensor::module::{conv_transpose1d, conv_transpose2d, conv1d, conv2d, conv3d};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, PadMode};
 use burn::tensor::{DType, Device, Distribution, Tensor};
 use burn_fftconv::{
-    BackwardMemory, ConvAlgorithm, FftConv1dConfig, FftConvTranspose1dConfig,
+    BackwardMemory, ConvAlgorithm, FftConv1dConfig, FftConv3dConfig, FftConvTranspose1dConfig,
     FftConvTranspose2dConfig, conv_transpose1d_as_2d, conv1d_as_conv2d, fft_conv_transpose1d,
     fft_conv_transpose1d_with_memory, fft_conv_transpose2d, fft_conv_transpose2d_with_memory,
-    fft_conv1d, fft_conv1d_with_memory, fft_conv2d,
+    fft_conv1d, fft_conv1d_with_memory, fft_conv2d, fft_conv3d, fft_conv3d_weight_backward,
+    fft_conv3d_with_memory, fft_conv3d_x_backward,
 };
 use fftconv_testing::Sampler;
 
@@ -180,6 +182,142 @@ fn transposed_case(sampler: &mut Sampler) -> Case<4, ConvTransposeOptions<2>> {
         ];
         return Case::new(shapes, groups * per_out, options, sampler);
     }
+}
+
+/// A random 3-D convolution: every option, padding asymmetric on some axes, kernels up to
+/// the padded input.
+fn conv3d_case(sampler: &mut Sampler) -> Case<5, ConvOptions<3>> {
+    loop {
+        let [groups, per_in, per_out] = channel_groups(sampler);
+        let input = [(); 3].map(|_| sampler.range(1, 7));
+        let kernel = [(); 3].map(|_| sampler.range(1, 4));
+        let stride = [(); 3].map(|_| sampler.range(1, 2));
+        let dilation = [(); 3].map(|_| sampler.range(1, 2));
+        let padding = [(); 3].map(|_| (sampler.range(0, 2), sampler.range(0, 2)));
+        let output = [0, 1, 2].map(|a| {
+            let padded = input[a] + padding[a].0 + padding[a].1;
+            let dilated = dilation[a] * (kernel[a] - 1) + 1;
+            padded.checked_sub(dilated).map(|room| room / stride[a] + 1)
+        });
+        let [Some(d), Some(h), Some(w)] = output else {
+            continue;
+        };
+        let batch = sampler.range(1, 2);
+        let options = ConvOptions::new_with_padding(stride, padding, dilation, groups);
+        let shapes = [
+            [batch, groups * per_in, input[0], input[1], input[2]],
+            [groups * per_out, per_in, kernel[0], kernel[1], kernel[2]],
+            [batch, groups * per_out, d, h, w],
+        ];
+        return Case::new(shapes, groups * per_out, options, sampler);
+    }
+}
+
+/// burn's `conv3d`, which refuses asymmetric padding, on the input padded explicitly: the 3-D
+/// reference.
+fn conv3d_reference(
+    x: Tensor<5>,
+    weight: Tensor<5>,
+    bias: Option<Tensor<1>>,
+    options: ConvOptions<3>,
+) -> Tensor<5> {
+    let [(a, b), (c, d), (e, f)] = options.padding;
+    let padded = x.pad([(a, b), (c, d), (e, f)], PadMode::Constant(0.0));
+    let unpadded = ConvOptions::new(options.stride, [0; 3], options.dilation, options.groups);
+    conv3d(padded, weight, bias, unpadded)
+}
+
+#[test]
+fn fft_conv3d_matches_burn_on_random_geometries() {
+    let mut sampler = Sampler::new(21);
+    let cases: Vec<_> = (0..200).map(|_| conv3d_case(&mut sampler)).collect();
+    // The gradient functions, on the first cases, against autodiff's gradients of `conv3d`.
+    let device = Device::flex();
+    for case in &cases[..30] {
+        let [_, dx, dw, _] = case.results(conv3d_reference, &device, DType::F64);
+        let [x_shape, w_shape, y_shape] = case.shapes;
+        let [x, w, _, dy] = case.values.clone();
+        let x = tensor(x, x_shape, &device, DType::F64);
+        let w = tensor(w, w_shape, &device, DType::F64);
+        let dy = tensor(dy, y_shape, &device, DType::F64);
+        let o = case.options.clone();
+        for (name, got, expected) in [
+            (
+                "dx",
+                fft_conv3d_x_backward(x.clone(), w.clone(), dy.clone(), o.clone()),
+                dx,
+            ),
+            ("dw", fft_conv3d_weight_backward(x, w, dy, o), dw),
+        ] {
+            let error = relative_error(&values(got), &expected);
+            assert!(
+                error <= 1e-10,
+                "{name}: {error:e} for {:?}, {:?}",
+                case.shapes,
+                case.options
+            );
+        }
+    }
+    check(
+        "fft_conv3d",
+        cases.into_iter(),
+        [fft_conv3d, |x, w, b, o| {
+            fft_conv3d_with_memory(x, w, b, o, BackwardMemory::RecomputeSpectra)
+        }],
+        conv3d_reference,
+    );
+}
+
+#[test]
+#[should_panic(
+    expected = "fft_conv3d: the dilated kernel (7) is larger than the padded input (6) along the depth"
+)]
+fn conv3d_kernel_deeper_than_the_padded_input_is_named() {
+    let device = Device::flex();
+    let x = Tensor::<5>::zeros([1, 2, 4, 8, 8], &device);
+    let w = Tensor::<5>::zeros([2, 2, 4, 3, 3], &device);
+    fft_conv3d(x, w, None, ConvOptions::new([1; 3], [1; 3], [2, 1, 1], 1));
+}
+
+#[test]
+#[should_panic(expected = "fft_conv3d: `groups` = 2 does not divide the 3 input channels")]
+fn conv3d_groups_that_do_not_divide_are_named() {
+    let device = Device::flex();
+    let x = Tensor::<5>::zeros([1, 3, 4, 4, 4], &device);
+    let w = Tensor::<5>::zeros([2, 1, 3, 3, 3], &device);
+    fft_conv3d(x, w, None, ConvOptions::new([1; 3], [0; 3], [1; 3], 2));
+}
+
+#[test]
+#[should_panic(expected = "fft_conv3d: `stride` must be non-zero, got [1, 0, 1]")]
+fn conv3d_zero_stride_is_named() {
+    let device = Device::flex();
+    let x = Tensor::<5>::zeros([1, 2, 4, 4, 4], &device);
+    let w = Tensor::<5>::zeros([2, 2, 3, 3, 3], &device);
+    let options = ConvOptions {
+        stride: [1, 0, 1],
+        padding: [(0, 0); 3],
+        dilation: [1; 3],
+        groups: 1,
+    };
+    fft_conv3d(x, w, None, options);
+}
+
+#[test]
+#[should_panic(
+    expected = "fft_conv3d: `bias` must have one entry per output channel (2), got length 3"
+)]
+fn conv3d_bias_of_the_wrong_length_is_named() {
+    let device = Device::flex();
+    let x = Tensor::<5>::zeros([1, 2, 4, 4, 4], &device);
+    let w = Tensor::<5>::zeros([2, 2, 3, 3, 3], &device);
+    let bias = Tensor::<1>::zeros([3], &device);
+    fft_conv3d(
+        x,
+        w,
+        Some(bias),
+        ConvOptions::new([1; 3], [0; 3], [1; 3], 1),
+    );
 }
 
 /// burn's convolution of maps one row high: the 1-D reference. burn 0.22.1's own `conv1d`
@@ -442,6 +580,19 @@ drop_in_test!(
 );
 
 drop_in_test!(
+    fft_conv3d_is_a_drop_in_for_conv3d,
+    Conv3dConfig::new([4, 6], [3, 5, 3])
+        .with_stride([1, 2, 1])
+        .with_dilation([2, 1, 1])
+        .with_groups(2)
+        .with_padding(PaddingConfig3d::Explicit(1, 2, 0)),
+    FftConv3dConfig,
+    to_conv3d_config,
+    [2, 4, 9, 10, 7],
+    5
+);
+
+drop_in_test!(
     fft_conv_transpose2d_is_a_drop_in_for_conv_transpose2d,
     ConvTranspose2dConfig::new([4, 6], [3, 4])
         .with_stride([2, 1])
@@ -467,6 +618,36 @@ drop_in_test!(
     3
 );
 
+/// `Same` padding where `Conv3d` refuses it (even kernels, strides that pad unevenly): the
+/// output keeps `ceil(input / stride)` samples, with burn's split of the padding (the extra
+/// sample at the end), on both algorithms.
+#[test]
+fn fft_conv3d_pads_same_where_conv3d_refuses() {
+    let device = Device::flex();
+    let layer = FftConv3dConfig::new([3, 4], [2, 4, 3])
+        .with_stride([1, 2, 2])
+        .with_padding(PaddingConfig3d::Same)
+        .init(&device);
+    let x = Tensor::<5>::random([2, 3, 5, 9, 8], Distribution::Default, &device);
+    let options = layer.options([5, 9, 8]);
+    assert_eq!(options.padding, [(0, 1), (1, 2), (0, 1)]);
+    let bias = layer.bias.as_ref().map(|b| b.val());
+    let expected = values(conv3d_reference(
+        x.clone(),
+        layer.weight.val(),
+        bias,
+        options,
+    ));
+    for algorithm in [ConvAlgorithm::Fft, ConvAlgorithm::Direct] {
+        let y = layer.clone().with_algorithm(algorithm).forward(x.clone());
+        assert_eq!(y.dims(), [2, 4, 5, 5, 4]);
+        assert!(
+            relative_error(&values(y), &expected) < 1e-5,
+            "{algorithm:?}"
+        );
+    }
+}
+
 /// On wgpu (lavapipe in CI) in f32 against burn on Flex in f64: both operations and their
 /// gradients through the CubeCL implementation under Fusion.
 #[cfg(feature = "wgpu")]
@@ -485,6 +666,17 @@ fn the_family_runs_on_wgpu() {
             assert!(
                 error < 2e-4,
                 "fft_conv1d on wgpu: {error:e} for {:?}",
+                case.shapes
+            );
+        }
+        let case = conv3d_case(&mut sampler);
+        let expected = case.results(conv3d_reference, &Device::flex(), DType::F64);
+        let got = case.results(fft_conv3d, &wgpu, DType::F32);
+        for (got, expected) in got.iter().zip(&expected) {
+            let error = relative_error(got, expected);
+            assert!(
+                error < 2e-4,
+                "fft_conv3d on wgpu: {error:e} for {:?}",
                 case.shapes
             );
         }
@@ -523,6 +715,27 @@ fn edge_inputs_behave_as_burn() {
     let x = Tensor::<3>::zeros([0, 3, 9], &device);
     let w = Tensor::<3>::ones([2, 3, 5], &device);
     assert_eq!(fft_conv1d(x, w, None, causal.clone()).dims(), [0, 2, 9]);
+    let volume = ConvOptions::new_with_padding([1; 3], [(2, 0), (1, 1), (0, 2)], [1; 3], 1);
+    let x = Tensor::<5>::zeros([0, 3, 4, 5, 6], &device);
+    let w = Tensor::<5>::ones([2, 3, 3, 3, 3], &device);
+    assert_eq!(
+        fft_conv3d(x, w, None, volume.clone()).dims(),
+        [0, 2, 4, 5, 6]
+    );
+    let x = Tensor::<5>::random(
+        [2, 3, 4, 5, 6],
+        Distribution::Default,
+        (&device, DType::F16),
+    );
+    let w = Tensor::<5>::random(
+        [2, 3, 3, 3, 3],
+        Distribution::Default,
+        (&device, DType::F16),
+    );
+    let y = fft_conv3d(x.clone(), w.clone(), None, volume.clone());
+    assert_eq!(y.dtype(), DType::F16);
+    let expected = conv3d_reference(x, w, None, volume);
+    assert!(relative_error(&values(y), &values(expected)) < 5e-3);
     // Half precision.
     let x = random([2, 3, 5, 4], DType::F16);
     let w = random([3, 2, 3, 3], DType::F16);

@@ -6,7 +6,7 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Device, Tensor};
 use burn_fftconv::{
-    Conv2dGeometry, conv_options, fft_conv2d, fft_conv2d_bias_backward, fft_conv2d_weight_backward,
+    ConvGeometry, conv_options, fft_conv2d, fft_conv2d_bias_backward, fft_conv2d_weight_backward,
     fft_conv2d_x_backward,
 };
 use fftconv_testing::{GeometryLimits, Sampler};
@@ -15,7 +15,7 @@ mod common;
 use common::{relative_error, tensor, values};
 
 struct Case {
-    geometry: Conv2dGeometry,
+    geometry: ConvGeometry,
     x: Vec<f64>,
     weight: Vec<f64>,
     bias: Vec<f64>,
@@ -24,7 +24,7 @@ struct Case {
 
 impl Case {
     /// `geometry` with random values in `[-1, 1)` for every operand.
-    fn random(geometry: Conv2dGeometry, sampler: &mut Sampler) -> Self {
+    fn random(geometry: ConvGeometry, sampler: &mut Sampler) -> Self {
         Self {
             x: sampler.values(geometry.input_shape().iter().product()),
             weight: sampler.values(geometry.weight_shape().iter().product()),
@@ -230,8 +230,8 @@ fn wgpu_f32_is_right_where_it_failed_before() {
     ];
     let mut sampler = Sampler::new(11);
     for (x, w, stride, padding, dilation, groups) in geometries {
-        let geometry = Conv2dGeometry::new(&x, &w, stride, padding, dilation, groups)
-            .expect("a valid geometry");
+        let geometry =
+            ConvGeometry::new(&x, &w, stride, padding, dilation, groups).expect("a valid geometry");
         let case = Case::random(geometry, &mut sampler);
         assert_matches_reference(
             &case,

@@ -1,14 +1,18 @@
-//! From the same seed, `FftConv2d`, `FftConv1d`, `FftConvTranspose1d` and `FftConvTranspose2d`
-//! get the parameters burn's `Conv2d`, `Conv1d`, `ConvTranspose1d` and `ConvTranspose2d` get:
+//! From the same seed, `FftConv2d`, `FftConv1d`, `FftConv3d`, `FftConvTranspose1d` and
+//! `FftConvTranspose2d` get the parameters burn's `Conv2d`, `Conv1d`, `Conv3d`,
+//! `ConvTranspose1d` and `ConvTranspose2d` get:
 //! their initializer, drawn in their order. The only test of this binary, as it sets the
 //! process-wide RNG.
 
 use burn::module::Param;
-use burn::nn::conv::{Conv1dConfig, Conv2dConfig, ConvTranspose1dConfig, ConvTranspose2dConfig};
-use burn::nn::{PaddingConfig1d, PaddingConfig2d};
+use burn::nn::conv::{
+    Conv1dConfig, Conv2dConfig, Conv3dConfig, ConvTranspose1dConfig, ConvTranspose2dConfig,
+};
+use burn::nn::{PaddingConfig1d, PaddingConfig2d, PaddingConfig3d};
 use burn::tensor::{Device, Tensor};
 use burn_fftconv::{
-    FftConv1dConfig, FftConv2dConfig, FftConvTranspose1dConfig, FftConvTranspose2dConfig,
+    FftConv1dConfig, FftConv2dConfig, FftConv3dConfig, FftConvTranspose1dConfig,
+    FftConvTranspose2dConfig,
 };
 
 mod common;
@@ -51,6 +55,22 @@ fn seeded_layers_have_burns_parameters() {
     assert_eq!(
         seeded!(3, FftConv1dConfig::from(conv1d.clone())),
         seeded!(3, conv1d)
+    );
+    let conv3d = Conv3dConfig::new([4, 6], [3, 5, 3])
+        .with_groups(2)
+        .with_padding(PaddingConfig3d::Same);
+    assert_eq!(
+        seeded!(6, FftConv3dConfig::from(conv3d.clone())),
+        seeded!(6, conv3d)
+    );
+    // `Same` with an even kernel, which `Conv3dConfig::init` refuses: drawn as `Valid`.
+    let even = FftConv3dConfig::new([2, 3], [2, 4, 3]).with_padding(PaddingConfig3d::Same);
+    assert_eq!(
+        seeded!(7, even),
+        seeded!(
+            7,
+            even.to_conv3d_config().with_padding(PaddingConfig3d::Valid)
+        )
     );
     let transposed1d = ConvTranspose1dConfig::new([4, 6], 16).with_stride(8);
     assert_eq!(

@@ -9,11 +9,11 @@ use burn::backend::autodiff::{
 };
 use burn::backend::{Backend, TensorMetadata, tensor::FloatTensor};
 use burn::tensor::{Slice, TensorData};
-use fftconv_kernels::{Conv2dGeometry, SpectrumKind};
+use fftconv_kernels::{ConvGeometry, SpectrumKind};
 
 use crate::ops::{BackwardMemory, ConvPass, Fft2Backend, FftConvBackend};
 
-/// Backward of `fft_conv2d_pass`. Its state holds, for each tracked operand, the other
+/// Backward of `fft_conv_pass`. Its state holds, for each tracked operand, the other
 /// operand (what that operand's gradient needs), as a spectrum or as a tensor per
 /// [`BackwardMemory`].
 #[derive(Debug)]
@@ -26,7 +26,7 @@ struct Saved<B: Backend> {
     /// Whether `operands` are tensors still to transform, not spectra.
     untransformed: bool,
     pass: ConvPass,
-    geometry: Conv2dGeometry,
+    geometry: ConvGeometry,
 }
 
 impl<B: Backend + FftConvBackend> Backward<B, 2> for FftConvPassBackward {
@@ -41,7 +41,7 @@ impl<B: Backend + FftConvBackend> Backward<B, 2> for FftConvPassBackward {
         } = ops.state;
         let kinds = pass.operands();
         let grad_kind = pass.result_kind();
-        let grad = B::fft_conv2d_spectrum(grads.consume::<B>(&ops.node), grad_kind, geometry);
+        let grad = B::fft_conv_spectrum(grads.consume::<B>(&ops.node), grad_kind, geometry);
         // The gradient of operand `i` is the pass computing its kind, from the upstream
         // gradient and the other operand `1 - i`.
         for (i, node) in ops.parents.into_iter().enumerate() {
@@ -50,7 +50,7 @@ impl<B: Backend + FftConvBackend> Backward<B, 2> for FftConvPassBackward {
             };
             let other_kind = kinds[1 - i];
             let other = if untransformed {
-                B::fft_conv2d_spectrum(other, other_kind, geometry)
+                B::fft_conv_spectrum(other, other_kind, geometry)
             } else {
                 other
             };
@@ -62,7 +62,7 @@ impl<B: Backend + FftConvBackend> Backward<B, 2> for FftConvPassBackward {
             };
             grads.register::<B>(
                 node.id,
-                B::fft_conv2d_product(lhs, rhs, gradient_pass, geometry),
+                B::fft_conv_product(lhs, rhs, gradient_pass, geometry),
             );
         }
     }
@@ -89,39 +89,39 @@ impl<B: Backend, const N: usize> Backward<B, N> for NotDifferentiable {
 }
 
 impl<B: Backend + FftConvBackend, C: CheckpointStrategy> FftConvBackend for Autodiff<B, C> {
-    fn fft_conv2d_spectrum(
+    fn fft_conv_spectrum(
         tensor: FloatTensor<Self>,
         kind: SpectrumKind,
-        geometry: Conv2dGeometry,
+        geometry: ConvGeometry,
     ) -> FloatTensor<Self> {
         if tensor.is_tracked() {
-            refuse_tracked("fft_conv2d_spectrum");
+            refuse_tracked("fft_conv_spectrum");
         }
         let nodes = [tensor.node()];
         NotDifferentiable
             .prepare::<C>(nodes)
             .compute_bound()
-            .stateless(B::fft_conv2d_spectrum(
+            .stateless(B::fft_conv_spectrum(
                 tensor.into_primitive(),
                 kind,
                 geometry,
             ))
     }
 
-    fn fft_conv2d_product(
+    fn fft_conv_product(
         lhs: FloatTensor<Self>,
         rhs: FloatTensor<Self>,
         pass: ConvPass,
-        geometry: Conv2dGeometry,
+        geometry: ConvGeometry,
     ) -> FloatTensor<Self> {
         if lhs.is_tracked() || rhs.is_tracked() {
-            refuse_tracked("fft_conv2d_product");
+            refuse_tracked("fft_conv_product");
         }
         let nodes = [lhs.node(), rhs.node()];
         NotDifferentiable
             .prepare::<C>(nodes)
             .compute_bound()
-            .stateless(B::fft_conv2d_product(
+            .stateless(B::fft_conv_product(
                 lhs.into_primitive(),
                 rhs.into_primitive(),
                 pass,
@@ -129,11 +129,11 @@ impl<B: Backend + FftConvBackend, C: CheckpointStrategy> FftConvBackend for Auto
             ))
     }
 
-    fn fft_conv2d_pass(
+    fn fft_conv_pass(
         lhs: FloatTensor<Self>,
         rhs: FloatTensor<Self>,
         pass: ConvPass,
-        geometry: Conv2dGeometry,
+        geometry: ConvGeometry,
         memory: BackwardMemory,
     ) -> FloatTensor<Self> {
         let tracked = [lhs.is_tracked(), rhs.is_tracked()];
@@ -152,21 +152,21 @@ impl<B: Backend + FftConvBackend, C: CheckpointStrategy> FftConvBackend for Auto
                     pass,
                     geometry,
                 };
-                prep.finish(state, B::fft_conv2d_pass(lhs, rhs, pass, geometry, memory))
+                prep.finish(state, B::fft_conv_pass(lhs, rhs, pass, geometry, memory))
             }
             OpsKind::Tracked(prep) => {
                 let [lhs_kind, rhs_kind] = pass.operands();
-                let lhs = B::fft_conv2d_spectrum(lhs.into_primitive(), lhs_kind, geometry);
-                let rhs = B::fft_conv2d_spectrum(rhs.into_primitive(), rhs_kind, geometry);
+                let lhs = B::fft_conv_spectrum(lhs.into_primitive(), lhs_kind, geometry);
+                let rhs = B::fft_conv_spectrum(rhs.into_primitive(), rhs_kind, geometry);
                 let state = Saved {
                     operands: [keep(0, &lhs), keep(1, &rhs)],
                     untransformed: false,
                     pass,
                     geometry,
                 };
-                prep.finish(state, B::fft_conv2d_product(lhs, rhs, pass, geometry))
+                prep.finish(state, B::fft_conv_product(lhs, rhs, pass, geometry))
             }
-            OpsKind::UnTracked(prep) => prep.finish(B::fft_conv2d_pass(
+            OpsKind::UnTracked(prep) => prep.finish(B::fft_conv_pass(
                 lhs.into_primitive(),
                 rhs.into_primitive(),
                 pass,

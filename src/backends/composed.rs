@@ -3,8 +3,8 @@
 //! (`cube.rs`). Everything stays on the device, and the `Autodiff` implementations give these
 //! backends the same custom backward as the CPU ones.
 //!
-//! Convolution transforms cover the whole padded image at power-of-two sizes of at least 2
-//! (burn-signal's sizes), so a circular correlation equals the linear one on every output the
+//! Convolution transforms cover the whole padded image (or volume: any rank) at power-of-two
+//! sizes of at least 2 (burn-signal's sizes), so a circular correlation equals the linear one on every output the
 //! convolution keeps. Stride and dilation insert or drop samples around the stride-1
 //! correlation. The channel contraction is a batched complex matmul (four real ones) per bin,
 //! with groups as a batch dimension. As on the CPU, the input and the output gradient are
@@ -19,9 +19,9 @@ use burn::backend::{Backend, TensorMetadata, tensor::FloatTensor};
 use burn::signal::SignalOps;
 use burn::tensor::ops::PadMode;
 use burn::tensor::{Shape, Slice, TensorData};
-use fftconv_kernels::{Conv2dGeometry, SpectrumKind};
+use fftconv_kernels::{AxisGeometry, ConvGeometry, SpectrumKind};
 
-use crate::layout::transform_size;
+use crate::layout::{half_bins, transform_size};
 use crate::ops::ConvPass;
 
 type Float<B> = FloatTensor<B>;
@@ -88,9 +88,19 @@ impl<B: Backend> Complex<B> {
     }
 }
 
-fn dims4<B: Backend>(t: &Float<B>) -> [usize; 4] {
-    let shape = t.shape();
-    [shape[0], shape[1], shape[2], shape[3]]
+/// The dimensions of `t` after the first two: its spatial (or bin) sizes.
+fn spatial<B: Backend>(t: &Float<B>) -> Vec<usize> {
+    t.shape()[2..].to_vec()
+}
+
+/// `[first, second]` followed by `rest`, as a shape.
+fn shape_of(leading: [usize; 2], rest: &[usize]) -> Shape {
+    Shape::from(
+        leading
+            .into_iter()
+            .chain(rest.iter().copied())
+            .collect::<Vec<_>>(),
+    )
 }
 
 /// `len` samples of dimension `dim`, `step` apart from `start`; other dimensions whole.
@@ -142,15 +152,11 @@ fn contiguous_run<B: Backend>(t: Float<B>, dim: usize, start: usize, len: usize)
     B::float_slice(t, &slices)
 }
 
-/// [`take`] on both of the last two dimensions of a 4-D tensor.
-fn window<B: Backend>(
-    t: Float<B>,
-    start: [usize; 2],
-    len: [usize; 2],
-    step: [usize; 2],
-) -> Float<B> {
-    let rows = take::<B>(t, 2, start[0], len[0], step[0]);
-    take::<B>(rows, 3, start[1], len[1], step[1])
+/// [`take`] on every spatial dimension (those after the first two).
+fn window<B: Backend>(t: Float<B>, start: &[usize], len: &[usize], step: &[usize]) -> Float<B> {
+    (0..start.len()).fold(t, |t, axis| {
+        take::<B>(t, 2 + axis, start[axis], len[axis], step[axis])
+    })
 }
 
 /// All `n` bins along `dim` from the `n / 2 + 1` that a real FFT returns: bin `n - k` is the
@@ -179,80 +185,95 @@ fn cfft<B: Backend + SignalOps>(z: Complex<B>, dim: usize, n: usize) -> Complex<
     }
 }
 
-/// The 2-D real FFT of the last two dimensions, zero-padded to `size`:
-/// `[a, b, size[0], size[1] / 2 + 1]`.
-fn rfft2<B: Backend + SignalOps>(t: Float<B>, size: [usize; 2]) -> Complex<B> {
-    let (re, im) = B::rfft(t, 3, Some(size[1]));
-    cfft::<B>(Complex { re, im }, 2, size[0])
+/// The real FFT of the spatial dimensions (those after the first two), zero-padded to
+/// `size`: `[a, b, size..]` with the last size halved (`n / 2 + 1`).
+fn rfft_spatial<B: Backend + SignalOps>(t: Float<B>, size: &[usize]) -> Complex<B> {
+    let last = size.len() - 1;
+    let (re, im) = B::rfft(t, 2 + last, Some(size[last]));
+    (0..last).fold(Complex { re, im }, |z, axis| {
+        cfft::<B>(z, 2 + axis, size[axis])
+    })
 }
 
-/// The inverse of [`rfft2`]: `[a, b, size[0], size[1]]`.
-fn irfft2<B: Backend + SignalOps>(z: Complex<B>, size: [usize; 2]) -> Float<B> {
-    // ifft(z) = conj(fft(conj(z))) / n along the rows.
-    let rows = cfft::<B>(z.conj(), 2, size[0])
-        .conj()
-        .scale(1.0 / size[0] as f64);
-    B::irfft(rows.re, rows.im, 3, Some(size[1]))
+/// The inverse of [`rfft_spatial`]: `[a, b, size..]`.
+fn irfft_spatial<B: Backend + SignalOps>(z: Complex<B>, size: &[usize]) -> Float<B> {
+    let last = size.len() - 1;
+    // ifft(z) = conj(fft(conj(z))) / n along each complex axis.
+    let z = (0..last).fold(z, |z, axis| {
+        cfft::<B>(z.conj(), 2 + axis, size[axis])
+            .conj()
+            .scale(1.0 / size[axis] as f64)
+    });
+    B::irfft(z.re, z.im, 2 + last, Some(size[last]))
 }
 
-/// Puts `factor - 1` zeros after every sample of the last two dimensions, keeping
+/// Puts `factor - 1` zeros after every sample of each spatial dimension, keeping
 /// `factor * (len - 1) + 1` samples: the dilated kernel, or an output gradient on the
 /// stride-1 grid.
-fn spread<B: Backend>(t: Float<B>, factor: [usize; 2]) -> Float<B> {
-    if factor == [1, 1] {
+fn spread<B: Backend>(t: Float<B>, factor: &[usize]) -> Float<B> {
+    if factor.iter().all(|&f| f == 1) {
         return t;
     }
-    let [a, b, h, w] = dims4::<B>(&t);
-    let t = B::float_reshape(t, Shape::from([a, b, h, 1, w, 1]));
-    let gaps = [
-        (0, 0),
-        (0, 0),
-        (0, 0),
-        (0, factor[0] - 1),
-        (0, 0),
-        (0, factor[1] - 1),
-    ];
+    let shape = t.shape();
+    let sizes = spatial::<B>(&t);
+    // `[a, b, n0, 1, n1, 1, ..]`, each unit dimension padded to `factor`.
+    let interleaved: Vec<usize> = sizes.iter().flat_map(|&n| [n, 1]).collect();
+    let t = B::float_reshape(t, shape_of([shape[0], shape[1]], &interleaved));
+    let gaps: Vec<(usize, usize)> = [(0, 0); 2]
+        .into_iter()
+        .chain(factor.iter().flat_map(|&f| [(0, 0), (0, f - 1)]))
+        .collect();
     let t = B::float_pad(t, &gaps, PadMode::Constant(0.0));
-    let t = B::float_reshape(t, Shape::from([a, b, h * factor[0], w * factor[1]]));
-    let kept = [factor[0] * (h - 1) + 1, factor[1] * (w - 1) + 1];
-    window::<B>(t, [0, 0], kept, [1, 1])
+    let spread: Vec<usize> = sizes.iter().zip(factor).map(|(n, f)| n * f).collect();
+    let t = B::float_reshape(t, shape_of([shape[0], shape[1]], &spread));
+    let kept: Vec<usize> = sizes
+        .iter()
+        .zip(factor)
+        .map(|(n, f)| f * (n - 1) + 1)
+        .collect();
+    let ones = vec![1; sizes.len()];
+    window::<B>(t, &vec![0; sizes.len()], &kept, &ones)
 }
 
-/// `[a, groups * per_group, p, q]` spectra as matrices `[groups, bins, a, per_group]`: for
-/// inputs and output gradients, whose matrix rows are the images.
+/// `[a, groups * per_group, bins..]` spectra as matrices `[groups, bins, a, per_group]`:
+/// for inputs and output gradients, whose matrix rows are the images.
 fn batch_rows<B: Backend>(z: Complex<B>, groups: usize) -> Complex<B> {
     z.map(|t| {
-        let [a, channels, p, q] = dims4::<B>(&t);
-        let t = B::float_reshape(t, Shape::from([a, groups, channels / groups, p * q]));
+        let shape = t.shape();
+        let bins: usize = shape[2..].iter().product();
+        let t = B::float_reshape(t, Shape::from([shape[0], groups, shape[1] / groups, bins]));
         B::float_permute(t, &[1, 3, 0, 2])
     })
 }
 
-/// The inverse of [`batch_rows`] for spectra of `[p, q]` bins.
-fn unbatch_rows<B: Backend>(z: Complex<B>, [p, q]: [usize; 2]) -> Complex<B> {
+/// The inverse of [`batch_rows`] for spectra of `bins` bins per axis.
+fn unbatch_rows<B: Backend>(z: Complex<B>, bins: &[usize]) -> Complex<B> {
     z.map(|t| {
-        let [groups, _, a, per_group] = dims4::<B>(&t);
+        let shape = t.shape();
+        let (groups, a, per_group) = (shape[0], shape[2], shape[3]);
         let t = B::float_permute(t, &[2, 0, 3, 1]);
-        B::float_reshape(t, Shape::from([a, groups * per_group, p, q]))
+        B::float_reshape(t, shape_of([a, groups * per_group], bins))
     })
 }
 
-/// Weight spectra `[out, in_per_group, p, q]` as matrices `[groups, bins, out_per_group,
+/// Weight spectra `[out, in_per_group, bins..]` as matrices `[groups, bins, out_per_group,
 /// in_per_group]`.
 fn batch_weight<B: Backend>(z: Complex<B>, groups: usize) -> Complex<B> {
     z.map(|t| {
-        let [out, per_group, p, q] = dims4::<B>(&t);
-        let t = B::float_reshape(t, Shape::from([groups, out / groups, per_group, p * q]));
+        let shape = t.shape();
+        let bins: usize = shape[2..].iter().product();
+        let t = B::float_reshape(t, Shape::from([groups, shape[0] / groups, shape[1], bins]));
         B::float_permute(t, &[0, 3, 1, 2])
     })
 }
 
-/// The inverse of [`batch_weight`] for spectra of `[p, q]` bins.
-fn unbatch_weight<B: Backend>(z: Complex<B>, [p, q]: [usize; 2]) -> Complex<B> {
+/// The inverse of [`batch_weight`] for spectra of `bins` bins per axis.
+fn unbatch_weight<B: Backend>(z: Complex<B>, bins: &[usize]) -> Complex<B> {
     z.map(|t| {
-        let [groups, _, out_per_group, per_group] = dims4::<B>(&t);
+        let shape = t.shape();
+        let (groups, out_per_group, per_group) = (shape[0], shape[2], shape[3]);
         let t = B::float_permute(t, &[0, 2, 3, 1]);
-        B::float_reshape(t, Shape::from([groups * out_per_group, per_group, p, q]))
+        B::float_reshape(t, shape_of([groups * out_per_group, per_group], bins))
     })
 }
 
@@ -261,36 +282,41 @@ fn transpose<B: Backend>(t: Float<B>) -> Float<B> {
     B::float_swap_dims(t, 2, 3)
 }
 
+/// `size` of each spatial axis of `geometry`.
+fn per_axis(geometry: &ConvGeometry, size: fn(&AxisGeometry) -> usize) -> Vec<usize> {
+    geometry.axes().iter().map(size).collect()
+}
+
 /// The spectrum of `tensor`, the `kind` operand of `geometry`, as `[2, groups, bins, rows,
 /// columns]` ([`crate::layout::spectrum_shape`]).
 pub(crate) fn spectrum<B: Backend + SignalOps>(
     tensor: Float<B>,
     kind: SpectrumKind,
-    geometry: &Conv2dGeometry,
+    geometry: &ConvGeometry,
 ) -> Float<B> {
     let size = transform_size(geometry);
-    let data_scale = 1.0 / (size[0] * size[1]) as f64;
-    let [h, w] = geometry.axes();
+    let data_scale = 1.0 / size.iter().product::<usize>() as f64;
     let groups = geometry.groups();
     let spectrum = match kind {
         SpectrumKind::Input => {
-            let pads = [
-                (0, 0),
-                (0, 0),
-                (h.pad_begin(), h.pad_end()),
-                (w.pad_begin(), w.pad_end()),
-            ];
+            let pads: Vec<(usize, usize)> = [(0, 0); 2]
+                .into_iter()
+                .chain(geometry.axes().iter().map(|a| (a.pad_begin(), a.pad_end())))
+                .collect();
             let padded = B::float_pad(tensor, &pads, PadMode::Constant(0.0));
-            batch_rows(rfft2::<B>(scaled::<B>(padded, data_scale), size), groups)
+            batch_rows(
+                rfft_spatial::<B>(scaled::<B>(padded, data_scale), &size),
+                groups,
+            )
         }
         SpectrumKind::Weight => {
-            let dilated = spread::<B>(tensor, [h.dilation(), w.dilation()]);
-            batch_weight(rfft2::<B>(dilated, size), groups)
+            let dilated = spread::<B>(tensor, &per_axis(geometry, AxisGeometry::dilation));
+            batch_weight(rfft_spatial::<B>(dilated, &size), groups)
         }
         SpectrumKind::OutputGrad => {
-            let on_unit_grid = spread::<B>(tensor, [h.stride(), w.stride()]);
+            let on_unit_grid = spread::<B>(tensor, &per_axis(geometry, AxisGeometry::stride));
             batch_rows(
-                rfft2::<B>(scaled::<B>(on_unit_grid, data_scale), size),
+                rfft_spatial::<B>(scaled::<B>(on_unit_grid, data_scale), &size),
                 groups,
             )
         }
@@ -304,36 +330,42 @@ pub(crate) fn product<B: Backend + SignalOps>(
     lhs: Float<B>,
     rhs: Float<B>,
     pass: ConvPass,
-    geometry: &Conv2dGeometry,
+    geometry: &ConvGeometry,
 ) -> Float<B> {
     let (a, b) = (Complex::<B>::unstack(lhs), Complex::<B>::unstack(rhs));
-    let size @ [p, q] = transform_size(geometry);
-    let bins = [p, q / 2 + 1];
-    let points = (p * q) as f64;
-    let [h, w] = geometry.axes();
+    let size = transform_size(geometry);
+    let bins = half_bins(&size);
+    let points = size.iter().product::<usize>() as f64;
+    let axis = |size| per_axis(geometry, size);
+    let origin = vec![0; size.len()];
     // The data spectra carry `1 / points` each ([`spectrum`]); the inverse transform divides
     // by `points` once more.
     match pass {
         ConvPass::Forward => {
             // y = x ⋆ w: Y = X conj(W)^T per bin.
             let y_hat = Complex::matmul(&a, &b.conj().map(transpose::<B>));
-            let y = irfft2::<B>(unbatch_rows(y_hat, bins), size);
-            let len = [h.output(), w.output()];
-            let y = window::<B>(y, [0, 0], len, [h.stride(), w.stride()]);
+            let y = irfft_spatial::<B>(unbatch_rows(y_hat, &bins), &size);
+            let y = window::<B>(
+                y,
+                &origin,
+                &axis(AxisGeometry::output),
+                &axis(AxisGeometry::stride),
+            );
             scaled::<B>(y, points)
         }
         ConvPass::InputGrad => {
             let dx_hat = Complex::matmul(&a, &b);
-            let dx_padded = irfft2::<B>(unbatch_rows(dx_hat, bins), size);
-            let start = [h.pad_begin(), w.pad_begin()];
-            let dx = window::<B>(dx_padded, start, [h.input(), w.input()], [1, 1]);
+            let dx_padded = irfft_spatial::<B>(unbatch_rows(dx_hat, &bins), &size);
+            let ones = vec![1; size.len()];
+            let start = axis(AxisGeometry::pad_begin);
+            let dx = window::<B>(dx_padded, &start, &axis(AxisGeometry::input), &ones);
             scaled::<B>(dx, points)
         }
         ConvPass::WeightGrad => {
             let dw_hat = Complex::matmul(&a.conj().map(transpose::<B>), &b);
-            let dw_dilated = irfft2::<B>(unbatch_weight(dw_hat, bins), size);
-            let len = [h.kernel(), w.kernel()];
-            let dw = window::<B>(dw_dilated, [0, 0], len, [h.dilation(), w.dilation()]);
+            let dw_dilated = irfft_spatial::<B>(unbatch_weight(dw_hat, &bins), &size);
+            let len = axis(AxisGeometry::kernel);
+            let dw = window::<B>(dw_dilated, &origin, &len, &axis(AxisGeometry::dilation));
             scaled::<B>(dw, points * points)
         }
     }
@@ -457,7 +489,7 @@ mod tests {
     use burn::backend::ops::ModuleOps;
     use burn::backend::tensor::FloatTensor;
     use burn::tensor::{Shape, TensorData};
-    use fftconv_kernels::{Conv2dGeometry, SpectrumKind};
+    use fftconv_kernels::{ConvGeometry, SpectrumKind};
     use fftconv_testing::{GeometryLimits, Sampler, relative_error};
 
     use crate::functional::conv_options;
@@ -486,7 +518,7 @@ mod tests {
     }
 
     /// The spectrum of `tensor`, checked against the shape Fusion is given.
-    fn spectrum(tensor: Float, kind: SpectrumKind, g: &Conv2dGeometry) -> Float {
+    fn spectrum(tensor: Float, kind: SpectrumKind, g: &ConvGeometry) -> Float {
         let spectrum = super::spectrum::<Flex>(tensor, kind, g);
         assert_eq!(
             spectrum.shape(),
@@ -496,7 +528,7 @@ mod tests {
         spectrum
     }
 
-    fn product(lhs: Float, rhs: Float, pass: ConvPass, g: &Conv2dGeometry) -> Float {
+    fn product(lhs: Float, rhs: Float, pass: ConvPass, g: &ConvGeometry) -> Float {
         let result = super::product::<Flex>(lhs, rhs, pass, g);
         assert_eq!(
             result.shape(),

@@ -4,25 +4,25 @@
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::wgpu::CubeBackend;
-use fftconv_kernels::{Conv2dGeometry, SpectrumKind};
+use fftconv_kernels::{ConvGeometry, SpectrumKind};
 
 use super::composed;
 use crate::ops::{ConvPass, Fft2Backend, FftConvBackend};
 
 impl FftConvBackend for CubeBackend {
-    fn fft_conv2d_spectrum(
+    fn fft_conv_spectrum(
         tensor: FloatTensor<Self>,
         kind: SpectrumKind,
-        geometry: Conv2dGeometry,
+        geometry: ConvGeometry,
     ) -> FloatTensor<Self> {
         composed::spectrum::<Self>(tensor, kind, &geometry)
     }
 
-    fn fft_conv2d_product(
+    fn fft_conv_product(
         lhs: FloatTensor<Self>,
         rhs: FloatTensor<Self>,
         pass: ConvPass,
-        geometry: Conv2dGeometry,
+        geometry: ConvGeometry,
     ) -> FloatTensor<Self> {
         composed::product::<Self>(lhs, rhs, pass, &geometry)
     }

@@ -3,7 +3,7 @@
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, TensorMetadata};
 use burn::tensor::{DType, Element, TensorData};
-use fftconv_kernels::{Complex, Conv2dGeometry, Scalar, SpectralConv2d, SpectrumKind};
+use fftconv_kernels::{Complex, ConvGeometry, Scalar, SpectralConv, SpectrumKind};
 
 use crate::ops::ConvPass;
 
@@ -24,10 +24,10 @@ pub(crate) fn with_copied_values<B: Backend, T: Scalar + Element, R>(
     f: impl FnOnce(&[T]) -> R,
 ) -> R {
     let data = burn::tensor::read_sync(B::float_into_data(tensor.clone()))
-        .unwrap_or_else(|e| panic!("fft_conv2d: reading a tensor failed: {e:?}"));
+        .unwrap_or_else(|e| panic!("burn-fftconv: reading a tensor failed: {e:?}"));
     f(data
         .as_slice::<T>()
-        .unwrap_or_else(|e| panic!("fft_conv2d: unreadable tensor data: {e:?}")))
+        .unwrap_or_else(|e| panic!("burn-fftconv: unreadable tensor data: {e:?}")))
 }
 
 /// Runs `op` at the precision of `dtype`; the kernels exist for f32 and f64.
@@ -37,7 +37,7 @@ macro_rules! with_precision {
             DType::F32 => $op::<$backend, f32>($($arg),*),
             DType::F64 => $op::<$backend, f64>($($arg),*),
             other => panic!(
-                "fft_conv2d: supports f32 and f64 tensors, got dtype {other:?}; cast with \
+                "burn-fftconv: supports f32 and f64 tensors, got dtype {other:?}; cast with \
                  `tensor.cast(DType::F32)` first"
             ),
         }
@@ -46,14 +46,14 @@ macro_rules! with_precision {
 
 /// The kernels' plan for `geometry`; the public functions fall back to direct convolution
 /// before a geometry over the spectral budget reaches here.
-fn plan<T: Scalar>(geometry: Conv2dGeometry) -> SpectralConv2d<T> {
-    SpectralConv2d::new(geometry).unwrap_or_else(|error| panic!("fft_conv2d: {error}"))
+fn plan<T: Scalar>(geometry: ConvGeometry) -> SpectralConv<T> {
+    SpectralConv::new(geometry).unwrap_or_else(|error| panic!("burn-fftconv: {error}"))
 }
 
 fn spectrum_typed<B: HostBackend, T: Scalar + Element>(
     tensor: FloatTensor<B>,
     kind: SpectrumKind,
-    geometry: Conv2dGeometry,
+    geometry: ConvGeometry,
 ) -> FloatTensor<B> {
     let plan = plan::<T>(geometry);
     let spectrum = B::with_values::<T, _>(&tensor, |values| match kind {
@@ -73,7 +73,7 @@ fn product_typed<B: HostBackend, T: Scalar + Element>(
     lhs: FloatTensor<B>,
     rhs: FloatTensor<B>,
     pass: ConvPass,
-    geometry: Conv2dGeometry,
+    geometry: ConvGeometry,
 ) -> FloatTensor<B> {
     let plan = plan::<T>(geometry);
     let [lhs_kind, rhs_kind] = pass.operands();
@@ -148,7 +148,8 @@ fn dft2_typed<B: HostBackend, T: Scalar + Element>(
 ) -> (FloatTensor<B>, FloatTensor<B>) {
     let (shape, [height, width]) = maps::<B>(&re);
     let mut values = complex_values::<B, T>(&re, &im);
-    fftconv_kernels::Fft2d::<T>::cached(height, width).complex_in_place(&mut values, inverse);
+    fftconv_kernels::FftPlan::<T>::cached([1, height, width])
+        .complex_in_place(&mut values, inverse);
     complex_tensors::<B, T>(values, shape, &re)
 }
 
@@ -157,7 +158,7 @@ fn rdft2_typed<B: HostBackend, T: Scalar + Element>(
 ) -> (FloatTensor<B>, FloatTensor<B>) {
     let (mut shape, [height, width]) = maps::<B>(&x);
     let values = B::with_values::<T, _>(&x, |x| {
-        fftconv_kernels::Fft2d::<T>::cached(height, width).real_forward(x)
+        fftconv_kernels::FftPlan::<T>::cached([1, height, width]).real_forward(x)
     });
     let rank = shape.num_dims();
     shape[rank - 1] = width / 2 + 1;
@@ -176,7 +177,7 @@ fn irdft2_typed<B: HostBackend, T: Scalar + Element>(
         "irdft2: {half} bins cannot hold a width of {width}"
     );
     let values = complex_values::<B, T>(&re, &im);
-    let real = fftconv_kernels::Fft2d::<T>::cached(height, width).real_inverse(&values);
+    let real = fftconv_kernels::FftPlan::<T>::cached([1, height, width]).real_inverse(&values);
     let rank = shape.num_dims();
     shape[rank - 1] = width;
     B::float_from_data(TensorData::new(real, shape), &re.device())
@@ -211,26 +212,26 @@ fn complex_to_interleaved<T: Scalar>(spectrum: Vec<Complex<T>>) -> Vec<T> {
         .unwrap_or_else(|(_, spectrum)| bytemuck::cast_slice(&spectrum).to_vec())
 }
 
-/// [`crate::FftConvBackend::fft_conv2d_spectrum`] on a host backend.
+/// [`crate::FftConvBackend::fft_conv_spectrum`] on a host backend.
 pub(crate) fn spectrum<B: HostBackend>(
     tensor: FloatTensor<B>,
     kind: SpectrumKind,
-    geometry: Conv2dGeometry,
+    geometry: ConvGeometry,
 ) -> FloatTensor<B> {
     with_precision!(tensor.dtype(), spectrum_typed::<B>(tensor, kind, geometry))
 }
 
-/// [`crate::FftConvBackend::fft_conv2d_product`] on a host backend.
+/// [`crate::FftConvBackend::fft_conv_product`] on a host backend.
 pub(crate) fn product<B: HostBackend>(
     lhs: FloatTensor<B>,
     rhs: FloatTensor<B>,
     pass: ConvPass,
-    geometry: Conv2dGeometry,
+    geometry: ConvGeometry,
 ) -> FloatTensor<B> {
     assert_eq!(
         lhs.dtype(),
         rhs.dtype(),
-        "fft_conv2d: operands of different dtypes"
+        "burn-fftconv: operands of different dtypes"
     );
     with_precision!(lhs.dtype(), product_typed::<B>(lhs, rhs, pass, geometry))
 }
@@ -240,19 +241,19 @@ pub(crate) fn product<B: HostBackend>(
 macro_rules! impl_host_fft_conv {
     ($backend:ty) => {
         impl $crate::ops::FftConvBackend for $backend {
-            fn fft_conv2d_spectrum(
+            fn fft_conv_spectrum(
                 tensor: burn::backend::tensor::FloatTensor<Self>,
                 kind: fftconv_kernels::SpectrumKind,
-                geometry: fftconv_kernels::Conv2dGeometry,
+                geometry: fftconv_kernels::ConvGeometry,
             ) -> burn::backend::tensor::FloatTensor<Self> {
                 $crate::backends::host::spectrum::<Self>(tensor, kind, geometry)
             }
 
-            fn fft_conv2d_product(
+            fn fft_conv_product(
                 lhs: burn::backend::tensor::FloatTensor<Self>,
                 rhs: burn::backend::tensor::FloatTensor<Self>,
                 pass: $crate::ops::ConvPass,
-                geometry: fftconv_kernels::Conv2dGeometry,
+                geometry: fftconv_kernels::ConvGeometry,
             ) -> burn::backend::tensor::FloatTensor<Self> {
                 $crate::backends::host::product::<Self>(lhs, rhs, pass, geometry)
             }

@@ -119,11 +119,11 @@ pub fn reload<S: burn::store::ModuleSnapshot, T: burn::store::ModuleSnapshot>(
 /// A tensor of `values` (row-major, `shape`) on `device` in `dtype`.
 pub fn tensor<const D: usize>(
     values: Vec<f64>,
-    shape: [usize; D],
+    shape: impl Into<Vec<usize>>,
     device: &Device,
     dtype: DType,
 ) -> Tensor<D> {
-    Tensor::from_data(TensorData::new(values, shape), (device, dtype))
+    Tensor::from_data(TensorData::new(values, shape.into()), (device, dtype))
 }
 
 pub fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {

@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use fftconv_kernels::{Conv2dGeometry, SpectralConv2d};
+use fftconv_kernels::{ConvGeometry, SpectralConv};
 use fftconv_testing::Sampler;
 
 fn stages(c: &mut Criterion) {
@@ -15,7 +15,7 @@ fn stages(c: &mut Criterion) {
         .and_then(|k| k.parse().ok())
         .unwrap_or(7);
     let pad = (kernel / 2, kernel - 1 - kernel / 2);
-    let geometry = Conv2dGeometry::new(
+    let geometry = ConvGeometry::new(
         &[16, 64, 64, 64],
         &[64, 64, kernel, kernel],
         [1, 1],
@@ -24,9 +24,9 @@ fn stages(c: &mut Criterion) {
         1,
     )
     .expect("valid geometry");
-    let plan = SpectralConv2d::<f32>::new(geometry).unwrap();
+    let plan = SpectralConv::<f32>::new(geometry).unwrap();
     let mut sampler = Sampler::new(1);
-    let mut values = |shape: [usize; 4]| -> Vec<f32> {
+    let mut values = |shape: Vec<usize>| -> Vec<f32> {
         sampler
             .values(shape.iter().product())
             .into_iter()

@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::SpectrumKind;
-use crate::geometry::{Conv2dGeometry, GeometryError};
+use crate::geometry::{ConvGeometry, GeometryError};
 use crate::tiling::TileLayout;
 
 static MAX_TRANSFORM_POINTS: AtomicUsize =
@@ -22,14 +22,14 @@ static MAX_SPECTRUM_VALUES: AtomicUsize =
 /// directly, and `Auto` layers choose direct convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SpectralBudget {
-    /// Points of one 2-D transform (`height * width`).
+    /// Points of one transform (the product of its sizes).
     pub max_transform_points: usize,
     /// Complex values of one spectrum (of the input, the weight or the output gradient).
     pub max_spectrum_values: usize,
 }
 
 impl SpectralBudget {
-    /// `2^24` transform points (a 4096 x 4096 transform) and `2^28` spectrum values (2 GiB of
+    /// `2^24` transform points (a 4096 x 4096 or 256^3 transform) and `2^28` spectrum values (2 GiB of
     /// f32 spectrum, 4 GiB of f64).
     pub const DEFAULT: Self = Self {
         max_transform_points: 1 << 24,
@@ -52,7 +52,7 @@ impl SpectralBudget {
 
     /// Refuses a transform of `points` points.
     pub(crate) fn check_transform(&self, points: u128) -> Result<(), GeometryError> {
-        within("2-D transform", points, self.max_transform_points)
+        within("transform", points, self.max_transform_points)
     }
 
     /// Refuses a spectrum of `values` complex values.
@@ -80,7 +80,7 @@ fn within(quantity: &'static str, size: u128, limit: usize) -> Result<(), Geomet
 
 /// Whether the FFT path of `geometry`, with the tiles the cost model picks, stays within the
 /// current [`SpectralBudget`]; the error names the size that does not.
-pub fn check_budget(geometry: &Conv2dGeometry) -> Result<(), GeometryError> {
+pub fn check_budget(geometry: &ConvGeometry) -> Result<(), GeometryError> {
     let budget = SpectralBudget::current();
     let tile = crate::cost::choose_tile(geometry)?;
     TileLayout::new(geometry, tile, &budget)?.check_spectra(geometry, &budget)

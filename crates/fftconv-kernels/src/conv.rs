@@ -1,13 +1,16 @@
-//! The three FFT identities of a 2-D convolution layer (Mathieu, Henaff & LeCun 2014).
+//! The three FFT identities of a convolution layer (Mathieu, Henaff & LeCun 2014), in one,
+//! two or three dimensions: every geometry has three axes here, a lower rank's leading ones
+//! of one sample and one tap.
 //!
-//! Stride and dilation are removed first by a polyphase split: input row `i * s + a * d` is
-//! row `i + q` of the phase-`p` sub-image, where `a * d = q * s + p`. Every phase becomes an
-//! extra input channel, the kernel splits into one sub-kernel per phase, and what is left is
-//! a stride-1 "valid" correlation of images of length `out + taps - 1`. A circular transform of
-//! at least that length is exact for it, so the FFT size is the output plus the (phase) kernel,
-//! rounded up to a fast size, never the full padded input plus kernel.
+//! Stride and dilation are removed first by a polyphase split, axis by axis: input index
+//! `i * s + a * d` is index `i + q` of the phase-`p` sub-image, where `a * d = q * s + p`.
+//! Every combination of phases becomes an extra input channel, the kernel splits into one
+//! sub-kernel per combination, and what is left is a stride-1 "valid" correlation of images
+//! of length `out + taps - 1` per axis. A circular transform of at least that length is exact
+//! for it, so the FFT size is the output plus the (phase) kernel, rounded up to a fast size,
+//! never the full padded input plus kernel.
 //!
-//! With `^` the 2-D real FFT and sums per frequency bin:
+//! With `^` the real FFT and sums per frequency bin:
 //! - forward: `Y^[n,f] = sum_c X^[n,c] conj(W^[f,c])`;
 //! - input gradient: `dX^[n,c] = sum_f dY^[n,f] W^[f,c]`;
 //! - weight gradient: `dW^[f,c] = sum_n conj(dY^[n,f]) X^[n,c]`.
@@ -20,8 +23,8 @@ use rayon::prelude::*;
 use std::sync::Arc;
 
 use crate::budget::SpectralBudget;
-use crate::fft2d::{Fft2d, Scalar};
-use crate::geometry::{Conv2dGeometry, GeometryError, PhaseSource, check_len};
+use crate::fft::{FftPlan, Scalar};
+use crate::geometry::{ConvGeometry, GeometryError, PhaseSource, SourceRun, check_len};
 use crate::memory;
 use crate::tiling::TileLayout;
 
@@ -39,12 +42,35 @@ pub enum SpectrumKind {
 /// The spectral form of one convolution geometry: FFT plans and polyphase maps, reusable
 /// across calls with the same geometry.
 #[derive(Clone)]
-pub struct SpectralConv2d<T: Scalar> {
-    geometry: Conv2dGeometry,
-    phases: [Vec<usize>; 2],
-    sources: [Vec<PhaseSource>; 2],
+pub struct SpectralConv<T: Scalar> {
+    geometry: ConvGeometry,
+    phases: [Vec<usize>; 3],
+    sources: [Vec<PhaseSource>; 3],
     layout: TileLayout,
-    fft: Arc<Fft2d<T>>,
+    fft: Arc<FftPlan<T>>,
+}
+
+/// Row-major offset of `index` in an array of `dims`.
+fn offset(index: [usize; 3], dims: [usize; 3]) -> usize {
+    (index[0] * dims[1] + index[1]) * dims[2] + index[2]
+}
+
+/// The multi-index of row-major position `flat` in an array of `dims`.
+fn unflatten(flat: usize, dims: [usize; 3]) -> [usize; 3] {
+    [
+        flat / (dims[1] * dims[2]),
+        flat / dims[2] % dims[1],
+        flat % dims[2],
+    ]
+}
+
+/// Calls `visit(i0, i1)` for the rows of the `extent[0] x extent[1]` corner of leading axes.
+fn for_each_row(extent: [usize; 2], mut visit: impl FnMut(usize, usize)) {
+    for i0 in 0..extent[0] {
+        for i1 in 0..extent[1] {
+            visit(i0, i1);
+        }
+    }
 }
 
 /// One grouped complex GEMM per frequency bin: `dst[g] = op(lhs[g]) op(rhs[g])`, with strides
@@ -167,36 +193,38 @@ impl BinGemm {
     }
 }
 
-impl<T: Scalar> SpectralConv2d<T> {
+impl<T: Scalar> SpectralConv<T> {
     /// Plans the transforms for `geometry`, with the tile size the cost model prefers.
     /// Refused when they exceed the [`SpectralBudget`].
-    pub fn new(geometry: Conv2dGeometry) -> Result<Self, GeometryError> {
+    pub fn new(geometry: ConvGeometry) -> Result<Self, GeometryError> {
         Self::with_tile(geometry, crate::cost::choose_tile(&geometry)?)
     }
 
-    /// Plans the transforms for `geometry`, split into output tiles of `tile` rows and columns
+    /// Plans the transforms for `geometry`, split into output tiles of `tile` outputs along
+    /// each of the three axes (a lower rank's leading axes have one output: their tile is 1)
     /// (overlap-save for the forward pass and the weight gradient, overlap-add for the input
     /// gradient), so that spectra are the size of a tile plus the kernel, not of the image.
     /// Tile sizes are clamped to `1..=output`. Refused when the transforms or spectra exceed
     /// the [`SpectralBudget`].
-    pub fn with_tile(geometry: Conv2dGeometry, tile: [usize; 2]) -> Result<Self, GeometryError> {
+    pub fn with_tile(geometry: ConvGeometry, tile: [usize; 3]) -> Result<Self, GeometryError> {
         let budget = SpectralBudget::current();
         let layout = TileLayout::new(&geometry, tile, &budget)?;
         layout.check_spectra(&geometry, &budget)?;
-        let axes = geometry.axes();
+        let axes = geometry.axes3();
         let phases = axes.map(|axis| axis.phases());
-        let sources = [0, 1].map(|i| phases[i].iter().map(|&p| axes[i].phase_source(p)).collect());
+        let sources =
+            [0, 1, 2].map(|i| phases[i].iter().map(|&p| axes[i].phase_source(p)).collect());
         Ok(Self {
             geometry,
             phases,
             sources,
             layout,
-            fft: Fft2d::cached(layout.fft[0], layout.fft[1]),
+            fft: FftPlan::cached(layout.fft),
         })
     }
 
-    /// Output rows and columns per tile.
-    pub fn tile(&self) -> [usize; 2] {
+    /// Outputs per tile along each of the three axes.
+    pub fn tile(&self) -> [usize; 3] {
         self.layout.tile
     }
 
@@ -205,13 +233,21 @@ impl<T: Scalar> SpectralConv2d<T> {
     }
 
     /// Position of tile `t`'s first output (and first polyphase-image sample).
-    fn tile_origin(&self, t: usize) -> [usize; 2] {
-        let [tile, tiles] = [self.layout.tile, self.layout.tiles];
-        [t / tiles[1] * tile[0], t % tiles[1] * tile[1]]
+    fn tile_origin(&self, t: usize) -> [usize; 3] {
+        let index = unflatten(t, self.layout.tiles);
+        [0, 1, 2].map(|i| index[i] * self.layout.tile[i])
     }
 
-    /// FFT size `[height, width]`.
-    pub fn fft_size(&self) -> [usize; 2] {
+    /// The outputs of tile `t`: its origin and its extent, cut at the output's end.
+    fn tile_box(&self, t: usize) -> ([usize; 3], [usize; 3]) {
+        let origin = self.tile_origin(t);
+        let output = self.geometry.spatial(|a| a.output());
+        let extent = [0, 1, 2].map(|i| self.layout.tile[i].min(output[i] - origin[i]));
+        (origin, extent)
+    }
+
+    /// FFT size along each of the three axes.
+    pub fn fft_size(&self) -> [usize; 3] {
         self.layout.fft
     }
 
@@ -240,125 +276,151 @@ impl<T: Scalar> SpectralConv2d<T> {
         self.bins() * rows * cols
     }
 
-    /// The scale of the data spectra (input and output gradient): `1 / (height * width)` of
-    /// the transform, so that no bin exceeds the largest value of its tile and an f32 input
+    /// The scale of the data spectra (input and output gradient): `1 / points` of the
+    /// transform, so that no bin exceeds the largest value of its tile and an f32 input
     /// near `f32::MAX` does not overflow where its direct convolution would not. Weight
     /// spectra are unscaled; products of one data spectrum with a weight spectrum then carry
-    /// exactly the inverse transform's `1 / (height * width)`, and the weight gradient's
-    /// product of two data spectra one such factor too many.
+    /// exactly the inverse transform's `1 / points`, and the weight gradient's product of two
+    /// data spectra one such factor too many.
     fn data_scale(&self) -> T {
         T::one() / self.transform_points()
     }
 
-    /// `height * width` of the transform.
+    /// Points of the transform.
     fn transform_points(&self) -> T {
-        let [height, width] = self.layout.fft;
-        T::from_usize(height * width).expect("bounded by the spectral budget")
+        T::from_usize(self.layout.points()).expect("bounded by the spectral budget")
     }
 
-    /// Splits a phase-image index into its (height, width) phase indices.
-    fn phase_pair(&self, phase: usize) -> [usize; 2] {
-        let width_phases = self.phases[1].len();
-        [phase / width_phases, phase % width_phases]
+    /// Splits a phase-image index into its phase indices along the three axes.
+    fn phase_index(&self, phase: usize) -> [usize; 3] {
+        unflatten(phase, self.phases.each_ref().map(Vec::len))
     }
 
-    /// Spectrum of the input `x` (`[batch, in_channels, height, width]`, row-major).
+    /// The two leading entries of a three-axis size.
+    fn leading(size: [usize; 3]) -> [usize; 2] {
+        [size[0], size[1]]
+    }
+
+    /// Calls `visit(image_row, input_row, run)` for each row of the polyphase image of
+    /// `phase` that tile `tile` reads: `image_row` is the row's offset in a transform image,
+    /// `input_row` the offset of its input row in one channel, and `run` places the row's
+    /// samples.
+    fn for_each_source_row(
+        &self,
+        phase: usize,
+        tile: usize,
+        mut visit: impl FnMut(usize, usize, SourceRun),
+    ) {
+        let p = self.phase_index(phase);
+        let origin = self.tile_origin(tile);
+        let span = self.layout.span;
+        let fft = self.layout.fft;
+        let input = self.geometry.spatial(|a| a.input());
+        let columns = self.sources[2][p[2]].run(origin[2], span[2]);
+        for (u0, i0) in self.sources[0][p[0]].window(origin[0], span[0]) {
+            for (u1, i1) in self.sources[1][p[1]].window(origin[1], span[1]) {
+                visit(
+                    offset([u0, u1, 0], fft),
+                    offset([i0, i1, 0], input),
+                    columns,
+                );
+            }
+        }
+    }
+
+    /// Spectrum of the input `x` (`[batch, in_channels, spatial...]`, row-major).
     pub fn input_spectrum(&self, x: &[T]) -> Vec<Complex<T>> {
-        let shape = self.geometry.input_shape();
-        check_len("x", shape, x.len()).unwrap_or_else(|e| panic!("{e}"));
-        let [batch, channels, h, w] = shape;
+        check_len("x", &self.geometry.input_shape(), x.len()).unwrap_or_else(|e| panic!("{e}"));
+        let channels = self.geometry.in_channels();
+        let map_len: usize = self.geometry.spatial(|a| a.input()).iter().product();
         let phases = self.phase_count();
         let tiles = self.tile_count();
-        let span = self.layout.span;
-        let fft_width = self.fft.width();
         self.fft.forward(
-            batch * tiles * channels * phases,
-            span[0],
+            x.len() / map_len * tiles * phases,
+            Self::leading(self.layout.span),
             self.data_scale(),
             |image, buffer| {
                 let phase = image % phases;
                 let c = image / phases % channels;
                 let tile = image / (phases * channels) % tiles;
                 let n = image / (phases * channels * tiles);
-                let channel = &x[(n * channels + c) * h * w..][..h * w];
-                let [ph, pw] = self.phase_pair(phase);
-                let [top, left] = self.tile_origin(tile);
-                let columns = self.sources[1][pw].run(left, span[1]);
-                for (u, row) in self.sources[0][ph].window(top, span[0]) {
-                    columns.gather(&mut buffer[u * fft_width..], &channel[row * w..]);
-                }
-            },
-        )
-    }
-
-    /// Spectrum of the weight (`[out_channels, in_channels / groups, kh, kw]`, row-major).
-    pub fn weight_spectrum(&self, weight: &[T]) -> Vec<Complex<T>> {
-        let shape = self.geometry.weight_shape();
-        check_len("weight", shape, weight.len()).unwrap_or_else(|e| panic!("{e}"));
-        let [_, _, kh, kw] = shape;
-        let phases = self.phase_count();
-        let fft_width = self.fft.width();
-        self.fft.forward(
-            weight.len() / (kh * kw) * phases,
-            self.geometry.axes()[0].phase_kernel(),
-            T::one(),
-            |image, buffer| {
-                let kernel = &weight[image / phases * kh * kw..][..kh * kw];
-                self.for_each_tap(image % phases, |a, b, q| {
-                    buffer[q[0] * fft_width + q[1]] = kernel[a * kw + b];
+                let channel = &x[(n * channels + c) * map_len..][..map_len];
+                self.for_each_source_row(phase, tile, |image_row, input_row, run| {
+                    run.gather(&mut buffer[image_row..], &channel[input_row..]);
                 });
             },
         )
     }
 
-    /// Spectrum of the output gradient (`[batch, out_channels, out_h, out_w]`, row-major).
-    pub fn output_grad_spectrum(&self, output_grad: &[T]) -> Vec<Complex<T>> {
-        let shape = self.geometry.output_shape();
-        check_len("output_grad", shape, output_grad.len()).unwrap_or_else(|e| panic!("{e}"));
-        let [batch, channels, oh, ow] = shape;
-        let tiles = self.tile_count();
-        let fft_width = self.fft.width();
+    /// Spectrum of the weight (`[out_channels, in_channels / groups, kernel...]`, row-major).
+    pub fn weight_spectrum(&self, weight: &[T]) -> Vec<Complex<T>> {
+        check_len("weight", &self.geometry.weight_shape(), weight.len())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let taps: usize = self.geometry.spatial(|a| a.kernel()).iter().product();
+        let phases = self.phase_count();
+        let fft = self.layout.fft;
         self.fft.forward(
-            batch * tiles * channels,
-            self.layout.tile[0],
+            weight.len() / taps * phases,
+            Self::leading(self.geometry.spatial(|a| a.phase_kernel())),
+            T::one(),
+            |image, buffer| {
+                let kernel = &weight[image / phases * taps..][..taps];
+                self.for_each_tap(image % phases, |tap, q| {
+                    buffer[offset(q, fft)] = kernel[tap];
+                });
+            },
+        )
+    }
+
+    /// Spectrum of the output gradient (`[batch, out_channels, output...]`, row-major).
+    pub fn output_grad_spectrum(&self, output_grad: &[T]) -> Vec<Complex<T>> {
+        check_len(
+            "output_grad",
+            &self.geometry.output_shape(),
+            output_grad.len(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let channels = self.geometry.out_channels();
+        let output = self.geometry.spatial(|a| a.output());
+        let map_len: usize = output.iter().product();
+        let tiles = self.tile_count();
+        let fft = self.layout.fft;
+        self.fft.forward(
+            output_grad.len() / map_len * tiles,
+            Self::leading(self.layout.tile),
             self.data_scale(),
             |image, buffer| {
                 let f = image % channels;
                 let tile = image / channels % tiles;
                 let n = image / (channels * tiles);
-                let map = &output_grad[(n * channels + f) * oh * ow..][..oh * ow];
-                let [top, left] = self.tile_origin(tile);
-                let width = self.layout.tile[1].min(ow - left);
-                for (dst, src) in buffer
-                    .chunks_exact_mut(fft_width)
-                    .zip(map[top * ow..].chunks_exact(ow))
-                    .take(self.layout.tile[0])
-                {
-                    dst[..width].copy_from_slice(&src[left..left + width]);
-                }
+                let map = &output_grad[(n * channels + f) * map_len..][..map_len];
+                let (origin, extent) = self.tile_box(tile);
+                for_each_row(Self::leading(extent), |i0, i1| {
+                    let src = offset([origin[0] + i0, origin[1] + i1, origin[2]], output);
+                    buffer[offset([i0, i1, 0], fft)..][..extent[2]]
+                        .copy_from_slice(&map[src..][..extent[2]]);
+                });
             },
         )
     }
 
-    /// Calls `visit(a, b, [qa, qb])` for each kernel tap `(a, b)` of the phase pair `phase`,
-    /// with its position in the phase sub-kernel.
-    fn for_each_tap(&self, phase: usize, mut visit: impl FnMut(usize, usize, [usize; 2])) {
-        let [ph, pw] = self.phase_pair(phase);
-        let [height, width] = self.geometry.axes();
-        for a in 0..height.kernel() {
-            let Some(qa) = height.tap_in_phase(a, self.phases[0][ph]) else {
-                continue;
-            };
-            for b in 0..width.kernel() {
-                if let Some(qb) = width.tap_in_phase(b, self.phases[1][pw]) {
-                    visit(a, b, [qa, qb]);
-                }
+    /// Calls `visit(tap, q)` for each kernel tap (row-major index `tap`) of the phase
+    /// combination `phase`, with its position `q` in the phase sub-kernel.
+    fn for_each_tap(&self, phase: usize, mut visit: impl FnMut(usize, [usize; 3])) {
+        let p = self.phase_index(phase);
+        let axes = self.geometry.axes3();
+        let kernel = self.geometry.spatial(|a| a.kernel());
+        for tap in 0..kernel.iter().product() {
+            let a = unflatten(tap, kernel);
+            let q = [0, 1, 2].map(|i| axes[i].tap_in_phase(a[i], self.phases[i][p[i]]));
+            if let [Some(q0), Some(q1), Some(q2)] = q {
+                visit(tap, [q0, q1, q2]);
             }
         }
     }
 
     /// Forward identity: `y = x * w` (cross-correlation) from the two spectra, without bias.
-    /// Returns `[batch, out_channels, out_h, out_w]`.
+    /// Returns `[batch, out_channels, output...]`.
     pub fn forward(&self, input: &[Complex<T>], weight: &[Complex<T>]) -> Vec<T> {
         let [batch, in_cols] = self.spectrum_matrix(SpectrumKind::Input);
         let [out_channels, weight_cols] = self.spectrum_matrix(SpectrumKind::Weight);
@@ -382,37 +444,34 @@ impl<T: Scalar> SpectralConv2d<T> {
             out_channels * weight_cols,
             batch * out_channels,
         );
-        let shape = self.geometry.output_shape();
-        let [_, _, oh, ow] = shape;
+        let output = self.geometry.spatial(|a| a.output());
+        let map_len: usize = output.iter().product();
         let tiles = self.tile_count();
-        let fft_width = self.fft.width();
-        let mut y = memory::filled::<T>(shape.iter().product());
+        let fft = self.layout.fft;
+        let mut y = memory::filled::<T>(self.geometry.output_shape().iter().product());
         self.fft.inverse(
             &product,
             batch * out_channels,
-            self.layout.tile[0],
+            Self::leading(self.layout.tile),
             T::one(),
             &mut y,
-            oh * ow,
+            map_len,
             tiles,
             |map, tile| (map / out_channels * tiles + tile) * out_channels + map % out_channels,
             |tile, image, map| {
-                let [top, left] = self.tile_origin(tile);
-                let width = self.layout.tile[1].min(ow - left);
-                for (dst, src) in map[top * ow..]
-                    .chunks_exact_mut(ow)
-                    .zip(image.chunks_exact(fft_width))
-                    .take(self.layout.tile[0])
-                {
-                    dst[left..left + width].copy_from_slice(&src[..width]);
-                }
+                let (origin, extent) = self.tile_box(tile);
+                for_each_row(Self::leading(extent), |i0, i1| {
+                    let dst = offset([origin[0] + i0, origin[1] + i1, origin[2]], output);
+                    map[dst..][..extent[2]]
+                        .copy_from_slice(&image[offset([i0, i1, 0], fft)..][..extent[2]]);
+                });
             },
         );
         y
     }
 
     /// Input-gradient identity: `dx` from the spectra of `dy` and `w`.
-    /// Returns `[batch, in_channels, height, width]`.
+    /// Returns `[batch, in_channels, spatial...]`.
     pub fn input_grad(&self, output_grad: &[Complex<T>], weight: &[Complex<T>]) -> Vec<T> {
         let [batch, in_cols] = self.spectrum_matrix(SpectrumKind::Input);
         let [out_channels, weight_cols] = self.spectrum_matrix(SpectrumKind::Weight);
@@ -436,20 +495,18 @@ impl<T: Scalar> SpectralConv2d<T> {
             out_channels * weight_cols,
             batch * in_cols,
         );
-        let shape = self.geometry.input_shape();
-        let [_, channels, h, w] = shape;
+        let channels = self.geometry.in_channels();
+        let map_len: usize = self.geometry.spatial(|a| a.input()).iter().product();
         let phases = self.phase_count();
         let tiles = self.tile_count();
-        let span = self.layout.span;
-        let fft_width = self.fft.width();
-        let mut dx = memory::filled::<T>(shape.iter().product());
+        let mut dx = memory::filled::<T>(self.geometry.input_shape().iter().product());
         self.fft.inverse(
             &product,
             batch * in_cols,
-            span[0],
+            Self::leading(self.layout.span),
             T::one(),
             &mut dx,
-            h * w,
+            map_len,
             tiles * phases,
             |map, j| {
                 let (n, c) = (map / channels, map % channels);
@@ -457,19 +514,16 @@ impl<T: Scalar> SpectralConv2d<T> {
             },
             |j, image, channel| {
                 // Overlap-add: neighbouring tiles' contributions overlap by the kernel.
-                let [ph, pw] = self.phase_pair(j % phases);
-                let [top, left] = self.tile_origin(j / phases);
-                let columns = self.sources[1][pw].run(left, span[1]);
-                for (u, row) in self.sources[0][ph].window(top, span[0]) {
-                    columns.scatter_add(&image[u * fft_width..], &mut channel[row * w..]);
-                }
+                self.for_each_source_row(j % phases, j / phases, |image_row, input_row, run| {
+                    run.scatter_add(&image[image_row..], &mut channel[input_row..]);
+                });
             },
         );
         dx
     }
 
     /// Weight-gradient identity: `dw` from the spectra of `dy` and `x`.
-    /// Returns `[out_channels, in_channels / groups, kh, kw]`.
+    /// Returns `[out_channels, in_channels / groups, kernel...]`.
     pub fn weight_grad(&self, output_grad: &[Complex<T>], input: &[Complex<T>]) -> Vec<T> {
         let [batch, in_cols] = self.spectrum_matrix(SpectrumKind::Input);
         let [out_channels, weight_cols] = self.spectrum_matrix(SpectrumKind::Weight);
@@ -493,23 +547,22 @@ impl<T: Scalar> SpectralConv2d<T> {
             batch * in_cols,
             out_channels * weight_cols,
         );
-        let shape = self.geometry.weight_shape();
-        let [_, _, kh, kw] = shape;
+        let taps: usize = self.geometry.spatial(|a| a.kernel()).iter().product();
         let phases = self.phase_count();
-        let fft_width = self.fft.width();
-        let mut dw = memory::filled::<T>(shape.iter().product());
+        let fft = self.layout.fft;
+        let mut dw = memory::filled::<T>(self.geometry.weight_shape().iter().product());
         self.fft.inverse(
             &product,
             out_channels * weight_cols,
-            self.geometry.axes()[0].phase_kernel(),
+            Self::leading(self.geometry.spatial(|a| a.phase_kernel())),
             self.transform_points(),
             &mut dw,
-            kh * kw,
+            taps,
             phases,
             |kernel, phase| kernel * phases + phase,
             |phase, image, kernel| {
-                self.for_each_tap(phase, |a, b, q| {
-                    kernel[a * kw + b] = image[q[0] * fft_width + q[1]];
+                self.for_each_tap(phase, |tap, q| {
+                    kernel[tap] = image[offset(q, fft)];
                 });
             },
         );
@@ -526,7 +579,7 @@ pub fn add_bias<T: Scalar>(y: &mut [T], bias: &[T], map_len: usize) {
     }
 }
 
-/// Bias gradient: the sum of `dy` (`[batch, out_channels, out_h, out_w]`) per output channel.
+/// Bias gradient: the sum of `dy` (`[batch, out_channels, output...]`) per output channel.
 pub fn bias_grad<T: Scalar>(output_grad: &[T], out_channels: usize, map_len: usize) -> Vec<T> {
     let mut db = vec![T::default(); out_channels];
     for (i, map) in output_grad.chunks_exact(map_len).enumerate() {

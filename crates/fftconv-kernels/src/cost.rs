@@ -1,8 +1,8 @@
 //! A FLOP model of direct and spectral convolution: it picks the tile size of the spectral
 //! path and, for `Auto`, the faster algorithm.
 //!
-//! Direct convolution costs `2 N (C / g) F OH OW kh kw` flops per pass. The spectral path costs
-//! a real 2-D FFT (about `2.5 n log2 n` flops for `n` points) per input, weight and output
+//! Direct convolution costs `2 N (C / g) F` flops per pass for every output position and
+//! kernel tap. The spectral path costs a real FFT (about `2.5 n log2 n` flops for `n` points) per input, weight and output
 //! map and tile, `8` real flops per complex multiply-add of the per-bin channel products, and
 //! memory traffic for every spectrum value it writes and reads back. All counts are for a
 //! training step: the forward pass and both gradients.
@@ -10,7 +10,7 @@
 use std::sync::RwLock;
 
 use crate::budget::SpectralBudget;
-use crate::geometry::{Conv2dGeometry, GeometryError};
+use crate::geometry::{AxisGeometry, ConvGeometry, GeometryError};
 use crate::tiling::TileLayout;
 
 /// The machine-dependent constants of the model. Each is measured by
@@ -108,7 +108,7 @@ impl CostModel {
 
     /// How much slower per flop burn's direct convolution runs on `geometry` than on dense
     /// layers: `direct_full_rate_channels / channels_per_group`, at least 1.
-    pub fn direct_slowdown(&self, geometry: &Conv2dGeometry) -> f64 {
+    pub fn direct_slowdown(&self, geometry: &ConvGeometry) -> f64 {
         let group_in = geometry.in_channels() / geometry.groups();
         (self.direct_full_rate_channels / group_in as f64).max(1.0)
     }
@@ -162,19 +162,31 @@ impl CostModel {
     /// when the tiles' transform exceeds the [`SpectralBudget`].
     pub fn step_cost(
         &self,
-        geometry: &Conv2dGeometry,
-        tile: [usize; 2],
+        geometry: &ConvGeometry,
+        tile: [usize; 3],
     ) -> Result<CostEstimate, GeometryError> {
         let layout = TileLayout::new(geometry, tile, &SpectralBudget::current())?;
         Ok(self.layout_cost(geometry, &layout))
     }
 
     /// Counted in `f64`: the products of a valid geometry's sizes need not fit in `usize`.
-    fn layout_cost(&self, geometry: &Conv2dGeometry, layout: &TileLayout) -> CostEstimate {
-        let [batch, in_channels, _, _] = geometry.input_shape().map(|n| n as f64);
-        let [out_channels, group_in, kh, kw] = geometry.weight_shape().map(|n| n as f64);
-        let [_, _, oh, ow] = geometry.output_shape().map(|n| n as f64);
-        let points = (layout.fft[0] * layout.fft[1]) as f64;
+    fn layout_cost(&self, geometry: &ConvGeometry, layout: &TileLayout) -> CostEstimate {
+        let [batch, in_channels, out_channels] = [
+            geometry.batch(),
+            geometry.in_channels(),
+            geometry.out_channels(),
+        ]
+        .map(|n| n as f64);
+        let group_in = in_channels / geometry.groups() as f64;
+        let volume = |size: fn(&AxisGeometry) -> usize| {
+            geometry
+                .spatial(size)
+                .iter()
+                .map(|&n| n as f64)
+                .product::<f64>()
+        };
+        let (outputs, taps) = (volume(AxisGeometry::output), volume(AxisGeometry::kernel));
+        let points = layout.points() as f64;
         let bins = layout.bins() as f64;
         let phases = layout.phase_count() as f64;
         let rows = batch * layout.tile_count() as f64;
@@ -183,7 +195,7 @@ impl CostModel {
                 * bins;
         let group_out = out_channels / geometry.groups() as f64;
         CostEstimate {
-            direct: 3.0 * 2.0 * batch * group_in * out_channels * oh * ow * kh * kw,
+            direct: 3.0 * 2.0 * batch * group_in * out_channels * outputs * taps,
             transforms: self.transform_flop_weight * 2.0 * spectrum_values / bins
                 * 2.5
                 * points
@@ -195,21 +207,26 @@ impl CostModel {
 
     /// The tile size with the lowest modelled cost (the largest among equals) among those
     /// within the [`SpectralBudget`]; refused when none is.
-    pub fn choose_tile(&self, geometry: &Conv2dGeometry) -> Result<[usize; 2], GeometryError> {
+    pub fn choose_tile(&self, geometry: &ConvGeometry) -> Result<[usize; 3], GeometryError> {
         let budget = SpectralBudget::current();
-        let mut best: Option<([usize; 2], f64)> = None;
+        let mut best: Option<([usize; 3], f64)> = None;
         let mut refusal = None;
-        for &th in &tile_candidates(geometry, 0) {
-            for &tw in &tile_candidates(geometry, 1) {
-                match TileLayout::new(geometry, [th, tw], &budget) {
-                    Ok(layout) => {
-                        let cost = self.layout_cost(geometry, &layout).spectral();
-                        if best.is_none_or(|(_, lowest)| cost <= lowest) {
-                            best = Some(([th, tw], cost));
-                        }
+        let [depths, heights, widths] = [0, 1, 2].map(|axis| tile_candidates(geometry, axis));
+        let widths = &widths;
+        let tiles = depths.iter().flat_map(|&td| {
+            heights
+                .iter()
+                .flat_map(move |&th| widths.iter().map(move |&tw| [td, th, tw]))
+        });
+        for tile in tiles {
+            match TileLayout::new(geometry, tile, &budget) {
+                Ok(layout) => {
+                    let cost = self.layout_cost(geometry, &layout).spectral();
+                    if best.is_none_or(|(_, lowest)| cost <= lowest) {
+                        best = Some((tile, cost));
                     }
-                    Err(error) => refusal = Some(error),
                 }
+                Err(error) => refusal = Some(error),
             }
         }
         match (best, refusal) {
@@ -221,13 +238,13 @@ impl CostModel {
 
     /// The cost of a training step of `geometry` with the tiles [`CostModel::choose_tile`]
     /// picks.
-    pub fn estimate(&self, geometry: &Conv2dGeometry) -> Result<CostEstimate, GeometryError> {
+    pub fn estimate(&self, geometry: &ConvGeometry) -> Result<CostEstimate, GeometryError> {
         self.step_cost(geometry, self.choose_tile(geometry)?)
     }
 
     /// The modelled time of the spectral path over that of direct convolution (infinite
     /// over the [`SpectralBudget`]).
-    pub fn spectral_to_direct_time(&self, geometry: &Conv2dGeometry) -> f64 {
+    pub fn spectral_to_direct_time(&self, geometry: &ConvGeometry) -> f64 {
         match self.estimate(geometry) {
             Ok(cost) => {
                 cost.spectral() * self.spectral_flop_scale
@@ -239,17 +256,18 @@ impl CostModel {
 
     /// Whether the spectral path is expected to beat direct convolution on `geometry`: never
     /// when it exceeds the [`SpectralBudget`] ([`crate::check_budget`]).
-    pub fn prefers_fft(&self, geometry: &Conv2dGeometry) -> bool {
+    pub fn prefers_fft(&self, geometry: &ConvGeometry) -> bool {
         crate::check_budget(geometry).is_ok() && self.spectral_to_direct_time(geometry) < 1.0
     }
 }
 
-/// Tile sizes worth trying along one axis, increasing: every tile whose transform length is
-/// a `2^a 3^b` size of at least [`MIN_TILE_FFT`] (rustfft's radix-2 and radix-3 passes run
-/// markedly faster than its radix-5 and radix-7 ones, which the flop count does not see),
-/// and the whole output. Enumerated from the sizes, so a huge axis has few candidates.
-fn tile_candidates(geometry: &Conv2dGeometry, axis: usize) -> Vec<usize> {
-    let a = geometry.axes()[axis];
+/// Tile sizes worth trying along one of the three axes, increasing: every tile whose
+/// transform length is a `2^a 3^b` size of at least [`MIN_TILE_FFT`] (rustfft's radix-2 and
+/// radix-3 passes run markedly faster than its radix-5 and radix-7 ones, which the flop count
+/// does not see), even along the last axis, and the whole output. Enumerated from the sizes,
+/// so a huge axis has few candidates.
+fn tile_candidates(geometry: &ConvGeometry, axis: usize) -> Vec<usize> {
+    let a = geometry.axes3()[axis];
     let taps = a.phase_kernel();
     // Spans `t + taps - 1` for tiles `t` in `1..output`.
     let spans = taps..a.output() + taps - 1;
@@ -260,7 +278,7 @@ fn tile_candidates(geometry: &Conv2dGeometry, axis: usize) -> Vec<usize> {
     let mut candidates: Vec<usize> = powers(1, 2)
         .flat_map(|p2| powers(p2, 3))
         .filter(|&span| {
-            span >= MIN_TILE_FFT.max(spans.start) && (axis == 0 || span.is_multiple_of(2))
+            span >= MIN_TILE_FFT.max(spans.start) && (axis < 2 || span.is_multiple_of(2))
         })
         .map(|span| span - taps + 1)
         .collect();
@@ -270,12 +288,12 @@ fn tile_candidates(geometry: &Conv2dGeometry, axis: usize) -> Vec<usize> {
 }
 
 /// [`CostModel::choose_tile`] of the current model.
-pub fn choose_tile(geometry: &Conv2dGeometry) -> Result<[usize; 2], GeometryError> {
+pub fn choose_tile(geometry: &ConvGeometry) -> Result<[usize; 3], GeometryError> {
     CostModel::current().choose_tile(geometry)
 }
 
 /// [`CostModel::prefers_fft`] of the current model.
-pub fn prefers_fft(geometry: &Conv2dGeometry) -> bool {
+pub fn prefers_fft(geometry: &ConvGeometry) -> bool {
     CostModel::current().prefers_fft(geometry)
 }
 
@@ -290,9 +308,9 @@ mod tests {
         kernel: usize,
         stride: usize,
         groups: usize,
-    ) -> Conv2dGeometry {
+    ) -> ConvGeometry {
         let pad = (kernel / 2, kernel - 1 - kernel / 2);
-        Conv2dGeometry::new(
+        ConvGeometry::new(
             &[16, channels, image, image],
             &[channels, channels / groups, kernel, kernel],
             [stride; 2],
@@ -303,9 +321,9 @@ mod tests {
         .unwrap()
     }
 
-    fn square(batch: usize, channels: usize, image: usize, kernel: usize) -> Conv2dGeometry {
+    fn square(batch: usize, channels: usize, image: usize, kernel: usize) -> ConvGeometry {
         let pad = (kernel / 2, kernel - 1 - kernel / 2);
-        Conv2dGeometry::new(
+        ConvGeometry::new(
             &[batch, channels, image, image],
             &[channels, channels, kernel, kernel],
             [1, 1],
@@ -397,9 +415,9 @@ mod tests {
     #[test]
     fn large_images_are_tiled_and_small_ones_are_not() {
         let model = CostModel::DEFAULT;
-        let [th, tw] = model.choose_tile(&square(16, 64, 128, 5)).unwrap();
-        assert!(th < 128 && tw < 128, "{th}x{tw}");
-        assert_eq!(model.choose_tile(&square(1, 1, 4, 3)).unwrap(), [4, 4]);
+        let [td, th, tw] = model.choose_tile(&square(16, 64, 128, 5)).unwrap();
+        assert!(td == 1 && th < 128 && tw < 128, "{td}x{th}x{tw}");
+        assert_eq!(model.choose_tile(&square(1, 1, 4, 3)).unwrap(), [1, 4, 4]);
     }
 }
 

@@ -49,7 +49,7 @@ pub enum GeometryError {
     },
     /// The dilated kernel does not fit in the padded input along an axis.
     KernelTooLarge {
-        /// `"height"` or `"width"`.
+        /// `"depth"`, `"height"` or `"width"` (`"length"` in one dimension).
         axis: &'static str,
         /// `dilation * (kernel - 1) + 1`.
         dilated_kernel: usize,
@@ -75,7 +75,7 @@ pub enum GeometryError {
     /// The FFT path would need a transform or spectrum larger than the
     /// [`SpectralBudget`](crate::SpectralBudget) allows.
     OverBudget {
-        /// `"2-D transform"` (points of one transform) or `"spectrum"` (complex values).
+        /// `"transform"` (points of one transform) or `"spectrum"` (complex values).
         quantity: &'static str,
         /// The size needed (saturated at `u128::MAX`).
         size: u128,
@@ -174,35 +174,40 @@ impl fmt::Display for GeometryError {
 
 impl std::error::Error for GeometryError {}
 
-/// A validated 2-D convolution: NCHW input, weight `[out, in / groups, kh, kw]`, the options
-/// of `burn::tensor::module::conv2d`.
+/// A validated convolution of one, two or three spatial dimensions: input
+/// `[batch, channels, spatial...]`, weight `[out, in / groups, kernel...]`, the options of
+/// burn's `conv1d`, `conv2d` and `conv3d`.
 ///
-/// Only [`Conv2dGeometry::new`] makes one, so every value satisfies its checks: positive
+/// Only [`ConvGeometry::new`] makes one, so every value satisfies its checks: positive
 /// sizes, a kernel that fits the padded input, and element counts that fit in `usize`. The
-/// kernels rely on that for their index arithmetic.
+/// kernels rely on that for their index arithmetic. Inside, every geometry has three axes:
+/// a lower rank's leading axes are unit axes (one sample, one tap, no padding), so the
+/// spectral code is written once, for three dimensions.
 ///
 /// ```compile_fail
 /// // Private fields: a geometry cannot be written by hand.
-/// let hand_built = fftconv_kernels::Conv2dGeometry {
+/// let hand_built = fftconv_kernels::ConvGeometry {
 ///     batch: 1,
 ///     in_channels: 1,
 ///     out_channels: 1,
 ///     groups: 1,
-///     axes: [fftconv_kernels::Conv2dGeometry::new(
+///     rank: 2,
+///     axes: [fftconv_kernels::ConvGeometry::new(
 ///         &[1, 1, 1, 1], &[1, 1, 1, 1], [1, 1], [(0, 0); 2], [1, 1], 1,
-///     ).unwrap().axes()[0]; 2],
+///     ).unwrap().axes()[0]; 3],
 /// };
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Conv2dGeometry {
+pub struct ConvGeometry {
     batch: usize,
     in_channels: usize,
     out_channels: usize,
     groups: usize,
-    axes: [AxisGeometry; 2],
+    rank: usize,
+    axes: [AxisGeometry; 3],
 }
 
-/// One spatial axis of a validated convolution (see [`Conv2dGeometry::axes`]).
+/// One spatial axis of a validated convolution (see [`ConvGeometry::axes`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AxisGeometry {
     input: usize,
@@ -214,6 +219,16 @@ pub struct AxisGeometry {
 }
 
 impl AxisGeometry {
+    /// The axis a lower rank's geometry has in place of a missing one: one sample, one tap.
+    const UNIT: Self = Self {
+        input: 1,
+        kernel: 1,
+        stride: 1,
+        dilation: 1,
+        pad_begin: 0,
+        pad_end: 0,
+    };
+
     /// Input length.
     pub fn input(&self) -> usize {
         self.input
@@ -406,7 +421,7 @@ impl SourceRun {
     }
 }
 
-fn positive(argument: &'static str, value: [usize; 2]) -> Result<(), GeometryError> {
+fn positive(argument: &'static str, value: &[usize]) -> Result<(), GeometryError> {
     if value.contains(&0) {
         return Err(GeometryError::Zero {
             argument,
@@ -450,42 +465,57 @@ fn checked_product<const N: usize>(
     checked_fold((argument, quantity), factors, 1, usize::checked_mul)
 }
 
-fn rank4(argument: &'static str, shape: &[usize]) -> Result<[usize; 4], GeometryError> {
-    let dims: [usize; 4] = shape.try_into().map_err(|_| GeometryError::Rank {
-        argument,
-        expected: 4,
-        shape: shape.to_vec(),
-    })?;
-    if dims.contains(&0) {
+/// `shape`, checked to have `rank` dimensions, none of them empty.
+fn ranked<'a>(
+    argument: &'static str,
+    shape: &'a [usize],
+    rank: usize,
+) -> Result<&'a [usize], GeometryError> {
+    if shape.len() != rank {
+        return Err(GeometryError::Rank {
+            argument,
+            expected: rank,
+            shape: shape.to_vec(),
+        });
+    }
+    if shape.contains(&0) {
         return Err(GeometryError::EmptyDimension {
             argument,
             shape: shape.to_vec(),
         });
     }
-    Ok(dims)
+    Ok(shape)
 }
 
-impl Conv2dGeometry {
-    /// Validates the shapes of `x` (`[batch, channels, height, width]`) and `weight`
-    /// (`[out_channels, channels / groups, kernel_height, kernel_width]`) against the options,
-    /// with the semantics of `burn::tensor::module::conv2d`.
-    pub fn new(
+/// The names of the spatial axes of a convolution of `rank` dimensions, as errors say them.
+pub(crate) fn axis_names(rank: usize) -> &'static [&'static str] {
+    match rank {
+        1 => &["length"],
+        2 => &["height", "width"],
+        _ => &["depth", "height", "width"],
+    }
+}
+
+impl ConvGeometry {
+    /// Validates the shapes of `x` (`[batch, channels, spatial...]`) and `weight`
+    /// (`[out_channels, channels / groups, kernel...]`) against the options, one entry per
+    /// spatial axis (`N` of 1, 2 or 3), with the semantics of burn's `conv1d`, `conv2d` and
+    /// `conv3d`.
+    pub fn new<const N: usize>(
         x_shape: &[usize],
         weight_shape: &[usize],
-        stride: [usize; 2],
-        padding: [(usize, usize); 2],
-        dilation: [usize; 2],
+        stride: [usize; N],
+        padding: [(usize, usize); N],
+        dilation: [usize; N],
         groups: usize,
     ) -> Result<Self, GeometryError> {
-        let [batch, in_channels, height, width] = rank4("x", x_shape)?;
-        let [
-            out_channels,
-            weight_in_channels,
-            kernel_height,
-            kernel_width,
-        ] = rank4("weight", weight_shape)?;
-        positive("stride", stride)?;
-        positive("dilation", dilation)?;
+        const { assert!(N >= 1 && N <= 3, "convolutions have 1, 2 or 3 spatial axes") };
+        let x = ranked("x", x_shape, N + 2)?;
+        let weight = ranked("weight", weight_shape, N + 2)?;
+        let (batch, in_channels) = (x[0], x[1]);
+        let (out_channels, weight_in_channels) = (weight[0], weight[1]);
+        positive("stride", &stride)?;
+        positive("dilation", &dilation)?;
         if groups == 0 {
             return Err(GeometryError::Zero {
                 argument: "groups",
@@ -511,16 +541,16 @@ impl Conv2dGeometry {
                 weight_in_channels,
             });
         }
-        let axis = |i: usize, input: usize, kernel: usize| AxisGeometry {
-            input,
-            kernel,
-            stride: stride[i],
-            dilation: dilation[i],
-            pad_begin: padding[i].0,
-            pad_end: padding[i].1,
-        };
-        let axes = [axis(0, height, kernel_height), axis(1, width, kernel_width)];
-        for (name, axis) in ["height", "width"].into_iter().zip(&axes) {
+        let mut axes = [AxisGeometry::UNIT; 3];
+        for (i, name) in axis_names(N).iter().enumerate() {
+            let axis = AxisGeometry {
+                input: x[2 + i],
+                kernel: weight[2 + i],
+                stride: stride[i],
+                dilation: dilation[i],
+                pad_begin: padding[i].0,
+                pad_end: padding[i].1,
+            };
             let padded_input = checked_sum(
                 "padding",
                 "padded input",
@@ -542,18 +572,41 @@ impl Conv2dGeometry {
                     padded_input,
                 });
             }
+            axes[3 - N + i] = axis;
         }
         let geometry = Self {
             batch,
             in_channels,
             out_channels,
             groups,
+            rank: N,
             axes,
         };
-        // Every element count the kernels index with fits in `usize`.
-        checked_product("x", "element count", geometry.input_shape())?;
-        checked_product("weight", "element count", geometry.weight_shape())?;
-        checked_product("x", "output element count", geometry.output_shape())?;
+        // Every element count the kernels index with fits in `usize`: the spatial sizes'
+        // product first, then with the two leading dimensions.
+        for (argument, quantity, spatial, leading) in [
+            (
+                "x",
+                "element count",
+                geometry.spatial(AxisGeometry::input),
+                [batch, in_channels],
+            ),
+            (
+                "weight",
+                "element count",
+                geometry.spatial(AxisGeometry::kernel),
+                [out_channels, weight_in_channels],
+            ),
+            (
+                "x",
+                "output element count",
+                geometry.spatial(AxisGeometry::output),
+                [batch, out_channels],
+            ),
+        ] {
+            let map = checked_product(argument, quantity, spatial)?;
+            checked_product(argument, quantity, [leading[0], leading[1], map])?;
+        }
         Ok(geometry)
     }
 
@@ -577,27 +630,50 @@ impl Conv2dGeometry {
         self.groups
     }
 
-    /// The two spatial axes, height then width.
-    pub fn axes(&self) -> [AxisGeometry; 2] {
+    /// Spatial dimensions: 1, 2 or 3.
+    pub fn rank(&self) -> usize {
+        self.rank
+    }
+
+    /// The spatial axes in the order of the tensor dimensions (depth, height, width).
+    pub fn axes(&self) -> &[AxisGeometry] {
+        &self.axes[3 - self.rank..]
+    }
+
+    /// The three axes the kernels work on: [`ConvGeometry::axes`] after unit axes.
+    pub(crate) fn axes3(&self) -> [AxisGeometry; 3] {
         self.axes
     }
 
-    /// `[batch, in_channels, height, width]`.
-    pub fn input_shape(&self) -> [usize; 4] {
-        let [h, w] = self.axes.map(|a| a.input);
-        [self.batch, self.in_channels, h, w]
+    /// `size` of each of the three axes of [`ConvGeometry::axes3`].
+    pub(crate) fn spatial(&self, size: fn(&AxisGeometry) -> usize) -> [usize; 3] {
+        self.axes.map(|a| size(&a))
     }
 
-    /// `[out_channels, in_channels / groups, kernel_height, kernel_width]`.
-    pub fn weight_shape(&self) -> [usize; 4] {
-        let [h, w] = self.axes.map(|a| a.kernel);
-        [self.out_channels, self.in_channels / self.groups, h, w]
+    /// `leading` then `size` of each spatial axis.
+    fn shape(&self, leading: [usize; 2], size: fn(&AxisGeometry) -> usize) -> Vec<usize> {
+        leading
+            .into_iter()
+            .chain(self.axes().iter().map(size))
+            .collect()
     }
 
-    /// `[batch, out_channels, out_height, out_width]`.
-    pub fn output_shape(&self) -> [usize; 4] {
-        let [h, w] = self.axes.map(|a| a.output());
-        [self.batch, self.out_channels, h, w]
+    /// `[batch, in_channels, spatial...]`.
+    pub fn input_shape(&self) -> Vec<usize> {
+        self.shape([self.batch, self.in_channels], AxisGeometry::input)
+    }
+
+    /// `[out_channels, in_channels / groups, kernel...]`.
+    pub fn weight_shape(&self) -> Vec<usize> {
+        self.shape(
+            [self.out_channels, self.in_channels / self.groups],
+            AxisGeometry::kernel,
+        )
+    }
+
+    /// `[batch, out_channels, output...]`.
+    pub fn output_shape(&self) -> Vec<usize> {
+        self.shape([self.batch, self.out_channels], AxisGeometry::output)
     }
 
     /// Checks a bias length against the output channels.
@@ -613,11 +689,7 @@ impl Conv2dGeometry {
 }
 
 /// Checks that a flat buffer holds exactly the elements of `shape`.
-pub fn check_len(
-    argument: &'static str,
-    shape: [usize; 4],
-    len: usize,
-) -> Result<(), GeometryError> {
+pub fn check_len(argument: &'static str, shape: &[usize], len: usize) -> Result<(), GeometryError> {
     let expected = shape.iter().product();
     if len != expected {
         return Err(GeometryError::BufferLength {

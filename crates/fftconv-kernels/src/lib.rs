@@ -1,12 +1,13 @@
 //! Spectral kernels for FFT convolution, with no deep-learning framework attached.
 //!
-//! [`SpectralConv2d`] computes a 2-D convolution layer's forward pass and both gradients in the
-//! frequency domain: batched real 2-D FFTs of zero-padded (polyphase) maps, one complex GEMM
-//! per frequency bin over channels, inverse FFTs and a crop. Spectra are plain
-//! `Vec<Complex<T>>` values so a caller can keep the forward pass's spectra for the backward.
+//! [`SpectralConv`] computes a convolution layer's forward pass and both gradients in the
+//! frequency domain, in one, two or three dimensions ([`ConvGeometry`]): batched real FFTs of
+//! zero-padded (polyphase) tiles, one complex GEMM per frequency bin over channels, inverse
+//! FFTs and a crop. Spectra are plain `Vec<Complex<T>>` values so a caller can keep the
+//! forward pass's spectra for the backward.
 //!
-//! The one-call functions [`conv2d`], [`conv2d_input_grad`], [`conv2d_weight_grad`] validate
-//! their arguments and transform what they need.
+//! The one-call functions [`conv`], [`conv_input_grad`], [`conv_weight_grad`] validate their
+//! arguments and transform what they need.
 //!
 //! # Range
 //!
@@ -27,15 +28,15 @@
 mod budget;
 mod conv;
 pub mod cost;
-mod fft2d;
+mod fft;
 mod geometry;
 mod memory;
 mod tiling;
 
 pub use budget::{SpectralBudget, check_budget};
-pub use conv::{SpectralConv2d, SpectrumKind, add_bias, bias_grad};
-pub use fft2d::{Fft2d, Scalar, TransformCount, fast_len};
-pub use geometry::{AxisGeometry, Conv2dGeometry, GeometryError, check_len};
+pub use conv::{SpectralConv, SpectrumKind, add_bias, bias_grad};
+pub use fft::{FftPlan, Scalar, TransformCount, fast_len};
+pub use geometry::{AxisGeometry, ConvGeometry, GeometryError, check_len};
 pub use num_complex::Complex;
 
 /// The README's examples, compiled and run as doc tests.
@@ -43,51 +44,50 @@ pub use num_complex::Complex;
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
-/// `y = x * weight + bias` (cross-correlation, NCHW) for a validated geometry.
-pub fn conv2d<T: Scalar>(
-    geometry: Conv2dGeometry,
+/// `y = x * weight + bias` (cross-correlation, channels first) for a validated geometry.
+pub fn conv<T: Scalar>(
+    geometry: ConvGeometry,
     x: &[T],
     weight: &[T],
     bias: Option<&[T]>,
 ) -> Result<Vec<T>, GeometryError> {
-    check_len("x", geometry.input_shape(), x.len())?;
-    check_len("weight", geometry.weight_shape(), weight.len())?;
+    check_len("x", &geometry.input_shape(), x.len())?;
+    check_len("weight", &geometry.weight_shape(), weight.len())?;
     if let Some(bias) = bias {
         geometry.check_bias(bias.len())?;
     }
-    let plan = SpectralConv2d::new(geometry)?;
+    let plan = SpectralConv::new(geometry)?;
     let mut y = plan.forward(&plan.input_spectrum(x), &plan.weight_spectrum(weight));
     if let Some(bias) = bias {
-        let [_, _, oh, ow] = geometry.output_shape();
-        add_bias(&mut y, bias, oh * ow);
+        add_bias(&mut y, bias, geometry.output_shape()[2..].iter().product());
     }
     Ok(y)
 }
 
-/// Gradient of `sum(dy * conv2d(x, weight))` with respect to `x`.
-pub fn conv2d_input_grad<T: Scalar>(
-    geometry: Conv2dGeometry,
+/// Gradient of `sum(dy * conv(x, weight))` with respect to `x`.
+pub fn conv_input_grad<T: Scalar>(
+    geometry: ConvGeometry,
     weight: &[T],
     output_grad: &[T],
 ) -> Result<Vec<T>, GeometryError> {
-    check_len("weight", geometry.weight_shape(), weight.len())?;
-    check_len("output_grad", geometry.output_shape(), output_grad.len())?;
-    let plan = SpectralConv2d::new(geometry)?;
+    check_len("weight", &geometry.weight_shape(), weight.len())?;
+    check_len("output_grad", &geometry.output_shape(), output_grad.len())?;
+    let plan = SpectralConv::new(geometry)?;
     Ok(plan.input_grad(
         &plan.output_grad_spectrum(output_grad),
         &plan.weight_spectrum(weight),
     ))
 }
 
-/// Gradient of `sum(dy * conv2d(x, weight))` with respect to `weight`.
-pub fn conv2d_weight_grad<T: Scalar>(
-    geometry: Conv2dGeometry,
+/// Gradient of `sum(dy * conv(x, weight))` with respect to `weight`.
+pub fn conv_weight_grad<T: Scalar>(
+    geometry: ConvGeometry,
     x: &[T],
     output_grad: &[T],
 ) -> Result<Vec<T>, GeometryError> {
-    check_len("x", geometry.input_shape(), x.len())?;
-    check_len("output_grad", geometry.output_shape(), output_grad.len())?;
-    let plan = SpectralConv2d::new(geometry)?;
+    check_len("x", &geometry.input_shape(), x.len())?;
+    check_len("output_grad", &geometry.output_shape(), output_grad.len())?;
+    let plan = SpectralConv::new(geometry)?;
     Ok(plan.weight_grad(
         &plan.output_grad_spectrum(output_grad),
         &plan.input_spectrum(x),

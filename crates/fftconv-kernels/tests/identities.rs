@@ -2,17 +2,16 @@
 //! geometries; adjoint tests; rejected geometries.
 
 use fftconv_kernels::{
-    Conv2dGeometry, GeometryError, SpectralConv2d, bias_grad, conv2d, conv2d_input_grad,
-    conv2d_weight_grad,
+    ConvGeometry, GeometryError, SpectralConv, bias_grad, conv, conv_input_grad, conv_weight_grad,
 };
 use fftconv_testing::reference::by_definition;
 use fftconv_testing::{GeometryLimits, Sampler, relative_error};
 
-fn len(shape: [usize; 4]) -> usize {
+fn len(shape: Vec<usize>) -> usize {
     shape.iter().product()
 }
 
-fn assert_close(what: &str, g: &Conv2dGeometry, got: &[f64], expected: &[f64], tol: f64) -> f64 {
+fn assert_close(what: &str, g: &ConvGeometry, got: &[f64], expected: &[f64], tol: f64) -> f64 {
     assert_eq!(got.len(), expected.len(), "{what}: length for {g:?}");
     let err = relative_error(got, expected);
     assert!(err <= tol, "{what}: relative error {err:e} for {g:?}");
@@ -28,8 +27,8 @@ fn forced_tiles_match_the_definition() {
     };
     for _ in 0..150 {
         let g = rng.geometry(&limits);
-        let tile = [rng.range(1, 6), rng.range(1, 6)];
-        let plan = SpectralConv2d::<f64>::with_tile(g, tile).unwrap();
+        let tile = [1, rng.range(1, 6), rng.range(1, 6)];
+        let plan = SpectralConv::<f64>::with_tile(g, tile).unwrap();
         let x = rng.values(len(g.input_shape()));
         let w = rng.values(len(g.weight_shape()));
         let dy = rng.values(len(g.output_shape()));
@@ -58,24 +57,24 @@ fn identities_match_the_definition_on_random_geometries() {
         let bias = rng.values(g.out_channels());
         let dy = rng.values(len(g.output_shape()));
 
-        let [_, _, oh, ow] = g.output_shape();
+        let map: usize = g.output_shape()[2..].iter().product();
         let [mut y_ref, dx_ref, dw_ref] = by_definition(&g, &x, &w, &dy);
         for (i, y) in y_ref.iter_mut().enumerate() {
-            *y += bias[i / (oh * ow) % g.out_channels()];
+            *y += bias[i / map % g.out_channels()];
         }
         let db_ref: Vec<f64> = (0..g.out_channels())
             .map(|f| {
                 (0..len(g.output_shape()))
-                    .filter(|i| i / (oh * ow) % g.out_channels() == f)
+                    .filter(|i| i / map % g.out_channels() == f)
                     .map(|i| dy[i])
                     .sum()
             })
             .collect();
 
-        let y = conv2d(g, &x, &w, Some(&bias)).unwrap();
-        let dx = conv2d_input_grad(g, &w, &dy).unwrap();
-        let dw = conv2d_weight_grad(g, &x, &dy).unwrap();
-        let db = bias_grad(&dy, g.out_channels(), oh * ow);
+        let y = conv(g, &x, &w, Some(&bias)).unwrap();
+        let dx = conv_input_grad(g, &w, &dy).unwrap();
+        let dw = conv_weight_grad(g, &x, &dy).unwrap();
+        let db = bias_grad(&dy, g.out_channels(), map);
         for (i, (what, got, expected)) in [
             ("forward", &y, &y_ref),
             ("input grad", &dx, &dx_ref),
@@ -91,6 +90,56 @@ fn identities_match_the_definition_on_random_geometries() {
     println!("largest relative errors (forward, dx, dw, db): {worst:?}");
 }
 
+/// The same checks in one and three dimensions: the identities against the definition with
+/// the cost model's tiles and with forced ones, and the adjoint relations.
+#[test]
+fn identities_match_the_definition_in_one_and_three_dimensions() {
+    let mut rng = Sampler::new(0x3d);
+    for (rank, size, kernel, cases) in [(1, 40, 9, 150), (3, 9, 4, 60)] {
+        let limits = GeometryLimits {
+            rank,
+            size,
+            kernel,
+            tiny_map_chance: 0.1,
+            ..GeometryLimits::default()
+        };
+        for _ in 0..cases {
+            let g = rng.geometry(&limits);
+            let x = rng.values(len(g.input_shape()));
+            let w = rng.values(len(g.weight_shape()));
+            let dy = rng.values(len(g.output_shape()));
+            let [y_ref, dx_ref, dw_ref] = by_definition(&g, &x, &w, &dy);
+            let tile = [(); 3].map(|_| rng.range(1, 5));
+            for plan in [
+                SpectralConv::<f64>::new(g).unwrap(),
+                SpectralConv::<f64>::with_tile(g, tile).unwrap(),
+            ] {
+                let (xs, ws, dys) = (
+                    plan.input_spectrum(&x),
+                    plan.weight_spectrum(&w),
+                    plan.output_grad_spectrum(&dy),
+                );
+                let what = format!("rank {rank}, tile {:?}", plan.tile());
+                assert_close(&what, &g, &plan.forward(&xs, &ws), &y_ref, 1e-10);
+                assert_close(&what, &g, &plan.input_grad(&dys, &ws), &dx_ref, 1e-10);
+                assert_close(&what, &g, &plan.weight_grad(&dys, &xs), &dw_ref, 1e-10);
+            }
+            let y = conv(g, &x, &w, None).unwrap();
+            let norm = |v: &[f64]| dot(v, v).sqrt();
+            for (what, operand, gradient) in [
+                ("x", &x, conv_input_grad(g, &w, &dy).unwrap()),
+                ("w", &w, conv_weight_grad(g, &x, &dy).unwrap()),
+            ] {
+                // Scaled by the operands, not by `y`: where every output sees only padding,
+                // `y` and the gradients are rounding noise around zero.
+                let scale = norm(&x) * norm(&w) * norm(&dy);
+                let gap = (dot(&y, &dy) - dot(operand, &gradient)).abs();
+                assert!(gap <= 1e-12 * scale, "{what} adjoint for {g:?}");
+            }
+        }
+    }
+}
+
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
@@ -104,11 +153,11 @@ fn gradients_are_adjoints_of_the_forward_map() {
         let x = rng.values(len(g.input_shape()));
         let w = rng.values(len(g.weight_shape()));
         let y = rng.values(len(g.output_shape()));
-        let ax = conv2d(g, &x, &w, None).unwrap();
+        let ax = conv(g, &x, &w, None).unwrap();
         let lhs = dot(&ax, &y);
         let scale = (dot(&ax, &ax) * dot(&y, &y)).sqrt().max(1e-300);
-        let via_input = dot(&x, &conv2d_input_grad(g, &w, &y).unwrap());
-        let via_weight = dot(&w, &conv2d_weight_grad(g, &x, &y).unwrap());
+        let via_input = dot(&x, &conv_input_grad(g, &w, &y).unwrap());
+        let via_weight = dot(&w, &conv_weight_grad(g, &x, &y).unwrap());
         assert!(
             (lhs - via_input).abs() <= 1e-12 * scale,
             "x adjoint for {g:?}"
@@ -128,9 +177,9 @@ fn f32_follows_f64_within_single_precision() {
         let g = rng.geometry(&limits);
         let x = rng.values(len(g.input_shape()));
         let w = rng.values(len(g.weight_shape()));
-        let y64 = conv2d(g, &x, &w, None).unwrap();
+        let y64 = conv(g, &x, &w, None).unwrap();
         let to32 = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<_>>();
-        let y32: Vec<f64> = conv2d(g, &to32(&x), &to32(&w), None)
+        let y32: Vec<f64> = conv(g, &to32(&x), &to32(&w), None)
             .unwrap()
             .into_iter()
             .map(f64::from)
@@ -146,7 +195,7 @@ fn geometry_error(
     dilation: [usize; 2],
     groups: usize,
 ) -> String {
-    Conv2dGeometry::new(x, w, stride, [(0, 0); 2], dilation, groups)
+    ConvGeometry::new(x, w, stride, [(0, 0); 2], dilation, groups)
         .unwrap_err()
         .to_string()
 }
@@ -195,8 +244,8 @@ fn bad_geometries_are_rejected_with_the_argument_and_value() {
     assert!(msg.contains("`x` has an empty dimension"), "{msg}");
 
     let g =
-        Conv2dGeometry::new(&[1, 2, 5, 5], &[3, 2, 3, 3], [1, 1], [(0, 0); 2], [1, 1], 1).unwrap();
-    let err = conv2d(g, &[0.0f64; 50], &[0.0; 54], Some(&[0.0; 2])).unwrap_err();
+        ConvGeometry::new(&[1, 2, 5, 5], &[3, 2, 3, 3], [1, 1], [(0, 0); 2], [1, 1], 1).unwrap();
+    let err = conv(g, &[0.0f64; 50], &[0.0; 54], Some(&[0.0; 2])).unwrap_err();
     assert_eq!(
         err,
         GeometryError::BiasLength {
@@ -205,7 +254,7 @@ fn bad_geometries_are_rejected_with_the_argument_and_value() {
         }
     );
     assert!(err.to_string().contains("`bias`"));
-    let err = conv2d(g, &[0.0f64; 49], &[0.0; 54], None).unwrap_err();
+    let err = conv(g, &[0.0f64; 49], &[0.0; 54], None).unwrap_err();
     assert!(
         err.to_string()
             .contains("`x` holds 49 values but its shape implies 50"),

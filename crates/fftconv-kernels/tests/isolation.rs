@@ -2,12 +2,12 @@
 //! its own sample, and concurrent calls (from plain threads and from inside a user's rayon
 //! pool) give bitwise the results of a serial run.
 
-use fftconv_kernels::{Conv2dGeometry, conv2d, conv2d_input_grad};
+use fftconv_kernels::{ConvGeometry, conv, conv_input_grad};
 use fftconv_testing::{GeometryLimits, Sampler};
 
 /// Values of sample `n` of an NCHW buffer of `shape`.
-fn sample(values: &[f32], shape: [usize; 4], n: usize) -> &[f32] {
-    let per_sample = shape[1] * shape[2] * shape[3];
+fn sample<'a>(values: &'a [f32], shape: &[usize], n: usize) -> &'a [f32] {
+    let per_sample: usize = shape[1..].iter().product();
     &values[n * per_sample..][..per_sample]
 }
 
@@ -22,7 +22,7 @@ fn random_f32(sampler: &mut Sampler, len: usize) -> Vec<f32> {
 /// footprint only.
 #[test]
 fn a_non_finite_value_stays_in_its_sample() {
-    let geometry = Conv2dGeometry::new(
+    let geometry = ConvGeometry::new(
         &[3, 4, 40, 36],
         &[5, 4, 5, 5],
         [1, 1],
@@ -35,41 +35,41 @@ fn a_non_finite_value_stays_in_its_sample() {
     let x = random_f32(&mut sampler, geometry.input_shape().iter().product());
     let weight = random_f32(&mut sampler, geometry.weight_shape().iter().product());
     let dy = random_f32(&mut sampler, geometry.output_shape().iter().product());
-    let clean_y = conv2d(geometry, &x, &weight, None).unwrap();
-    let clean_dx = conv2d_input_grad(geometry, &weight, &dy).unwrap();
+    let clean_y = conv(geometry, &x, &weight, None).unwrap();
+    let clean_dx = conv_input_grad(geometry, &weight, &dy).unwrap();
     for poison in [f32::NAN, f32::INFINITY] {
         let (mut bad_x, mut bad_dy) = (x.clone(), dy.clone());
         // Sample 1, somewhere inside.
         bad_x[sample_offset(geometry.input_shape(), 1) + 123] = poison;
         bad_dy[sample_offset(geometry.output_shape(), 1) + 77] = poison;
-        let y = conv2d(geometry, &bad_x, &weight, None).unwrap();
-        let dx = conv2d_input_grad(geometry, &weight, &bad_dy).unwrap();
+        let y = conv(geometry, &bad_x, &weight, None).unwrap();
+        let dx = conv_input_grad(geometry, &weight, &bad_dy).unwrap();
         for (result, clean, shape) in [
             (&y, &clean_y, geometry.output_shape()),
             (&dx, &clean_dx, geometry.input_shape()),
         ] {
             for n in [0, 2] {
                 assert_eq!(
-                    sample(result, shape, n),
-                    sample(clean, shape, n),
+                    sample(result, &shape, n),
+                    sample(clean, &shape, n),
                     "{poison} in sample 1 changed sample {n}"
                 );
             }
             assert!(
-                sample(result, shape, 1).iter().any(|v| !v.is_finite()),
+                sample(result, &shape, 1).iter().any(|v| !v.is_finite()),
                 "{poison} in sample 1 vanished"
             );
         }
     }
 }
 
-fn sample_offset(shape: [usize; 4], n: usize) -> usize {
-    n * shape[1] * shape[2] * shape[3]
+fn sample_offset(shape: Vec<usize>, n: usize) -> usize {
+    n * shape[1..].iter().product::<usize>()
 }
 
 /// One seeded job: a geometry, its operands, and its result from a serial run.
 struct Job {
-    geometry: Conv2dGeometry,
+    geometry: ConvGeometry,
     x: Vec<f32>,
     weight: Vec<f32>,
     y: Vec<f32>,
@@ -86,7 +86,7 @@ fn jobs(count: usize) -> Vec<Job> {
             let geometry = sampler.geometry(&limits);
             let x = random_f32(&mut sampler, geometry.input_shape().iter().product());
             let weight = random_f32(&mut sampler, geometry.weight_shape().iter().product());
-            let y = conv2d(geometry, &x, &weight, None).unwrap();
+            let y = conv(geometry, &x, &weight, None).unwrap();
             Job {
                 geometry,
                 x,
@@ -112,7 +112,7 @@ fn concurrent_calls_match_a_serial_run_bitwise() {
             scope.spawn(move || {
                 for round in 0..2 {
                     for (i, job) in jobs.iter().enumerate().skip(thread % 3) {
-                        let run = || conv2d(job.geometry, &job.x, &job.weight, None).unwrap();
+                        let run = || conv(job.geometry, &job.x, &job.weight, None).unwrap();
                         let y = if (thread + round) % 2 == 0 {
                             user_pool.install(run)
                         } else {

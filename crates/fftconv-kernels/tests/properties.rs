@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use fftconv_kernels::cost::prefers_fft;
 use fftconv_kernels::{
-    Conv2dGeometry, GeometryError, check_budget, conv2d, conv2d_input_grad, conv2d_weight_grad,
+    ConvGeometry, GeometryError, check_budget, conv, conv_input_grad, conv_weight_grad,
 };
 use fftconv_testing::reference::by_definition;
 use fftconv_testing::{Sampler, relative_error};
@@ -71,14 +71,14 @@ fn arguments() -> impl Strategy<Value = Arguments> {
     )
 }
 
-fn len(shape: [usize; 4]) -> usize {
+fn len(shape: Vec<usize>) -> usize {
     shape.iter().product()
 }
 
 /// Checks one call and says which way it went.
 fn check(arguments: Arguments, seed: u64) -> Result<&'static str, TestCaseError> {
     let (x, w, stride, padding, dilation, groups) = arguments;
-    let g = match Conv2dGeometry::new(&x, &w, stride, padding, dilation, groups) {
+    let g = match ConvGeometry::new(&x, &w, stride, padding, dilation, groups) {
         Ok(g) => g,
         Err(GeometryError::Overflow { .. }) => return Ok("overflow refused"),
         Err(_) => return Ok("invalid arguments refused"),
@@ -89,7 +89,7 @@ fn check(arguments: Arguments, seed: u64) -> Result<&'static str, TestCaseError>
     let sizes = [g.input_shape(), g.weight_shape(), g.output_shape()].map(len);
     if sizes.iter().any(|&n| n > CHECKED_ELEMENTS) {
         // Buffers this large are not made here: too short ones are refused by name.
-        let refused = conv2d::<f64>(g, &[], &[], None).unwrap_err();
+        let refused = conv::<f64>(g, &[], &[], None).unwrap_err();
         prop_assert!(
             matches!(refused, GeometryError::BufferLength { .. }),
             "{refused:?}"
@@ -102,9 +102,9 @@ fn check(arguments: Arguments, seed: u64) -> Result<&'static str, TestCaseError>
     let mut sampler = Sampler::new(seed);
     let [x, w, dy] = sizes.map(|n| sampler.values(n));
     let results = (
-        conv2d(g, &x, &w, None),
-        conv2d_input_grad(g, &w, &dy),
-        conv2d_weight_grad(g, &x, &dy),
+        conv(g, &x, &w, None),
+        conv_input_grad(g, &w, &dy),
+        conv_weight_grad(g, &x, &dy),
     );
     match results {
         (Ok(y), Ok(dx), Ok(dw)) => {

@@ -11,14 +11,17 @@ pub use sampling::{GeometryLimits, Sampler};
 
 /// The largest absolute difference relative to the largest magnitude of `reference` (an
 /// all-zero reference is compared absolutely): the error measure of every accuracy check.
+/// NaN where either holds one.
 pub fn relative_error(got: &[f64], reference: &[f64]) -> f64 {
     assert_eq!(got.len(), reference.len(), "lengths differ");
     let scale = match reference.iter().fold(0.0f64, |m, v| m.max(v.abs())) {
         0.0 => 1.0,
         m => m,
     };
+    // NaN propagates (`f64::max` would drop it), so a NaN result fails every tolerance.
     got.iter()
         .zip(reference)
-        .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()))
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f64, |m, d| if d.is_nan() { d } else { m.max(d) })
         / scale
 }

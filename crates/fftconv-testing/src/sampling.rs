@@ -1,7 +1,7 @@
 //! Seeded random geometries and data, so that every layer is checked on the same kinds of
 //! cases.
 
-use fftconv_kernels::Conv2dGeometry;
+use fftconv_kernels::{ConvGeometry, GeometryError};
 
 /// A SplitMix64 stream: small, seedable, and the same on every platform.
 #[derive(Debug, Clone)]
@@ -62,10 +62,10 @@ impl Sampler {
         (0..len).map(|_| 2.0 * self.unit() - 1.0).collect()
     }
 
-    /// A valid geometry within `limits`, covering stride, dilation, asymmetric padding,
-    /// groups (depthwise included), odd and even non-square sizes, batch 1, 1xN kernels and
-    /// kernels as large as the padded input.
-    pub fn geometry(&mut self, limits: &GeometryLimits) -> Conv2dGeometry {
+    /// A valid geometry of `limits.rank` spatial axes within `limits`, covering stride,
+    /// dilation, asymmetric padding, groups (depthwise included), odd and even non-square
+    /// sizes, batch 1, 1xN kernels and kernels as large as the padded input.
+    pub fn geometry(&mut self, limits: &GeometryLimits) -> ConvGeometry {
         loop {
             let groups = self.range(1, limits.groups);
             let depthwise = self.chance(0.15);
@@ -75,14 +75,19 @@ impl Sampler {
                 self.range(1, limits.channels_per_group)
             };
             let per_group_out = self.range(1, limits.channels_per_group);
-            let stride = [(); 2].map(|_| self.range(1, limits.stride));
-            let dilation = [(); 2].map(|_| self.range(1, limits.dilation));
-            let mut padding =
-                [(); 2].map(|_| (self.range(0, limits.padding), self.range(0, limits.padding)));
-            let mut input = [(); 2].map(|_| self.range(1, limits.size));
-            let mut kernel = [(); 2].map(|_| self.range(1, limits.kernel));
+            let rank = limits.rank;
+            let mut draw = |low: usize, high: usize| -> Vec<usize> {
+                (0..rank).map(|_| self.range(low, high)).collect()
+            };
+            let stride = draw(1, limits.stride);
+            let dilation = draw(1, limits.dilation);
+            let mut padding: Vec<(usize, usize)> = (0..rank)
+                .map(|_| (self.range(0, limits.padding), self.range(0, limits.padding)))
+                .collect();
+            let mut input: Vec<usize> = (0..rank).map(|_| self.range(1, limits.size)).collect();
+            let mut kernel: Vec<usize> = (0..rank).map(|_| self.range(1, limits.kernel)).collect();
             if limits.tiny_map_chance > 0.0 {
-                for axis in 0..2 {
+                for axis in 0..rank {
                     if self.chance(limits.tiny_map_chance) {
                         let padded = self.range(1, 2);
                         input[axis] = self.range(1, padded);
@@ -93,36 +98,78 @@ impl Sampler {
                 }
             }
             if self.chance(limits.full_kernel_chance) {
-                let axis = self.range(0, 1);
+                let axis = self.range(0, rank - 1);
                 let padded = input[axis] + padding[axis].0 + padding[axis].1;
                 kernel[axis] = (padded - 1) / dilation[axis] + 1;
             }
-            let x = [
-                self.range(1, limits.batch),
-                groups * per_group_in,
-                input[0],
-                input[1],
-            ];
-            let w = [groups * per_group_out, per_group_in, kernel[0], kernel[1]];
-            if let Ok(g) = Conv2dGeometry::new(&x, &w, stride, padding, dilation, groups) {
+            let x: Vec<usize> = [self.range(1, limits.batch), groups * per_group_in]
+                .into_iter()
+                .chain(input)
+                .collect();
+            let w: Vec<usize> = [groups * per_group_out, per_group_in]
+                .into_iter()
+                .chain(kernel)
+                .collect();
+            let options = Options {
+                stride: &stride,
+                padding: &padding,
+                dilation: &dilation,
+                groups,
+            };
+            let geometry = match rank {
+                1 => options.geometry::<1>(&x, &w),
+                2 => options.geometry::<2>(&x, &w),
+                3 => options.geometry::<3>(&x, &w),
+                other => panic!("convolutions have 1, 2 or 3 spatial axes, not {other}"),
+            };
+            if let Ok(g) = geometry {
                 return g;
             }
         }
     }
 }
 
+/// Per-axis options of a sampled geometry, before its rank is a type.
+struct Options<'a> {
+    stride: &'a [usize],
+    padding: &'a [(usize, usize)],
+    dilation: &'a [usize],
+    groups: usize,
+}
+
+impl Options<'_> {
+    fn geometry<const N: usize>(
+        &self,
+        x: &[usize],
+        w: &[usize],
+    ) -> Result<ConvGeometry, GeometryError> {
+        let array = |values: &[usize]| -> [usize; N] { values.try_into().expect("one per axis") };
+        let padding = self.padding.try_into().expect("one per axis");
+        ConvGeometry::new(
+            x,
+            w,
+            array(self.stride),
+            padding,
+            array(self.dilation),
+            self.groups,
+        )
+    }
+}
+
 /// Upper bounds for [`Sampler::geometry`] (lower bounds are 1, or 0 for padding).
 #[derive(Debug, Clone)]
 pub struct GeometryLimits {
+    /// Spatial axes: 1, 2 or 3.
+    pub rank: usize,
     /// Batch size.
     pub batch: usize,
     /// Groups.
     pub groups: usize,
     /// Input and output channels per group.
     pub channels_per_group: usize,
-    /// Input height and width.
+    /// Input size per axis.
     pub size: usize,
-    /// Kernel height and width (before the occasional kernel that fills the input).
+    /// Kernel size per axis (before the occasional kernel that fills the input).
     pub kernel: usize,
     /// Stride per axis.
     pub stride: usize,
@@ -140,6 +187,7 @@ pub struct GeometryLimits {
 impl Default for GeometryLimits {
     fn default() -> Self {
         Self {
+            rank: 2,
             batch: 3,
             groups: 3,
             channels_per_group: 3,

@@ -1,0 +1,893 @@
+//! Batched real FFTs of zero-padded images of up to three dimensions, laid out bin-major so
+//! that the channel contraction of each frequency bin is a dense matrix product.
+//!
+//! A transform of shape `[d0, d1, d2]` runs a real FFT along each row (the last axis,
+//! `realfft`), then complex FFTs (`rustfft`) along the leading axes longer than one: each
+//! stage moves the axis just transformed to the front (a transpose) so that the next one is
+//! contiguous. Axes of length one are skipped, so a 2-D image is a `[1, h, w]` transform at
+//! no extra cost. The spectrum of one image is kept in the order the stages leave it, and a
+//! batch of `count` images is stored bin-major, `[bins][count]`. Plans are built once per
+//! shape and shared by all threads, from one rustfft/realfft planner per scalar type, so
+//! shapes that share 1-D lengths share their 1-D plans and twiddle tables.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use num_complex::Complex;
+use rayon::prelude::*;
+use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
+use rustfft::{Fft, FftPlanner};
+
+use crate::memory;
+
+/// The floating-point types the kernels run in: `f32` and `f64`.
+pub trait Scalar: realfft::FftNum + Default + bytemuck::Pod + sealed::Sealed {}
+
+impl Scalar for f32 {}
+impl Scalar for f64 {}
+
+mod sealed {
+    /// Keeps [`super::Scalar`] to the types that have a plan cache.
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
+
+/// Plans kept per scalar type by the process-wide caches: far more sizes than a network's
+/// layers use, while one-off sizes (an odd input, a hostile geometry) cannot pile up plans
+/// for the life of the process.
+const PLAN_CACHE_CAPACITY: usize = 64;
+
+/// The process-wide plan cache of `T`.
+fn plan_cache<T: Scalar>() -> &'static PlanCache<T> {
+    static F32: OnceLock<PlanCache<f32>> = OnceLock::new();
+    static F64: OnceLock<PlanCache<f64>> = OnceLock::new();
+    let cache: &'static dyn Any = if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() {
+        F32.get_or_init(|| PlanCache::new(PLAN_CACHE_CAPACITY))
+    } else {
+        F64.get_or_init(|| PlanCache::new(PLAN_CACHE_CAPACITY))
+    };
+    cache
+        .downcast_ref()
+        .expect("`Scalar` is sealed to f32 and f64")
+}
+
+/// The 1-D planners of one scalar type: they keep every 1-D plan they made, so a new shape
+/// reuses the 1-D plans of earlier shapes.
+struct Planners<T: Scalar> {
+    real: RealFftPlanner<T>,
+    complex: FftPlanner<T>,
+}
+
+/// Shared FFT plans by shape, at most `capacity` of them: the least recently
+/// used is dropped first (callers holding it keep it alive). Plans are built outside the
+/// cache's lock, so a slow plan does not hold up threads that need cached sizes.
+struct PlanCache<T: Scalar> {
+    capacity: usize,
+    state: Mutex<CacheState<T>>,
+    planners: Mutex<Planners<T>>,
+}
+
+/// A cached plan and the time it was last used.
+type Entry<T> = (Arc<FftPlan<T>>, u64);
+
+/// The cached plans by shape, on a clock that ticks once per lookup.
+struct CacheState<T: Scalar> {
+    plans: HashMap<[usize; 3], Entry<T>>,
+    clock: u64,
+}
+
+impl<T: Scalar> PlanCache<T> {
+    /// An empty cache of at most `capacity` plans (at least one).
+    fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            state: Mutex::new(CacheState {
+                plans: HashMap::new(),
+                clock: 0,
+            }),
+            planners: Mutex::new(Planners {
+                real: RealFftPlanner::new(),
+                complex: FftPlanner::new(),
+            }),
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().plans.len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheState<T>> {
+        unpoisoned(&self.state)
+    }
+
+    /// Runs `plan` with the planners.
+    fn with_planners<R>(&self, plan: impl FnOnce(&mut Planners<T>) -> R) -> R {
+        plan(&mut unpoisoned(&self.planners))
+    }
+
+    /// The plans for `shape`, planned on a miss.
+    fn get(&self, shape: [usize; 3]) -> Arc<FftPlan<T>> {
+        let key = shape;
+        {
+            let mut state = self.lock();
+            state.clock += 1;
+            let now = state.clock;
+            if let Some((plan, used)) = state.plans.get_mut(&key) {
+                *used = now;
+                return plan.clone();
+            }
+        }
+        let planned = Arc::new(self.with_planners(|planners| FftPlan::plan(shape, planners)));
+        let mut state = self.lock();
+        state.clock += 1;
+        let now = state.clock;
+        // Another thread may have planned the same size meanwhile: keep one.
+        let plan = state
+            .plans
+            .entry(key)
+            .or_insert_with(|| (planned, now))
+            .0
+            .clone();
+        if state.plans.len() > self.capacity {
+            let oldest = state
+                .plans
+                .iter()
+                .filter(|(k, _)| **k != key)
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| *k);
+            if let Some(oldest) = oldest {
+                state.plans.remove(&oldest);
+            }
+        }
+        plan
+    }
+}
+
+/// The guarded value, also after a panic elsewhere: every write under these locks is one
+/// insert, remove or planner call, which leaves the value consistent.
+fn unpoisoned<V>(lock: &Mutex<V>) -> std::sync::MutexGuard<'_, V> {
+    lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+static FORWARD_TRANSFORMS: AtomicU64 = AtomicU64::new(0);
+static INVERSE_TRANSFORMS: AtomicU64 = AtomicU64::new(0);
+
+/// Number of single-image transforms the convolution kernels ran in this process, for tests
+/// and diagnostics (for example, to check that a training step reuses its spectra).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TransformCount {
+    /// Forward (real to complex) transforms.
+    pub forward: u64,
+    /// Inverse (complex to real) transforms.
+    pub inverse: u64,
+}
+
+impl TransformCount {
+    /// Reads the process-wide counters.
+    pub fn now() -> Self {
+        Self {
+            forward: FORWARD_TRANSFORMS.load(Ordering::Relaxed),
+            inverse: INVERSE_TRANSFORMS.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Transforms run since `earlier`.
+    pub fn since(earlier: Self) -> Self {
+        let now = Self::now();
+        Self {
+            forward: now.forward - earlier.forward,
+            inverse: now.inverse - earlier.inverse,
+        }
+    }
+}
+
+/// The smallest `n >= target` of the form `2^a 3^b 5^c 7^d`, even when `even` is set (real FFTs
+/// of even length run a half-length complex FFT, so they are about twice as fast). Found by
+/// walking the products `3^b 5^c 7^d`, not by testing every integer, so a huge target costs a
+/// few thousand steps. Panics if no such `n` fits in `usize`.
+pub fn fast_len(target: usize, even: bool) -> usize {
+    if target <= 1 {
+        return 1;
+    }
+    // The smallest `odd * 2^a >= target`, with `a >= 1` when `even`.
+    let doubled_past = |odd: usize| {
+        let mut n = if even { odd.checked_mul(2) } else { Some(odd) };
+        while let Some(value) = n.filter(|&v| v < target) {
+            n = value.checked_mul(2);
+        }
+        n
+    };
+    // Powers of `factor` times `base`, up to the first one past `target`.
+    let powers = |base: usize, factor: usize| {
+        std::iter::successors(Some(base), move |&p| {
+            (p < target).then(|| p.checked_mul(factor)).flatten()
+        })
+    };
+    powers(1, 3)
+        .flat_map(|p3| powers(p3, 5))
+        .flat_map(|p5| powers(p5, 7))
+        .filter_map(doubled_past)
+        .min()
+        .unwrap_or_else(|| panic!("no FFT length of at least {target} fits in usize"))
+}
+
+/// Plans for the real FFT of one shape `[d0, d1, d2]`.
+pub struct FftPlan<T: Scalar> {
+    shape: [usize; 3],
+    /// The leading axes (0, 1) longer than one, outermost first: the complex stages.
+    complex_axes: Vec<usize>,
+    row_forward: Arc<dyn RealToComplex<T>>,
+    row_inverse: Arc<dyn ComplexToReal<T>>,
+    /// `[forward, inverse]` complex plans of the leading axes 0 and 1.
+    leading: [[Arc<dyn Fft<T>>; 2]; 2],
+    /// Complex row transforms, forward and inverse, for [`FftPlan::complex_in_place`] only:
+    /// planned on its first use.
+    row_complex: OnceLock<[Arc<dyn Fft<T>>; 2]>,
+}
+
+/// Per-thread buffers for one image.
+struct Workspace<T> {
+    real: Vec<T>,
+    rows: Vec<Complex<T>>,
+    spectrum: Vec<Complex<T>>,
+    scratch: Vec<Complex<T>>,
+}
+
+impl<T: Scalar> FftPlan<T> {
+    /// The shared plans for transforms of `shape`, from the process-wide cache.
+    pub fn cached(shape: [usize; 3]) -> Arc<Self> {
+        plan_cache::<T>().get(shape)
+    }
+
+    /// Plans for transforms of `shape` from `planners`.
+    fn plan(shape: [usize; 3], planners: &mut Planners<T>) -> Self {
+        let mut complex = |n: usize| {
+            [
+                planners.complex.plan_fft_forward(n),
+                planners.complex.plan_fft_inverse(n),
+            ]
+        };
+        let leading = [complex(shape[0]), complex(shape[1])];
+        Self {
+            shape,
+            complex_axes: (0..2).filter(|&axis| shape[axis] > 1).collect(),
+            row_forward: planners.real.plan_fft_forward(shape[2]),
+            row_inverse: planners.real.plan_fft_inverse(shape[2]),
+            leading,
+            row_complex: OnceLock::new(),
+        }
+    }
+
+    /// The complex row transforms, `[forward, inverse]`.
+    fn row_complex(&self) -> &[Arc<dyn Fft<T>>; 2] {
+        self.row_complex.get_or_init(|| {
+            plan_cache::<T>().with_planners(|planners| {
+                [
+                    planners.complex.plan_fft_forward(self.shape[2]),
+                    planners.complex.plan_fft_inverse(self.shape[2]),
+                ]
+            })
+        })
+    }
+
+    /// The transform's shape.
+    pub fn shape(&self) -> [usize; 3] {
+        self.shape
+    }
+
+    /// Points per image.
+    pub fn points(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// Frequency bins per image: `d0 * d1 * (d2 / 2 + 1)`.
+    pub fn bins(&self) -> usize {
+        self.shape[0] * self.shape[1] * self.half_width()
+    }
+
+    fn half_width(&self) -> usize {
+        self.shape[2] / 2 + 1
+    }
+
+    /// The complex FFT along leading `axis`, forward or inverse.
+    fn along(&self, axis: usize, inverse: bool) -> &Arc<dyn Fft<T>> {
+        &self.leading[axis][usize::from(inverse)]
+    }
+
+    fn workspace(&self) -> Workspace<T> {
+        let row_complex = self.row_complex.get().into_iter().flatten();
+        let scratch = [
+            self.row_forward.get_scratch_len(),
+            self.row_inverse.get_scratch_len(),
+        ]
+        .into_iter()
+        .chain(
+            self.leading
+                .iter()
+                .flatten()
+                .chain(row_complex)
+                .map(|plan| plan.get_inplace_scratch_len()),
+        )
+        .max()
+        .unwrap_or(0);
+        Workspace {
+            real: vec![T::default(); self.points()],
+            rows: vec![Complex::default(); self.bins().max(self.points())],
+            spectrum: vec![Complex::default(); self.bins().max(self.points())],
+            scratch: vec![Complex::default(); scratch],
+        }
+    }
+
+    /// Calls `visit(row)` for the rows `i0 * d1 + i1` with `i0 < extent[0]` and
+    /// `i1 < extent[1]`: the rows of an image's corner that may differ from zero.
+    fn corner_rows(&self, extent: [usize; 2], mut visit: impl FnMut(usize)) {
+        for i0 in 0..extent[0].min(self.shape[0]) {
+            for i1 in 0..extent[1].min(self.shape[1]) {
+                visit(i0 * self.shape[1] + i1);
+            }
+        }
+    }
+
+    /// The spectrum of the image in `ws.real` (row-major, zero outside its `filled` corner of
+    /// leading axes) into `out`, in the order the stages leave it. `ws.rows` must be zero
+    /// outside that corner's rows, which holds when every image of a workspace has the same
+    /// `filled`: the transforms of the other rows are skipped, and so are the complex
+    /// transforms of axis 1 whose axis-0 index lies past the corner.
+    fn forward_image(
+        &self,
+        ws: &mut Workspace<T>,
+        filled: [usize; 2],
+        scale: T,
+        out: &mut [Complex<T>],
+    ) {
+        let [d0, d1, width] = self.shape;
+        let half = self.half_width();
+        let rows = if self.complex_axes.is_empty() {
+            &mut *out
+        } else {
+            &mut ws.rows[..self.bins()]
+        };
+        self.corner_rows(filled, |row| {
+            let real_row = &mut ws.real[row * width..][..width];
+            if scale != T::one() {
+                real_row.iter_mut().for_each(|v| *v = *v * scale);
+            }
+            self.row_forward
+                .process_with_scratch(real_row, &mut rows[row * half..][..half], &mut ws.scratch)
+                .expect("buffer sizes come from the plan");
+        });
+        match self.complex_axes[..] {
+            [] => {}
+            [axis] => {
+                rotate_forward(&ws.rows[..self.bins()], out, half);
+                self.along(axis, false)
+                    .process_with_scratch(out, &mut ws.scratch);
+            }
+            _ => {
+                let staged = &mut ws.spectrum[..self.bins()];
+                rotate_forward(&ws.rows[..self.bins()], staged, half);
+                // `[half][d0][d1]`: lines past the corner along axis 0 are zero.
+                for block in staged.chunks_exact_mut(d0 * d1) {
+                    let lines = &mut block[..filled[0].min(d0) * d1];
+                    self.along(1, false)
+                        .process_with_scratch(lines, &mut ws.scratch);
+                }
+                rotate_forward(staged, out, d1);
+                self.along(0, false)
+                    .process_with_scratch(out, &mut ws.scratch);
+            }
+        }
+    }
+
+    /// The inverse of [`FftPlan::forward_image`] without the `1 / points`: the image into
+    /// `ws.real`, right in its `used` corner of leading axes only (the transforms that feed
+    /// nothing else are skipped). `spectrum` is overwritten.
+    fn inverse_image(&self, ws: &mut Workspace<T>, spectrum: &mut [Complex<T>], used: [usize; 2]) {
+        let [d0, d1, _] = self.shape;
+        let half = self.half_width();
+        let rows = match self.complex_axes[..] {
+            [] => spectrum,
+            [axis] => {
+                self.along(axis, true)
+                    .process_with_scratch(spectrum, &mut ws.scratch);
+                let rows = &mut ws.rows[..self.bins()];
+                rotate_back(spectrum, rows, half);
+                rows
+            }
+            _ => {
+                self.along(0, true)
+                    .process_with_scratch(spectrum, &mut ws.scratch);
+                let staged = &mut ws.spectrum[..self.bins()];
+                rotate_back(spectrum, staged, d1);
+                for block in staged.chunks_exact_mut(d0 * d1) {
+                    let lines = &mut block[..used[0].min(d0) * d1];
+                    self.along(1, true)
+                        .process_with_scratch(lines, &mut ws.scratch);
+                }
+                let rows = &mut ws.rows[..self.bins()];
+                rotate_back(staged, rows, half);
+                rows
+            }
+        };
+        self.corner_rows(used, |row| {
+            self.row_to_real(
+                &mut rows[row * half..][..half],
+                row,
+                &mut ws.real,
+                &mut ws.scratch,
+            );
+        });
+    }
+
+    /// The inverse real FFT of one half-spectrum row into row `row` of `real`.
+    fn row_to_real(
+        &self,
+        row: &mut [Complex<T>],
+        index: usize,
+        real: &mut [T],
+        scratch: &mut [Complex<T>],
+    ) {
+        let width = self.shape[2];
+        // A real signal's DC and Nyquist bins are real; rounding leaves an imaginary residue
+        // that the inverse real FFT rejects.
+        row[0].im = T::default();
+        if width.is_multiple_of(2) {
+            row[row.len() - 1].im = T::default();
+        }
+        self.row_inverse
+            .process_with_scratch(row, &mut real[index * width..][..width], scratch)
+            .expect("imaginary parts of DC and Nyquist were cleared");
+    }
+
+    /// Transforms `count` images and returns their spectra bin-major, `[bins][count]`.
+    /// `fill(i, image)` writes image `i` into a zeroed row-major buffer of the plan's shape,
+    /// inside its corner of `filled` indices along the two leading axes only: the transforms
+    /// of the zero rows and lines are skipped. Images are multiplied by `scale` before they
+    /// are transformed.
+    pub fn forward(
+        &self,
+        count: usize,
+        filled: [usize; 2],
+        scale: T,
+        fill: impl Fn(usize, &mut [T]) + Sync,
+    ) -> Vec<Complex<T>> {
+        let bins = self.bins();
+        let mut bin_major = memory::with_capacity(count * bins);
+        let out = DisjointWrites::new(bin_major.spare_capacity_mut());
+        // Blocks of images, so that each bin's row of the output is written in runs of
+        // `IMAGE_BLOCK` values rather than one value at a time.
+        (0..count.div_ceil(IMAGE_BLOCK))
+            .into_par_iter()
+            .for_each_init(
+                || {
+                    let block = vec![Complex::default(); IMAGE_BLOCK * bins];
+                    (self.workspace(), block)
+                },
+                |(ws, block), b| {
+                    let first = b * IMAGE_BLOCK;
+                    let images = IMAGE_BLOCK.min(count - first);
+                    for (j, spectrum) in block.chunks_exact_mut(bins).take(images).enumerate() {
+                        ws.real.fill(T::default());
+                        fill(first + j, &mut ws.real);
+                        self.forward_image(ws, filled, scale, spectrum);
+                    }
+                    for k in 0..bins {
+                        // SAFETY: block `b` alone writes the images `first..first + images` of
+                        // every bin.
+                        let run = unsafe { out.run(k * count + first, images) };
+                        for (value, &spectrum) in
+                            run.iter_mut().zip(block[k..].iter().step_by(bins))
+                        {
+                            value.write(spectrum);
+                        }
+                    }
+                },
+            );
+        // SAFETY: the blocks cover the images `0..count`, and each wrote all their bins: every
+        // one of the `count * bins` values is initialized.
+        unsafe { bin_major.set_len(count * bins) };
+        FORWARD_TRANSFORMS.fetch_add(count as u64, Ordering::Relaxed);
+        bin_major
+    }
+
+    /// Inverse-transforms `count` bin-major spectra (`[bins][count]`, as [`FftPlan::forward`]
+    /// returns) into `out`, which is split into chunks of `chunk_len` values, each fed by
+    /// `images_per_chunk` images: the `j`-th image of chunk `c` is image `image_index(c, j)`.
+    /// `emit(j, image, chunk)` receives it row-major, multiplied by `scale`
+    /// (`1 / points` makes this the inverse of [`FftPlan::forward`]), right only in its corner
+    /// of `used` indices along the two leading axes.
+    #[allow(clippy::too_many_arguments)]
+    pub fn inverse(
+        &self,
+        spectra: &[Complex<T>],
+        count: usize,
+        used: [usize; 2],
+        scale: T,
+        out: &mut [T],
+        chunk_len: usize,
+        images_per_chunk: usize,
+        image_index: impl Fn(usize, usize) -> usize + Sync,
+        emit: impl Fn(usize, &[T], &mut [T]) + Sync,
+    ) {
+        let bins = self.bins();
+        let width = self.shape[2];
+        assert_eq!(spectra.len(), bins * count, "spectra length");
+        assert_eq!(
+            out.len() / chunk_len * images_per_chunk,
+            count,
+            "output chunks must cover the images"
+        );
+        // Blocks of chunks: neighbouring chunks read neighbouring images, so each block reads
+        // every bin's row of `spectra` in runs rather than one value at a time.
+        out.par_chunks_mut(chunk_len * IMAGE_BLOCK)
+            .enumerate()
+            .for_each_init(
+                || (self.workspace(), Vec::new(), Vec::new()),
+                |(ws, images, block), (b, chunks)| {
+                    let first_chunk = b * IMAGE_BLOCK;
+                    let image_index = &image_index;
+                    images.clear();
+                    images.extend((0..chunks.len() / chunk_len).flat_map(|c| {
+                        (0..images_per_chunk).map(move |j| image_index(first_chunk + c, j))
+                    }));
+                    block.resize(images.len() * bins, Complex::default());
+                    for k in 0..bins {
+                        let row = &spectra[k * count..(k + 1) * count];
+                        let slots = block[k..].iter_mut().step_by(bins);
+                        for (value, &image) in slots.zip(images.iter()) {
+                            *value = row[image];
+                        }
+                    }
+                    for (slot, spectrum) in block.chunks_exact_mut(bins).enumerate() {
+                        let (chunk, j) = (slot / images_per_chunk, slot % images_per_chunk);
+                        self.inverse_image(ws, spectrum, used);
+                        if scale != T::one() {
+                            let real = &mut ws.real;
+                            self.corner_rows(used, |row| {
+                                let row = &mut real[row * width..][..width];
+                                row.iter_mut().for_each(|v| *v = *v * scale);
+                            });
+                        }
+                        emit(j, &ws.real, &mut chunks[chunk * chunk_len..][..chunk_len]);
+                    }
+                },
+            );
+        INVERSE_TRANSFORMS.fetch_add(count as u64, Ordering::Relaxed);
+    }
+}
+
+/// Standard-layout transforms of batches of row-major maps of the plan's shape, unnormalized,
+/// for the differentiable FFT operations.
+impl<T: Scalar> FftPlan<T> {
+    /// The complex stages of a map in standard layout whose last axis holds `last` values
+    /// (a map's width, or a half spectrum's `width / 2 + 1`), leaving it in standard layout:
+    /// each leading axis in turn is rotated to the end and transformed, and a last rotation
+    /// restores the order. `spare` is a buffer of the map's length.
+    fn leading_axes_standard(
+        &self,
+        map: &mut [Complex<T>],
+        spare: &mut [Complex<T>],
+        last: usize,
+        inverse: bool,
+        scratch: &mut [Complex<T>],
+    ) {
+        if self.complex_axes.is_empty() {
+            return;
+        }
+        let spare = &mut spare[..map.len()];
+        let (mut current, mut other) = (map, spare);
+        let mut last = last;
+        for &axis in self.complex_axes.iter().rev() {
+            rotate_forward(current, other, last);
+            std::mem::swap(&mut current, &mut other);
+            self.along(axis, inverse)
+                .process_with_scratch(current, scratch);
+            last = self.shape[axis];
+        }
+        rotate_forward(current, other, last);
+        // An odd number of rotations leaves the result in the spare buffer.
+        if self.complex_axes.len().is_multiple_of(2) {
+            current.copy_from_slice(other);
+        }
+    }
+
+    /// Complex DFT of each map in place (`e^{-i...}`, or `e^{+i...}` when `inverse`).
+    pub fn complex_in_place(&self, maps: &mut [Complex<T>], inverse: bool) {
+        let rows = &self.row_complex()[usize::from(inverse)];
+        maps.par_chunks_mut(self.points()).for_each_init(
+            || self.workspace(),
+            |ws, map| {
+                rows.process_with_scratch(map, &mut ws.scratch);
+                self.leading_axes_standard(
+                    map,
+                    &mut ws.spectrum,
+                    self.shape[2],
+                    inverse,
+                    &mut ws.scratch,
+                );
+            },
+        );
+    }
+
+    /// Real DFT of each map: `[count][d0][d1][d2 / 2 + 1]` half spectra.
+    pub fn real_forward(&self, maps: &[T]) -> Vec<Complex<T>> {
+        let half = self.half_width();
+        let mut out = memory::filled(maps.len() / self.shape[2] * half);
+        out.par_chunks_mut(self.bins())
+            .zip(maps.par_chunks(self.points()))
+            .for_each_init(
+                || self.workspace(),
+                |ws, (spectrum, map)| {
+                    ws.real.copy_from_slice(map);
+                    for (real_row, complex_row) in ws
+                        .real
+                        .chunks_exact_mut(self.shape[2])
+                        .zip(spectrum.chunks_exact_mut(half))
+                    {
+                        self.row_forward
+                            .process_with_scratch(real_row, complex_row, &mut ws.scratch)
+                            .expect("buffer sizes come from the plan");
+                    }
+                    self.leading_axes_standard(
+                        spectrum,
+                        &mut ws.spectrum,
+                        half,
+                        false,
+                        &mut ws.scratch,
+                    );
+                },
+            );
+        out
+    }
+
+    /// Inverse of [`FftPlan::real_forward`] without the `1 / points`: real maps from half
+    /// spectra. After the complex stages, the imaginary parts of the first bin and (for even
+    /// widths) the last of each row are ignored, as the inverse real DFT defines them.
+    pub fn real_inverse(&self, spectra: &[Complex<T>]) -> Vec<T> {
+        let half = self.half_width();
+        let mut out = memory::filled(spectra.len() / half * self.shape[2]);
+        out.par_chunks_mut(self.points())
+            .zip(spectra.par_chunks(self.bins()))
+            .for_each_init(
+                || self.workspace(),
+                |ws, (map, spectrum)| {
+                    let rows = &mut ws.rows[..self.bins()];
+                    rows.copy_from_slice(spectrum);
+                    self.leading_axes_standard(rows, &mut ws.spectrum, half, true, &mut ws.scratch);
+                    for (index, row) in rows.chunks_exact_mut(half).enumerate() {
+                        self.row_to_real(row, index, map, &mut ws.scratch);
+                    }
+                },
+            );
+        out
+    }
+}
+
+/// Moves the last axis (of `last` values) of the row-major `src` to the front, into `dst`.
+fn rotate_forward<V: Copy>(src: &[V], dst: &mut [V], last: usize) {
+    transpose_into(src, dst, src.len() / last, last);
+}
+
+/// Moves the first axis (of `first` values) of the row-major `src` to the end, into `dst`:
+/// the inverse of [`rotate_forward`].
+fn rotate_back<V: Copy>(src: &[V], dst: &mut [V], first: usize) {
+    transpose_into(src, dst, first, src.len() / first);
+}
+
+/// Writes the transpose of the row-major `rows x cols` matrix `src` into `dst`.
+fn transpose_into<V: Copy>(src: &[V], dst: &mut [V], rows: usize, cols: usize) {
+    for (r, row) in src.chunks_exact(cols).enumerate() {
+        for (c, &v) in row.iter().enumerate() {
+            dst[c * rows + r] = v;
+        }
+    }
+}
+
+/// Images per task of [`FftPlan::forward`].
+const IMAGE_BLOCK: usize = 16;
+
+/// An output buffer that parallel tasks fill at disjoint indices.
+struct DisjointWrites<V> {
+    start: *mut MaybeUninit<V>,
+    len: usize,
+}
+
+// SAFETY: tasks only write, each to indices no other task writes (the callers' contract).
+unsafe impl<V: Send> Send for DisjointWrites<V> {}
+unsafe impl<V: Send> Sync for DisjointWrites<V> {}
+
+impl<V> DisjointWrites<V> {
+    fn new(buffer: &mut [MaybeUninit<V>]) -> Self {
+        Self {
+            start: buffer.as_mut_ptr(),
+            len: buffer.len(),
+        }
+    }
+
+    /// The `len` values from `start` on, to write.
+    ///
+    /// # Safety
+    /// No other thread may access them while the returned slice lives.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn run(&self, start: usize, len: usize) -> &mut [MaybeUninit<V>] {
+        assert!(
+            start + len <= self.len,
+            "values {start}..{} out of {}",
+            start + len,
+            self.len
+        );
+        // SAFETY: in bounds (checked above); exclusive by the caller's contract.
+        unsafe { std::slice::from_raw_parts_mut(self.start.add(start), len) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The least recently used plan goes first; a plan in use stays valid after eviction.
+    #[test]
+    fn the_plan_cache_is_bounded_and_keeps_the_recently_used() {
+        let cache = PlanCache::<f64>::new(3);
+        let square = |n: usize| [1, n, n];
+        let first = cache.get(square(4));
+        for size in [5, 6] {
+            cache.get(square(size));
+        }
+        assert!(
+            Arc::ptr_eq(&first, &cache.get(square(4))),
+            "a hit returns the same plan"
+        );
+        cache.get(square(7));
+        assert_eq!(cache.len(), 3);
+        let state = cache.lock();
+        assert!(state.plans.contains_key(&square(4)), "recently used, kept");
+        assert!(
+            !state.plans.contains_key(&square(5)),
+            "least recently used, dropped"
+        );
+        drop(state);
+        for size in 8..40 {
+            cache.get([2, size, size + 1]);
+            assert!(cache.len() <= 3);
+        }
+        let mut values = vec![1.0f64; 16];
+        values[0] = 0.0;
+        let spectrum = first.real_forward(&values);
+        assert_eq!(
+            spectrum.len(),
+            4 * 3,
+            "an evicted plan still works for its holder"
+        );
+    }
+
+    /// Shapes with unit axes in every position, 1-D to 3-D.
+    const SHAPES: [[usize; 3]; 10] = [
+        [1, 1, 1],
+        [1, 1, 6],
+        [1, 5, 1],
+        [1, 6, 8],
+        [1, 7, 9],
+        [3, 4, 6],
+        [5, 1, 7],
+        [2, 3, 1],
+        [4, 5, 5],
+        [6, 2, 4],
+    ];
+
+    fn value(i: usize, p: usize) -> f64 {
+        ((i * 31 + p * 7) % 13) as f64 - 6.0
+    }
+
+    /// The DFT of a real map by its definition, standard layout, half spectrum.
+    fn naive_real_dft(shape: [usize; 3], map: &[f64]) -> Vec<Complex<f64>> {
+        let [d0, d1, d2] = shape;
+        let half = d2 / 2 + 1;
+        let mut out = vec![Complex::default(); d0 * d1 * half];
+        for k0 in 0..d0 {
+            for k1 in 0..d1 {
+                for k2 in 0..half {
+                    let mut sum = Complex::default();
+                    for (p, &v) in map.iter().enumerate() {
+                        let (i0, i1, i2) = (p / (d1 * d2), p / d2 % d1, p % d2);
+                        let turns = (k0 * i0) as f64 / d0 as f64
+                            + (k1 * i1) as f64 / d1 as f64
+                            + (k2 * i2) as f64 / d2 as f64;
+                        sum += Complex::from_polar(v, -2.0 * std::f64::consts::PI * turns);
+                    }
+                    out[(k0 * d1 + k1) * half + k2] = sum;
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn standard_layout_transforms_are_the_dft_and_invert() {
+        for shape in SHAPES {
+            let plan = FftPlan::<f64>::cached(shape);
+            let points = plan.points();
+            let maps: Vec<f64> = (0..2 * points).map(|p| value(p / points, p)).collect();
+            let spectra = plan.real_forward(&maps);
+            for (map, spectrum) in maps.chunks(points).zip(spectra.chunks(plan.bins())) {
+                for (got, want) in spectrum.iter().zip(naive_real_dft(shape, map)) {
+                    assert!((got - want).norm() < 1e-9, "{shape:?}: {got} vs {want}");
+                }
+            }
+            let back = plan.real_inverse(&spectra);
+            for (got, want) in back.iter().zip(&maps) {
+                assert!((got / points as f64 - want).abs() < 1e-12, "{shape:?}");
+            }
+            let mut complex: Vec<Complex<f64>> =
+                maps.iter().map(|&v| Complex::new(v, -v / 2.0)).collect();
+            plan.complex_in_place(&mut complex, false);
+            plan.complex_in_place(&mut complex, true);
+            for (got, &want) in complex.iter().zip(&maps) {
+                let got = got / points as f64;
+                assert!(
+                    (got - Complex::new(want, -want / 2.0)).norm() < 1e-12,
+                    "{shape:?}"
+                );
+            }
+        }
+    }
+
+    /// The batched transforms invert each other, and pruning the rows and lines outside the
+    /// filled and used corners changes nothing inside them.
+    #[test]
+    fn forward_then_inverse_is_identity_inside_the_corners() {
+        for shape in SHAPES {
+            let fft = FftPlan::<f64>::cached(shape);
+            let [d0, d1, d2] = shape;
+            let corner = [d0.div_ceil(2), d1.div_ceil(2)];
+            let inside = |p: usize| p / (d1 * d2) < corner[0] && p / d2 % d1 < corner[1];
+            // More than one block of images, the last one partial.
+            let count = 2 * IMAGE_BLOCK + 5;
+            let spectra = fft.forward(count, corner, 1.0, |i, img| {
+                img.iter_mut()
+                    .enumerate()
+                    .filter(|(p, _)| inside(*p))
+                    .for_each(|(p, v)| *v = value(i, p))
+            });
+            let points = fft.points();
+            let mut out = vec![0.0; count * points];
+            fft.inverse(
+                &spectra,
+                count,
+                corner,
+                1.0 / points as f64,
+                &mut out,
+                points,
+                1,
+                |c, _| c,
+                |_, img, chunk| chunk.copy_from_slice(img),
+            );
+            for (idx, v) in out.iter().enumerate() {
+                let p = idx % points;
+                if inside(p) {
+                    let expected = value(idx / points, p);
+                    assert!((v - expected).abs() < 1e-12, "{shape:?}: {v} vs {expected}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fast_lengths_are_smooth_and_minimal() {
+        assert_eq!(fast_len(1, false), 1);
+        assert_eq!(fast_len(11, false), 12);
+        assert_eq!(fast_len(13, false), 14);
+        assert_eq!(fast_len(64, false), 64);
+        assert_eq!(fast_len(66, false), 70);
+        assert_eq!(fast_len(121, false), 125);
+        assert_eq!(fast_len(121, true), 126);
+        assert_eq!(fast_len(9, true), 10);
+        assert_eq!(fast_len(1, true), 1);
+        assert_eq!(fast_len(3, true), 4);
+    }
+}
