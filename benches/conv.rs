@@ -4,8 +4,9 @@
 //! speedup of a pass is the ratio of the two. Passes: `forward`, `input_grad`, `weight_grad`,
 //! `train_step` (forward and backward through autodiff, the weight and input tracked) and
 //! `transposed_train_step` (the same for the transposed convolution from the geometry's output
-//! shape back to its input shape); and `flex/conv1d_train_step/...`, causal 1-D filters of 64
-//! to 1024 taps.
+//! shape back to its input shape); `flex/conv1d_train_step/...`, causal 1-D filters of 64
+//! to 1024 taps; and `flex/conv3d_train_step/...`, 3-D layers of 16 -> 16 channels on 32^3
+//! volumes, kernels 3, 5 and 7.
 //!
 //! The full grid (kernel 3..15 x image 28..128 x channels 16 and 64, batch 16, plus stride 2
 //! and depthwise cases) runs long; select with criterion's filter, for example
@@ -19,12 +20,12 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use burn::tensor::module::{conv_transpose2d, conv1d, conv2d, conv2d_weight_backward};
+use burn::tensor::module::{conv_transpose2d, conv1d, conv2d, conv2d_weight_backward, conv3d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{Device, Distribution, Tensor};
 use burn_fftconv::{
     direct_conv2d_x_backward, fft_conv_transpose2d, fft_conv1d, fft_conv2d,
-    fft_conv2d_weight_backward, fft_conv2d_x_backward,
+    fft_conv2d_weight_backward, fft_conv2d_x_backward, fft_conv3d,
 };
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
@@ -236,6 +237,23 @@ fn conv1d_benches(c: &mut Criterion) {
     }
 }
 
+/// 3-D training steps on Flex, 16 -> 16 channels, batch 2, a 32^3 volume, "same" padding:
+/// where the direct cost grows with the kernel's volume.
+fn conv3d_benches(c: &mut Criterion) {
+    let device = Device::flex();
+    let random = |shape: [usize; 5]| Tensor::<5>::random(shape, Distribution::Default, &device);
+    let (x, dy) = (random([2, 16, 32, 32, 32]), random([2, 16, 32, 32, 32]));
+    for kernel in [3, 5, 7] {
+        let w = random([16, 16, kernel, kernel, kernel]);
+        let same = ConvOptions::new([1; 3], [kernel / 2; 3], [1; 3], 1);
+        let name = format!("flex/conv3d_train_step/n2_c16_f16_32x32x32_k{kernel}");
+        compare(c, name, &device, |fft| {
+            let conv = if fft { fft_conv3d } else { conv3d };
+            autodiff_step([&x, &w, &dy], |x, w| conv(x, w, None, same.clone()))
+        });
+    }
+}
+
 #[allow(deprecated)]
 fn benches(c: &mut Criterion) {
     let passes: [(&str, Pass); 5] = [
@@ -261,6 +279,7 @@ fn benches(c: &mut Criterion) {
         }
     }
     conv1d_benches(c);
+    conv3d_benches(c);
 }
 
 criterion_group!(conv, benches);

@@ -2,10 +2,10 @@
 """Turns the criterion results of `cargo bench --bench conv` into a markdown table of speedups
 (direct time / FFT time) and an SVG plot of speedup against kernel size.
 
-    python3 benches/report.py [CRITERION_DIR] [OUT_DIR]
+    python3 benches/report.py [CRITERION_DIR] [OUT_DIR] [COMMAND]
 
 CRITERION_DIR defaults to $CARGO_TARGET_DIR/criterion (or target/criterion); OUT_DIR to
-benches/. Writes REPORT.md and speedup.svg there. Only the latest run of each benchmark is
+benches/; COMMAND, the bench command that produced the results, is quoted in the report. Writes REPORT.md and speedup.svg there. Only the latest run of each benchmark is
 read, so ratios come from one run.
 """
 
@@ -47,10 +47,17 @@ def table(results):
     return "\n".join(lines)
 
 
+# Kernels past this size (the 1-D long filters) are in the table only: on the plot's linear
+# kernel axis they would squeeze the 2-D and 3-D sweeps into its first pixels.
+PLOT_MAX_KERNEL = 32
+
+
 def svg(results, width=640, height=400, margin=50):
     """Speedup against kernel size, one line per (backend, pass, geometry without kernel)."""
     series = defaultdict(list)
     for (backend, pass_, geometry), t in results.items():
+        if kernel_of(geometry) > PLOT_MAX_KERNEL:
+            continue
         base = re.sub(r"_k\d+", "", geometry)
         series[f"{backend} {pass_} {base}"].append((kernel_of(geometry), t["direct"] / t["fft"]))
     if not series:
@@ -90,6 +97,7 @@ def main():
     target = os.environ.get("CARGO_TARGET_DIR", "target")
     criterion_dir = Path(sys.argv[1] if len(sys.argv) > 1 else Path(target) / "criterion")
     out_dir = Path(sys.argv[2] if len(sys.argv) > 2 else Path(__file__).parent)
+    command = sys.argv[3] if len(sys.argv) > 3 else "cargo bench --bench conv"
     if not criterion_dir.is_dir():
         sys.exit(f"no criterion results in {criterion_dir}: run `cargo bench --bench conv` first")
     results = load(criterion_dir)
@@ -97,7 +105,8 @@ def main():
         sys.exit(f"{criterion_dir} holds no pair of fft and direct results")
     (out_dir / "REPORT.md").write_text(
         "# FFT against direct convolution\n\nSpeedup = direct time / FFT time, measured in one "
-        "`cargo bench --bench conv` run; plot: `speedup.svg`.\n\n" + table(results) + "\n"
+        f"`{command}` run; plot: `speedup.svg` (kernels up to "
+        f"{PLOT_MAX_KERNEL}).\n\n" + table(results) + "\n"
     )
     (out_dir / "speedup.svg").write_text(svg(results))
     print(table(results))

@@ -2,8 +2,8 @@
 //!
 //! [`fft_conv2d`] has the signature and semantics of `burn::tensor::module::conv2d` and
 //! computes the convolution in the frequency domain ([`fft_conv1d`], [`fft_conv3d`],
-//! [`fft_conv_transpose2d`] and [`fft_conv_transpose1d`] do the same for their burn
-//! counterparts, and [`FftConv2d`], [`FftConv3d`], ... are drop-ins for burn's layers); its input and weight gradients are the
+//! [`fft_conv_transpose2d`], [`fft_conv_transpose3d`] and [`fft_conv_transpose1d`] do the same
+//! for their burn counterparts, and [`FftConv2d`], [`FftConv3d`], ... are drop-ins for burn's layers); its input and weight gradients are the
 //! frequency-domain identities of Mathieu, Henaff & LeCun (2014), available directly
 //! ([`fft_conv2d_x_backward`], [`fft_conv2d_weight_backward`]) and as the custom autodiff
 //! backward of [`fft_conv2d`]. The spectral kernels live in the `fftconv-kernels` crate.
@@ -23,6 +23,7 @@ mod module;
 mod ops;
 mod transposed;
 mod transposed1d;
+mod transposed3d;
 
 pub use conv1d::{
     FftConv1d, FftConv1dConfig, conv1d_as_conv2d, fft_conv1d, fft_conv1d_with_memory,
@@ -41,12 +42,13 @@ pub use module::{Conv2dLayer, ConvAlgorithm, FftConv2d, FftConv2dConfig, prefers
 pub use ops::{BackwardMemory, ConvPass, Fft2Backend, FftConvBackend};
 pub use transposed::{
     FftConvTranspose2d, FftConvTranspose2dConfig, fft_conv_transpose2d,
-    fft_conv_transpose2d_with_memory,
+    fft_conv_transpose2d_with_memory, fft_conv_transpose3d, fft_conv_transpose3d_with_memory,
 };
 pub use transposed1d::{
     FftConvTranspose1d, FftConvTranspose1dConfig, conv_transpose1d_as_2d, fft_conv_transpose1d,
     fft_conv_transpose1d_with_memory,
 };
+pub use transposed3d::{FftConvTranspose3d, FftConvTranspose3dConfig};
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

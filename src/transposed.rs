@@ -1,5 +1,5 @@
-//! Transposed 2-D convolution in the frequency domain: the input-gradient identity of a
-//! convolution, run forward.
+//! Transposed 2-D and 3-D convolution in the frequency domain: the input-gradient identity of
+//! a convolution, run forward (written once over the rank).
 //!
 //! `conv_transpose2d(x, w)` is the gradient of `conv2d(z, w)` with respect to `z`, taken at the
 //! output gradient `x`, for the convolution whose input `z` has the transposed output's shape.
@@ -10,7 +10,7 @@ use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::Initializer;
 use burn::nn::conv::{ConvTranspose2d, ConvTranspose2dConfig};
-use burn::tensor::module::conv_transpose2d;
+use burn::tensor::module::{conv_transpose2d, conv_transpose3d};
 use burn::tensor::ops::{ConvTransposeOptions, PadMode};
 use burn::tensor::{Device, Tensor};
 use fftconv_kernels::ConvGeometry;
@@ -24,6 +24,46 @@ const CALLER_2D: Caller = Caller {
     function: "fft_conv_transpose2d",
     one_row: false,
 };
+
+/// The 3-D function, as its errors name it.
+const CALLER_3D: Caller = Caller {
+    function: "fft_conv_transpose3d",
+    one_row: false,
+};
+
+/// burn's transposed convolution for the tensor rank `D` of `ConvTransposeOptions<N>`: what
+/// the FFT functions fall back to.
+pub(crate) trait DirectTransposed<const D: usize>: Clone {
+    /// burn's `conv_transpose2d` or `conv_transpose3d`.
+    fn conv_transpose(
+        x: Tensor<D>,
+        weight: Tensor<D>,
+        bias: Option<Tensor<1>>,
+        options: Self,
+    ) -> Tensor<D>;
+}
+
+impl DirectTransposed<4> for ConvTransposeOptions<2> {
+    fn conv_transpose(
+        x: Tensor<4>,
+        weight: Tensor<4>,
+        bias: Option<Tensor<1>>,
+        options: Self,
+    ) -> Tensor<4> {
+        conv_transpose2d(x, weight, bias, options)
+    }
+}
+
+impl DirectTransposed<5> for ConvTransposeOptions<3> {
+    fn conv_transpose(
+        x: Tensor<5>,
+        weight: Tensor<5>,
+        bias: Option<Tensor<1>>,
+        options: Self,
+    ) -> Tensor<5> {
+        conv_transpose3d(x, weight, bias, options)
+    }
+}
 
 /// The public function a transposed convolution is computed for, so that its errors speak in
 /// its terms: its name, and for `fft_conv_transpose1d` (maps one row high) 1-D values.
@@ -41,21 +81,21 @@ impl Caller {
         panic!("{}: {message}", self.function)
     }
 
-    /// Per-axis values as the caller gave them: both axes, or the sequence's alone.
-    fn values(self, values: [usize; 2]) -> String {
+    /// Per-axis values as the caller gave them: every axis, or the sequence's alone.
+    fn values(self, values: &[usize]) -> String {
         if self.one_row {
-            format!("{:?}", [values[1]])
+            format!("{:?}", &values[1..])
         } else {
             format!("{values:?}")
         }
     }
 
-    /// A 4-D shape as the caller gave it (without the row axis for 1-D).
-    fn shape(self, [n, c, h, w]: [usize; 4]) -> String {
+    /// A shape as the caller gave it (without the row axis for 1-D).
+    fn shape(self, shape: &[usize]) -> String {
         if self.one_row {
-            format!("{:?}", [n, c, w])
+            format!("{:?}", [shape[0], shape[1], shape[3]])
         } else {
-            format!("{:?}", [n, c, h, w])
+            format!("{shape:?}")
         }
     }
 
@@ -70,23 +110,23 @@ impl Caller {
 }
 
 /// How a transposed convolution maps onto the convolution whose input gradient it is.
-struct TransposedGeometry {
+struct TransposedGeometry<const N: usize> {
     /// The convolution: its input is the transposed output less `zero_tail`, its output
     /// `x`'s shape.
     convolution: ConvGeometry,
-    /// Rows and columns at the end of the transposed output that no input reaches (where
+    /// Samples at the end of each axis of the transposed output that no input reaches (where
     /// `padding_out` exceeds `padding`): zeros, added after the transform.
-    zero_tail: [usize; 2],
+    zero_tail: [usize; N],
 }
 
 /// The transposed output's size along one axis (burn's formula), and the convolution input
 /// size and end padding that make a convolution with output size `input` its adjoint.
 /// `None` when no input sample reaches the output (padding crops all of it).
-fn axis_sizes(
+fn axis_sizes<const N: usize>(
     caller: Caller,
     input: usize,
     kernel: usize,
-    options: &ConvTransposeOptions<2>,
+    options: &ConvTransposeOptions<N>,
     axis: usize,
 ) -> Option<(usize, usize, usize)> {
     let (stride, padding) = (options.stride[axis], options.padding[axis]);
@@ -110,7 +150,7 @@ fn axis_sizes(
             caller.refuse(format!(
                 "`padding` = {} leaves no output along {}: the uncropped output has {full} \
                  samples",
-                caller.values(options.padding),
+                caller.values(&options.padding),
                 caller.axis(axis)
             ))
         });
@@ -125,16 +165,17 @@ fn axis_sizes(
 /// Validates the arguments in the transposed convolution's own terms and maps them onto the
 /// convolution; `None` when padding crops every sample an input reaches (the output is the
 /// bias alone, left to burn).
-fn transposed_geometry(
+fn transposed_geometry<const D: usize, const N: usize>(
     caller: Caller,
-    x: &Tensor<4>,
-    weight: &Tensor<4>,
-    options: &ConvTransposeOptions<2>,
-) -> Option<TransposedGeometry> {
+    x: &Tensor<D>,
+    weight: &Tensor<D>,
+    options: &ConvTransposeOptions<N>,
+) -> Option<TransposedGeometry<N>> {
     check_device(caller.function, &x.device());
     check_like_x(caller.function, "weight", weight, x);
-    let [batch, channels, height, width] = x.dims();
-    let [weight_in, weight_out, kernel_height, kernel_width] = weight.dims();
+    let (x_shape, weight_shape) = (x.dims(), weight.dims());
+    let (batch, channels) = (x_shape[0], x_shape[1]);
+    let (weight_in, weight_out) = (weight_shape[0], weight_shape[1]);
     if channels != weight_in {
         caller.refuse(format!(
             "`x` has {channels} channels but `weight` takes {weight_in} (`weight.dims()[0]`)"
@@ -144,7 +185,7 @@ fn transposed_geometry(
         if value.contains(&0) {
             caller.refuse(format!(
                 "`{name}` must be non-zero, got {}",
-                caller.values(value)
+                caller.values(&value)
             ));
         }
     }
@@ -154,36 +195,42 @@ fn transposed_geometry(
             options.groups
         ));
     }
-    if [height, width, kernel_height, kernel_width, weight_out].contains(&0) {
+    if x_shape[2..].contains(&0) || weight_shape[1..].contains(&0) {
         caller.refuse(format!(
             "`x` {} and `weight` {} must have non-empty channels, maps and kernels",
-            caller.shape(x.dims()),
-            caller.shape(weight.dims())
+            caller.shape(&x_shape),
+            caller.shape(&weight_shape)
         ));
     }
-    let [rows, columns] = [(height, kernel_height, 0), (width, kernel_width, 1)]
-        .map(|(input, kernel, axis)| axis_sizes(caller, input, kernel, options, axis));
-    let ((rows, pad_bottom, zero_rows), (columns, pad_right, zero_columns)) = (rows?, columns?);
+    let mut sizes = [(0, 0, 0); N];
+    for (axis, size) in sizes.iter_mut().enumerate() {
+        let (input, kernel) = (x_shape[2 + axis], weight_shape[2 + axis]);
+        *size = axis_sizes(caller, input, kernel, options, axis)?;
+    }
     let out_channels = weight_out.checked_mul(options.groups).unwrap_or_else(|| {
         caller.refuse(format!(
             "{weight_out} output channels per group times `groups` = {} does not fit in usize",
             options.groups
         ))
     });
-    let [pad_top, pad_left] = options.padding;
+    let conv_input: Vec<usize> = [batch.max(1), out_channels]
+        .into_iter()
+        .chain(sizes.iter().map(|&(input, _, _)| input))
+        .collect();
+    let padding = std::array::from_fn(|axis| (options.padding[axis], sizes[axis].1));
     let convolution = ConvGeometry::new(
-        &[batch.max(1), out_channels, rows, columns],
-        &weight.dims(),
+        &conv_input,
+        &weight_shape,
         options.stride,
-        [(pad_top, pad_bottom), (pad_left, pad_right)],
+        padding,
         options.dilation,
         options.groups,
     )
     .unwrap_or_else(|error| caller.refuse(error.to_string()));
-    debug_assert_eq!(convolution.output_shape()[1..], [channels, height, width]);
+    debug_assert_eq!(convolution.output_shape()[1..], x_shape[1..]);
     Some(TransposedGeometry {
         convolution,
-        zero_tail: [zero_rows, zero_columns],
+        zero_tail: sizes.map(|(_, _, zero_tail)| zero_tail),
     })
 }
 
@@ -196,7 +243,7 @@ fn transposed_geometry(
 /// too, reusing this call's spectra.
 ///
 /// ```
-/// use burn::tensor::module::conv_transpose2d;
+/// use burn::tensor::module::{conv_transpose2d, conv_transpose3d};
 /// use burn::tensor::ops::ConvTransposeOptions;
 /// use burn::tensor::{Device, Distribution, Tensor};
 /// use burn_fftconv::fft_conv_transpose2d;
@@ -231,15 +278,62 @@ pub fn fft_conv_transpose2d_with_memory(
     transpose(CALLER_2D, [x, weight], bias, options, memory)
 }
 
-/// [`fft_conv_transpose2d_with_memory`] for `caller` (also `fft_conv_transpose1d`, on maps one
-/// row high), in whose terms errors are given.
-pub(crate) fn transpose(
-    caller: Caller,
-    [x, weight]: [Tensor<4>; 2],
+/// 3-D transposed convolution (NCDHW) computed in the frequency domain: the same arguments,
+/// result and panics on bad input as [`burn::tensor::module::conv_transpose3d`].
+///
+/// `x` is `[batch, channels_in, depth, height, width]`, `weight` is
+/// `[channels_in, channels_out / groups, kernel_depth, kernel_height, kernel_width]`, `bias`
+/// is `[channels_out]`. On an autodiff device the gradients are computed in the frequency
+/// domain too, reusing this call's spectra.
+///
+/// ```
+/// use burn::tensor::module::conv_transpose3d;
+/// use burn::tensor::ops::ConvTransposeOptions;
+/// use burn::tensor::{Device, Distribution, Tensor};
+/// use burn_fftconv::fft_conv_transpose3d;
+///
+/// let device = Device::flex();
+/// let x = Tensor::<5>::random([2, 4, 5, 6, 4], Distribution::Default, &device);
+/// let w = Tensor::<5>::random([4, 3, 3, 4, 3], Distribution::Default, &device);
+/// // Stride 2, 2 and 1, padding 1, 1 and 0, one extra output sample along the depth.
+/// let options = ConvTransposeOptions::new([2, 2, 1], [1, 1, 0], [1, 0, 0], [1; 3], 2);
+/// let y = fft_conv_transpose3d(x.clone(), w.clone(), None, options.clone());
+/// let direct = conv_transpose3d(x, w, None, options);
+/// assert_eq!(y.dims(), [2, 6, 10, 12, 6]);
+/// assert!((y - direct).abs().max().into_scalar::<f32>() < 1e-4);
+/// ```
+pub fn fft_conv_transpose3d(
+    x: Tensor<5>,
+    weight: Tensor<5>,
     bias: Option<Tensor<1>>,
-    options: ConvTransposeOptions<2>,
+    options: ConvTransposeOptions<3>,
+) -> Tensor<5> {
+    fft_conv_transpose3d_with_memory(x, weight, bias, options, BackwardMemory::KeepSpectra)
+}
+
+/// [`fft_conv_transpose3d`], choosing what its backward pass keeps (see [`BackwardMemory`]).
+pub fn fft_conv_transpose3d_with_memory(
+    x: Tensor<5>,
+    weight: Tensor<5>,
+    bias: Option<Tensor<1>>,
+    options: ConvTransposeOptions<3>,
     memory: BackwardMemory,
-) -> Tensor<4> {
+) -> Tensor<5> {
+    transpose(CALLER_3D, [x, weight], bias, options, memory)
+}
+
+/// The transposed convolution for `caller` (`fft_conv_transpose2d`, `3d`, or `1d` on maps one
+/// row high), in whose terms errors are given.
+pub(crate) fn transpose<const D: usize, const N: usize>(
+    caller: Caller,
+    [x, weight]: [Tensor<D>; 2],
+    bias: Option<Tensor<1>>,
+    options: ConvTransposeOptions<N>,
+    memory: BackwardMemory,
+) -> Tensor<D>
+where
+    ConvTransposeOptions<N>: DirectTransposed<D>,
+{
     let geometry = transposed_geometry(caller, &x, &weight, &options);
     if let Some(bias) = &bias {
         check_like_x(caller.function, "bias", bias, &x);
@@ -253,12 +347,12 @@ pub(crate) fn transpose(
     }
     let Some(TransposedGeometry {
         convolution,
-        zero_tail: [zero_rows, zero_columns],
+        zero_tail,
     }) = geometry
         .filter(|_| x.dims()[0] > 0)
         .filter(|g| fftconv_kernels::check_budget(&g.convolution).is_ok())
     else {
-        return conv_transpose2d(x, weight, bias, options);
+        return DirectTransposed::conv_transpose(x, weight, bias, options);
     };
     if let Some(wide) = widened(x.dtype()) {
         let dtype = x.dtype();
@@ -267,13 +361,14 @@ pub(crate) fn transpose(
         return transpose(caller, operands, bias, options, memory).cast(dtype);
     }
     let mut y = run_pass([x, weight], ConvPass::InputGrad, convolution, memory);
-    if zero_rows + zero_columns > 0 {
-        y = y.pad([(0, zero_rows), (0, zero_columns)], PadMode::Constant(0.0));
+    if zero_tail.iter().any(|&zeros| zeros > 0) {
+        y = y.pad(zero_tail.map(|zeros| (0, zeros)), PadMode::Constant(0.0));
     }
     match bias {
         Some(bias) => {
-            let channels = y.dims()[1];
-            y + bias.reshape([1, channels as i64, 1, 1])
+            let mut per_channel = [1; D];
+            per_channel[1] = y.dims()[1] as i64;
+            y + bias.reshape(per_channel)
         }
         None => y,
     }
@@ -281,12 +376,13 @@ pub(crate) fn transpose(
 
 /// Whether `Auto` takes the frequency domain for this transposed convolution: as for the
 /// convolution whose input gradient it is.
-pub(crate) fn fft_pays_for(
-    input: &Tensor<4>,
-    weight: &Tensor<4>,
-    options: &ConvTransposeOptions<2>,
+pub(crate) fn fft_pays_for<const D: usize, const N: usize>(
+    input: &Tensor<D>,
+    weight: &Tensor<D>,
+    options: &ConvTransposeOptions<N>,
 ) -> bool {
-    transposed_geometry(CALLER_2D, input, weight, options)
+    let caller = if N == 3 { CALLER_3D } else { CALLER_2D };
+    transposed_geometry(caller, input, weight, options)
         .is_some_and(|g| fft_pays(&input.device(), &g.convolution))
 }
 

@@ -211,7 +211,7 @@ impl FftConvTranspose1d {
         let use_fft = match self.algorithm {
             ConvAlgorithm::Fft => true,
             ConvAlgorithm::Direct => false,
-            ConvAlgorithm::Auto => crate::transposed::fft_pays_for(
+            ConvAlgorithm::Auto => crate::transposed::fft_pays_for::<4, 2>(
                 &input.clone().unsqueeze_dim(2),
                 &weight.clone().unsqueeze_dim(2),
                 &conv_transpose1d_as_2d(options.clone()),

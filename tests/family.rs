@@ -1,19 +1,24 @@
-//! `fft_conv1d`, `fft_conv3d` and `fft_conv_transpose2d` and their autodiff gradients against
-//! burn's `conv1d`, `conv3d` and `conv_transpose2d` and the gradients burn's autodiff gives for
-//! them, over
+//! `fft_conv1d`, `fft_conv3d`, `fft_conv_transpose2d`, `fft_conv_transpose3d` and
+//! `fft_conv_transpose1d` and their autodiff gradients against burn's ops and the gradients
+//! burn's autodiff gives for them, over
 //! seeded random geometries (long causal filters, `padding_out`, groups, stride, dilation);
 //! the adjoint identity between the transposed and the forward convolution; bad input named;
 //! the layers as drop-ins for burn's.
 
-use burn::nn::conv::{Conv1dConfig, Conv3dConfig, ConvTranspose1dConfig, ConvTranspose2dConfig};
+use burn::nn::conv::{
+    Conv1dConfig, Conv3dConfig, ConvTranspose1dConfig, ConvTranspose2dConfig, ConvTranspose3dConfig,
+};
 use burn::nn::{PaddingConfig1d, PaddingConfig3d};
-use burn::tensor::module::{conv_transpose1d, conv_transpose2d, conv1d, conv2d, conv3d};
+use burn::tensor::module::{
+    conv_transpose1d, conv_transpose2d, conv_transpose3d, conv1d, conv2d, conv3d,
+};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, PadMode};
 use burn::tensor::{DType, Device, Distribution, Tensor};
 use burn_fftconv::{
     BackwardMemory, ConvAlgorithm, FftConv1dConfig, FftConv3dConfig, FftConvTranspose1dConfig,
-    FftConvTranspose2dConfig, conv_transpose1d_as_2d, conv1d_as_conv2d, fft_conv_transpose1d,
-    fft_conv_transpose1d_with_memory, fft_conv_transpose2d, fft_conv_transpose2d_with_memory,
+    FftConvTranspose2dConfig, FftConvTranspose3dConfig, conv_transpose1d_as_2d, conv1d_as_conv2d,
+    fft_conv_transpose1d, fft_conv_transpose1d_with_memory, fft_conv_transpose2d,
+    fft_conv_transpose2d_with_memory, fft_conv_transpose3d, fft_conv_transpose3d_with_memory,
     fft_conv1d, fft_conv1d_with_memory, fft_conv2d, fft_conv3d, fft_conv3d_weight_backward,
     fft_conv3d_with_memory, fft_conv3d_x_backward,
 };
@@ -154,35 +159,52 @@ fn conv1d_case(sampler: &mut Sampler) -> Case<3, ConvOptions<1>> {
     }
 }
 
-/// A random transposed convolution: stride, dilation, symmetric padding, `padding_out` up to
-/// past the padding, groups, kernels larger than the input.
-fn transposed_case(sampler: &mut Sampler) -> Case<4, ConvTransposeOptions<2>> {
+/// A random transposed convolution of `N` axes: inputs of 1 to `max_input` samples, kernels of
+/// 1 to `max_kernel` taps (larger than the input too), stride, dilation, symmetric padding,
+/// `padding_out` up to past the padding, groups.
+fn transposed_case<const D: usize, const N: usize>(
+    sampler: &mut Sampler,
+    [max_input, max_kernel]: [usize; 2],
+) -> Case<D, ConvTransposeOptions<N>> {
     loop {
         let [groups, per_in, per_out] = channel_groups(sampler);
-        let input = [(); 2].map(|_| sampler.range(1, 9));
-        let kernel = [(); 2].map(|_| sampler.range(1, 6));
-        let stride = [(); 2].map(|_| sampler.range(1, 3));
-        let dilation = [(); 2].map(|_| sampler.range(1, 3));
-        let padding = [(); 2].map(|_| sampler.range(0, 3));
-        let padding_out = [0, 1].map(|a| sampler.range(0, stride[a].max(dilation[a]) - 1));
-        let output = [0, 1].map(|a| {
+        let input = [(); N].map(|_| sampler.range(1, max_input));
+        let kernel = [(); N].map(|_| sampler.range(1, max_kernel));
+        let stride = [(); N].map(|_| sampler.range(1, 3));
+        let dilation = [(); N].map(|_| sampler.range(1, 3));
+        let padding = [(); N].map(|_| sampler.range(0, 3));
+        let padding_out: [usize; N] =
+            std::array::from_fn(|a| sampler.range(0, stride[a].max(dilation[a]) - 1));
+        let output: [Option<usize>; N] = std::array::from_fn(|a| {
             ((input[a] - 1) * stride[a] + dilation[a] * (kernel[a] - 1) + 1 + padding_out[a])
                 .checked_sub(2 * padding[a])
                 .filter(|&n| n > 0)
         });
-        let [Some(out_h), Some(out_w)] = output else {
+        if output.contains(&None) {
             continue;
-        };
+        }
         let batch = sampler.range(1, 3);
         let options = ConvTransposeOptions::new(stride, padding, padding_out, dilation, groups);
+        let shape = |leading: [usize; 2], axes: [usize; N]| -> [usize; D] {
+            std::array::from_fn(|i| if i < 2 { leading[i] } else { axes[i - 2] })
+        };
         let shapes = [
-            [batch, groups * per_in, input[0], input[1]],
-            [groups * per_in, per_out, kernel[0], kernel[1]],
-            [batch, groups * per_out, out_h, out_w],
+            shape([batch, groups * per_in], input),
+            shape([groups * per_in, per_out], kernel),
+            shape(
+                [batch, groups * per_out],
+                output.map(|n| n.unwrap_or_default()),
+            ),
         ];
         return Case::new(shapes, groups * per_out, options, sampler);
     }
 }
+
+/// The sizes of the 2-D transposed cases: inputs up to 9, kernels up to 6.
+const TRANSPOSED_2D: [usize; 2] = [9, 6];
+
+/// The sizes of the 3-D transposed cases: inputs up to 5, kernels up to 3.
+const TRANSPOSED_3D: [usize; 2] = [5, 3];
 
 /// A random 3-D convolution: every option, padding asymmetric on some axes, kernels up to
 /// the padded input.
@@ -382,7 +404,9 @@ fn fft_conv1d_matches_burn_on_random_geometries() {
 #[test]
 fn fft_conv_transpose2d_matches_burn_on_random_geometries() {
     let mut sampler = Sampler::new(17);
-    let cases: Vec<_> = (0..200).map(|_| transposed_case(&mut sampler)).collect();
+    let cases: Vec<_> = (0..200)
+        .map(|_| transposed_case::<4, 2>(&mut sampler, TRANSPOSED_2D))
+        .collect();
     check(
         "fft_conv_transpose2d",
         cases.into_iter(),
@@ -393,18 +417,38 @@ fn fft_conv_transpose2d_matches_burn_on_random_geometries() {
     );
 }
 
-/// `<conv_transpose(x, w), z> = <x, conv(z, w)>` in f64, the two sides through different
-/// spectral passes (the input-gradient pass and the forward pass).
 #[test]
-fn the_transposed_convolution_is_the_adjoint_of_the_convolution() {
-    let mut sampler = Sampler::new(18);
+fn fft_conv_transpose3d_matches_burn_on_random_geometries() {
+    let mut sampler = Sampler::new(22);
+    let cases: Vec<_> = (0..200)
+        .map(|_| transposed_case::<5, 3>(&mut sampler, TRANSPOSED_3D))
+        .collect();
+    check(
+        "fft_conv_transpose3d",
+        cases.into_iter(),
+        [fft_conv_transpose3d, |x, w, b, o| {
+            fft_conv_transpose3d_with_memory(x, w, b, o, BackwardMemory::RecomputeSpectra)
+        }],
+        conv_transpose3d,
+    );
+}
+
+/// Checks `<transposed(x, w), z> = <x, conv(z, w)>` in f64 on `count` random geometries of
+/// `N` axes (of `sizes`, seeded by `seed`), the two sides through different spectral passes
+/// (the input-gradient pass and the forward pass).
+fn check_adjoint<const D: usize, const N: usize>(
+    (seed, sizes, count): (u64, [usize; 2], usize),
+    transposed: Op<D, ConvTransposeOptions<N>>,
+    conv: Op<D, ConvOptions<N>>,
+) {
+    let mut sampler = Sampler::new(seed);
     let device = Device::flex();
     let mut checked = 0;
-    while checked < 50 {
-        let case = transposed_case(&mut sampler);
+    while checked < count {
+        let case = transposed_case::<D, N>(&mut sampler, sizes);
         let o = &case.options;
         // Past the stride, `padding_out` samples are ones the convolution does not read.
-        if (0..2).any(|a| o.padding_out[a] >= o.stride[a]) {
+        if (0..N).any(|a| o.padding_out[a] >= o.stride[a]) {
             continue;
         }
         let [x_shape, w_shape, y_shape] = case.shapes;
@@ -413,9 +457,9 @@ fn the_transposed_convolution_is_the_adjoint_of_the_convolution() {
         let w = tensor(w, w_shape, &device, DType::F64);
         let z = tensor(z, y_shape, &device, DType::F64);
         let padding = o.padding.map(|p| (p, p));
-        let conv = ConvOptions::new_with_padding(o.stride, padding, o.dilation, o.groups);
-        let lhs = (fft_conv_transpose2d(x.clone(), w.clone(), None, o.clone()) * z.clone()).sum();
-        let rhs = (x * fft_conv2d(z, w, None, conv)).sum();
+        let options = ConvOptions::new_with_padding(o.stride, padding, o.dilation, o.groups);
+        let lhs = (transposed(x.clone(), w.clone(), None, o.clone()) * z.clone()).sum();
+        let rhs = (x * conv(z, w, None, options)).sum();
         let [lhs, rhs] = [lhs, rhs].map(|s| s.into_scalar::<f64>());
         assert!(
             (lhs - rhs).abs() <= 1e-10 * lhs.abs().max(rhs.abs()).max(1.0),
@@ -424,6 +468,36 @@ fn the_transposed_convolution_is_the_adjoint_of_the_convolution() {
         );
         checked += 1;
     }
+}
+
+#[test]
+fn the_transposed_convolution_is_the_adjoint_of_the_convolution() {
+    check_adjoint((18, TRANSPOSED_2D, 50), fft_conv_transpose2d, fft_conv2d);
+    check_adjoint((23, TRANSPOSED_3D, 30), fft_conv_transpose3d, fft_conv3d);
+}
+
+#[test]
+#[should_panic(
+    expected = "fft_conv_transpose3d: `padding` = [0, 3, 0] leaves no output along axis 1"
+)]
+fn transposed3d_padding_that_crops_everything_is_named() {
+    let device = Device::flex();
+    let x = Tensor::<5>::zeros([1, 2, 3, 2, 4], &device);
+    let w = Tensor::<5>::zeros([2, 2, 2, 2, 3], &device);
+    let options = ConvTransposeOptions::new([1; 3], [0, 3, 0], [0; 3], [1; 3], 1);
+    fft_conv_transpose3d(x, w, None, options);
+}
+
+#[test]
+#[should_panic(
+    expected = "fft_conv_transpose3d: `x` has 3 channels but `weight` takes 4 (`weight.dims()[0]`)"
+)]
+fn transposed3d_channel_mismatch_is_named() {
+    let device = Device::flex();
+    let x = Tensor::<5>::zeros([1, 3, 4, 4, 4], &device);
+    let w = Tensor::<5>::zeros([4, 2, 3, 3, 3], &device);
+    let options = ConvTransposeOptions::new([1; 3], [0; 3], [0; 3], [1; 3], 1);
+    fft_conv_transpose3d(x, w, None, options);
 }
 
 /// The transposed convolution trains a small decoder like burn's: its gradient is a
@@ -606,6 +680,19 @@ drop_in_test!(
 );
 
 drop_in_test!(
+    fft_conv_transpose3d_is_a_drop_in_for_conv_transpose3d,
+    ConvTranspose3dConfig::new([4, 6], [3, 2, 4])
+        .with_stride([2, 1, 2])
+        .with_padding([1, 0, 1])
+        .with_padding_out([1, 0, 0])
+        .with_groups(2),
+    FftConvTranspose3dConfig,
+    to_conv_transpose3d_config,
+    [2, 4, 5, 4, 6],
+    5
+);
+
+drop_in_test!(
     fft_conv_transpose1d_is_a_drop_in_for_conv_transpose1d,
     ConvTranspose1dConfig::new([4, 6], 16)
         .with_stride(8)
@@ -680,7 +767,18 @@ fn the_family_runs_on_wgpu() {
                 case.shapes
             );
         }
-        let case = transposed_case(&mut sampler);
+        let case = transposed_case::<5, 3>(&mut sampler, TRANSPOSED_3D);
+        let expected = case.results(conv_transpose3d, &Device::flex(), DType::F64);
+        let got = case.results(fft_conv_transpose3d, &wgpu, DType::F32);
+        for (got, expected) in got.iter().zip(&expected) {
+            let error = relative_error(got, expected);
+            assert!(
+                error < 2e-4,
+                "fft_conv_transpose3d on wgpu: {error:e} for {:?}",
+                case.shapes
+            );
+        }
+        let case = transposed_case::<4, 2>(&mut sampler, TRANSPOSED_2D);
         let expected = case.results(conv_transpose2d, &Device::flex(), DType::F64);
         let got = case.results(fft_conv_transpose2d, &wgpu, DType::F32);
         for (got, expected) in got.iter().zip(&expected) {

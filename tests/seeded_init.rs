@@ -1,18 +1,19 @@
-//! From the same seed, `FftConv2d`, `FftConv1d`, `FftConv3d`, `FftConvTranspose1d` and
-//! `FftConvTranspose2d` get the parameters burn's `Conv2d`, `Conv1d`, `Conv3d`,
-//! `ConvTranspose1d` and `ConvTranspose2d` get:
+//! From the same seed, `FftConv2d`, `FftConv1d`, `FftConv3d` and `FftConvTranspose1d`, `2d`
+//! and `3d` get the parameters burn's `Conv2d`, `Conv1d`, `Conv3d` and `ConvTranspose1d`,
+//! `2d` and `3d` get:
 //! their initializer, drawn in their order. The only test of this binary, as it sets the
 //! process-wide RNG.
 
 use burn::module::Param;
 use burn::nn::conv::{
     Conv1dConfig, Conv2dConfig, Conv3dConfig, ConvTranspose1dConfig, ConvTranspose2dConfig,
+    ConvTranspose3dConfig,
 };
 use burn::nn::{PaddingConfig1d, PaddingConfig2d, PaddingConfig3d};
 use burn::tensor::{Device, Tensor};
 use burn_fftconv::{
     FftConv1dConfig, FftConv2dConfig, FftConv3dConfig, FftConvTranspose1dConfig,
-    FftConvTranspose2dConfig,
+    FftConvTranspose2dConfig, FftConvTranspose3dConfig,
 };
 
 mod common;
@@ -76,6 +77,11 @@ fn seeded_layers_have_burns_parameters() {
     assert_eq!(
         seeded!(4, FftConvTranspose1dConfig::from(transposed1d.clone())),
         seeded!(4, transposed1d)
+    );
+    let transposed3d = ConvTranspose3dConfig::new([4, 6], [3, 2, 4]).with_groups(2);
+    assert_eq!(
+        seeded!(8, FftConvTranspose3dConfig::from(transposed3d.clone())),
+        seeded!(8, transposed3d)
     );
     let transposed2d = ConvTranspose2dConfig::new([4, 6], [3, 4]).with_groups(2);
     assert_eq!(
