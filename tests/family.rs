@@ -253,10 +253,22 @@ fn conv3d_reference(
 fn fft_conv3d_matches_burn_on_random_geometries() {
     let mut sampler = Sampler::new(21);
     let cases: Vec<_> = (0..200).map(|_| conv3d_case(&mut sampler)).collect();
-    // The gradient functions, on the first cases, against autodiff's gradients of `conv3d`.
+    // The gradient functions, on the first cases, against autodiff's gradients of `conv3d`;
+    // the operation on NdArray too (the host kernels Flex runs, through another backend).
     let device = Device::flex();
+    #[allow(deprecated)]
+    let ndarray = Device::ndarray();
     for case in &cases[..30] {
-        let [_, dx, dw, _] = case.results(conv3d_reference, &device, DType::F64);
+        let expected = case.results(conv3d_reference, &device, DType::F64);
+        for (got, expected) in case
+            .results(fft_conv3d, &ndarray, DType::F64)
+            .iter()
+            .zip(&expected)
+        {
+            let error = relative_error(got, expected);
+            assert!(error <= 1e-10, "NdArray: {error:e} for {:?}", case.shapes);
+        }
+        let [_, dx, dw, _] = expected;
         let [x_shape, w_shape, y_shape] = case.shapes;
         let [x, w, _, dy] = case.values.clone();
         let x = tensor(x, x_shape, &device, DType::F64);
