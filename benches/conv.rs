@@ -115,7 +115,7 @@ fn grid() -> Vec<Case> {
             }
         }
     }
-    for kernel in [3, 7] {
+    for kernel in [3, 5, 7] {
         cases.push(Case {
             batch: 16,
             channels: [64, 64],

@@ -1,6 +1,7 @@
-//! The spectral budget is configurable: under a small one, `fft_conv2d` and its gradients
-//! run burn's direct convolution (no transform) and `Auto` layers choose direct. The only
-//! test of this binary, since the budget is process-wide.
+//! The spectral budget is configurable: under a small one, `fft_conv2d`, `fft_conv3d` and
+//! their gradients run burn's direct convolution (no transform; in 3-D with the asymmetric
+//! padding burn's `conv3d` refuses) and `Auto` layers choose direct. The only test of this
+//! binary, since the budget is process-wide.
 
 use burn::nn::conv::Conv2dConfig;
 use burn::tensor::module::conv2d;
@@ -8,7 +9,7 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
 use burn_fftconv::{
     ConvAlgorithm, FftConv2d, SpectralBudget, TransformCount, fft_conv2d, fft_conv2d_x_backward,
-    prefers_fft,
+    fft_conv3d, fft_conv3d_weight_backward, fft_conv3d_x_backward, prefers_fft,
 };
 
 mod common;
@@ -39,6 +40,26 @@ fn over_a_small_budget_convolutions_run_directly() {
     )
     .with_algorithm(ConvAlgorithm::Auto);
 
+    // A 3-D layer padded unevenly: its spectral results, to compare with the direct ones.
+    let x3 = Tensor::<5>::random([2, 3, 6, 7, 5], Distribution::Default, &device);
+    let w3 = Tensor::<5>::random([4, 3, 3, 4, 3], Distribution::Default, &device);
+    let dy3 = Tensor::<5>::random([2, 4, 6, 4, 5], Distribution::Default, &device);
+    let options3 = ConvOptions::new_with_padding([1, 2, 1], [(2, 0), (1, 2), (1, 1)], [1; 3], 1);
+    let volume = |x3: &Tensor<5>, w3: &Tensor<5>, dy3: &Tensor<5>| {
+        let (x, w, dy, o) = (x3.clone(), w3.clone(), dy3.clone(), options3.clone());
+        [
+            values(fft_conv3d(x.clone(), w.clone(), None, o.clone())),
+            values(fft_conv3d_x_backward(
+                x.clone(),
+                w.clone(),
+                dy.clone(),
+                o.clone(),
+            )),
+            values(fft_conv3d_weight_backward(x, w, dy, o)),
+        ]
+    };
+    let spectral3 = volume(&x3, &w3, &dy3);
+
     let before = TransformCount::now();
     assert!(prefers_fft(&geometry), "a 7x7 layer goes to the FFT path");
     let y = values(fft_conv2d(x.clone(), w.clone(), None, options.clone()));
@@ -61,6 +82,9 @@ fn over_a_small_budget_convolutions_run_directly() {
     let dx = fft_conv2d_x_backward(x.clone(), w, dy, options);
     assert_eq!(dx.dims(), x.dims());
     layer.forward(x);
+    for (direct, spectral) in volume(&x3, &w3, &dy3).iter().zip(&spectral3) {
+        assert!(relative_error(direct, spectral) < 1e-5);
+    }
     assert_eq!(
         TransformCount::since(before),
         TransformCount::default(),

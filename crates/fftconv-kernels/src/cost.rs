@@ -337,7 +337,7 @@ mod tests {
     /// Training-step speedups (direct time / FFT time) of the whole Flex grid, batch 16,
     /// "same" padding, from one run of `cargo bench --bench conv -- 'flex/train_step/'`
     /// (`benches/REPORT.md`): (channels, image, kernel, stride, groups, speedup).
-    const MEASURED: [(usize, usize, usize, usize, usize, f64); 40] = [
+    const MEASURED: [(usize, usize, usize, usize, usize, f64); 42] = [
         (16, 28, 3, 1, 1, 2.05),
         (16, 28, 5, 1, 1, 2.55),
         (16, 28, 7, 1, 1, 4.27),
@@ -378,6 +378,10 @@ mod tests {
         (64, 64, 7, 2, 1, 1.67),
         (64, 64, 3, 1, 64, 0.69),
         (64, 64, 7, 1, 64, 2.26),
+        // Kernel 5 strided and depthwise, from one later run of
+        // `cargo bench --bench conv -- '^flex/train_step/n16_c64_f64_64x64_k(3|5|7)_(s2|g64)/'`.
+        (64, 64, 5, 2, 1, 1.79),
+        (64, 64, 5, 1, 64, 1.73),
     ];
 
     /// `Auto` (FFT where the default model [`CostModel::prefers_fft`]) runs at least 0.9x as fast as the faster of the two
