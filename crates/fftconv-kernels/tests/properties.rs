@@ -26,19 +26,24 @@ fn size(common: std::ops::Range<usize>) -> impl Strategy<Value = usize> {
     ]
 }
 
-/// The arguments of one call: shapes of `x` and `weight`, stride, padding, dilation, groups.
-type Arguments = (
-    [usize; 4],
-    [usize; 4],
-    [usize; 2],
-    [(usize, usize); 2],
-    [usize; 2],
+/// The arguments of one call of `N` spatial axes: shapes of `x` and `weight` (`N + 2`
+/// entries each), stride, padding, dilation, groups.
+type Arguments<const N: usize> = (
+    Vec<usize>,
+    Vec<usize>,
+    [usize; N],
+    [(usize, usize); N],
+    [usize; N],
     usize,
 );
 
 /// Channels consistent with the groups most of the time (so that the geometry's other checks
-/// and the kernels are reached), arbitrary otherwise.
-fn arguments() -> impl Strategy<Value = Arguments> {
+/// and the kernels are reached), arbitrary otherwise; inputs mostly in `input`, kernels
+/// mostly in `kernel`.
+fn arguments<const N: usize>(
+    input: std::ops::Range<usize>,
+    kernel: std::ops::Range<usize>,
+) -> impl Strategy<Value = Arguments<N>> {
     let small = || size(1..4);
     let channels = (
         small(),
@@ -47,21 +52,20 @@ fn arguments() -> impl Strategy<Value = Arguments> {
         prop::bool::weighted(0.9),
         small(),
     );
-    let pair = |common: std::ops::Range<usize>| [size(common.clone()), size(common)];
-    let padding = || (size(0..3), size(0..3));
-    let axes = (pair(1..12), pair(1..5), pair(1..4), [padding(), padding()]);
-    (small(), channels, axes, pair(1..4)).prop_map(
+    let per_axis = |common: std::ops::Range<usize>| -> [_; N] {
+        std::array::from_fn(|_| size(common.clone()))
+    };
+    let padding: [_; N] = std::array::from_fn(|_| (size(0..3), size(0..3)));
+    let axes = (per_axis(input), per_axis(kernel), per_axis(1..4), padding);
+    (small(), channels, axes, per_axis(1..4)).prop_map(
         |(batch, (groups, per_in, per_out, consistent, any_in), axes, dilation)| {
             let (input, kernel, stride, padding) = axes;
             let weight_in = if consistent { per_in } else { any_in };
+            let x = [batch, groups.saturating_mul(per_in)];
+            let w = [groups.saturating_mul(per_out), weight_in];
             (
-                [batch, groups.saturating_mul(per_in), input[0], input[1]],
-                [
-                    groups.saturating_mul(per_out),
-                    weight_in,
-                    kernel[0],
-                    kernel[1],
-                ],
+                x.into_iter().chain(input).collect(),
+                w.into_iter().chain(kernel).collect(),
                 stride,
                 padding,
                 dilation,
@@ -76,7 +80,10 @@ fn len(shape: Vec<usize>) -> usize {
 }
 
 /// Checks one call and says which way it went.
-fn check(arguments: Arguments, seed: u64) -> Result<&'static str, TestCaseError> {
+fn check<const N: usize>(
+    arguments: Arguments<N>,
+    seed: u64,
+) -> Result<&'static str, TestCaseError> {
     let (x, w, stride, padding, dilation, groups) = arguments;
     let g = match ConvGeometry::new(&x, &w, stride, padding, dilation, groups) {
         Ok(g) => g,
@@ -126,26 +133,29 @@ fn check(arguments: Arguments, seed: u64) -> Result<&'static str, TestCaseError>
     }
 }
 
-/// 10 000 seeded cases; every outcome must occur, so the properties are exercised on each path.
-#[test]
-fn any_geometry_gives_a_right_result_or_a_named_error() {
+/// `cases` seeded cases of `N` axes; every outcome must occur, so the properties are
+/// exercised on each path, and at least `computed` are computed and checked.
+fn run<const N: usize>(
+    (cases, seed, computed): (u32, u64, usize),
+    strategy: impl Strategy<Value = Arguments<N>>,
+) {
     let config = Config {
-        cases: 10_000,
-        rng_seed: RngSeed::Fixed(0xf17c),
+        cases,
+        rng_seed: RngSeed::Fixed(seed),
         failure_persistence: None,
         ..Config::default()
     };
     let outcomes = std::sync::Mutex::new(BTreeMap::<&str, usize>::new());
     let mut runner = TestRunner::new(config);
     runner
-        .run(&(arguments(), any::<u64>()), |(arguments, seed)| {
+        .run(&(strategy, any::<u64>()), |(arguments, seed)| {
             let outcome = check(arguments, seed)?;
             *outcomes.lock().unwrap().entry(outcome).or_default() += 1;
             Ok(())
         })
         .unwrap();
     let outcomes = outcomes.into_inner().unwrap();
-    println!("{outcomes:#?}");
+    println!("{N}-D: {outcomes:#?}");
     for outcome in [
         "overflow refused",
         "invalid arguments refused",
@@ -158,5 +168,19 @@ fn any_geometry_gives_a_right_result_or_a_named_error() {
             "no case {outcome}: {outcomes:?}"
         );
     }
-    assert!(outcomes["computed and checked"] >= 200, "{outcomes:?}");
+    assert!(outcomes["computed and checked"] >= computed, "{outcomes:?}");
+}
+
+/// 10 000 seeded 2-D cases.
+#[test]
+fn any_geometry_gives_a_right_result_or_a_named_error() {
+    run((10_000, 0xf17c, 200), arguments::<2>(1..12, 1..5));
+}
+
+/// 4 000 seeded cases in one dimension, 20 000 in three (where an extreme value on one of
+/// three axes makes most geometries invalid).
+#[test]
+fn any_geometry_of_one_or_three_axes_gives_a_right_result_or_a_named_error() {
+    run((4_000, 0x1d, 200), arguments::<1>(1..40, 1..9));
+    run((20_000, 0x3d, 100), arguments::<3>(1..7, 1..4));
 }
