@@ -12,8 +12,9 @@
 //! the image and an f32 input near `f32::MAX` stays finite where direct convolution does. Spectra have the layout of
 //! [`spectrum_shape`](crate::layout::spectrum_shape).
 //!
-//! The 2-D DFTs of [`crate::fft2()`] multiply by dense DFT matrices: any size (burn-signal's
-//! transforms have powers of two only), `O(n)` work per output value.
+//! The 2-D DFTs of [`crate::fft2()`] run burn-signal's FFTs where both sizes are powers of
+//! two (of at least 2), and multiply by dense DFT matrices otherwise: any size, `O(n)` work
+//! per output value.
 
 use burn::backend::{Backend, TensorMetadata, tensor::FloatTensor};
 use burn::signal::SignalOps;
@@ -434,10 +435,28 @@ fn last2<B: Backend>(t: &Float<B>) -> [usize; 2] {
     [shape[rank - 2], shape[rank - 1]]
 }
 
+/// Whether maps of `sizes` take burn-signal's FFTs: powers of two of at least 2 (its device
+/// FFT needs DC and Nyquist bins); other sizes take the dense DFT matrices.
+fn fft_sizes(sizes: [usize; 2]) -> bool {
+    sizes.iter().all(|&n| n >= 2 && n.is_power_of_two())
+}
+
 /// Unnormalized complex 2-D DFT of the last two dimensions; `exp(+2πi ..)` when `inverse`.
-pub(crate) fn dft2<B: Backend>(re: Float<B>, im: Float<B>, inverse: bool) -> (Float<B>, Float<B>) {
-    let sign = if inverse { 1.0 } else { -1.0 };
+pub(crate) fn dft2<B: Backend + SignalOps>(
+    re: Float<B>,
+    im: Float<B>,
+    inverse: bool,
+) -> (Float<B>, Float<B>) {
     let [h, w] = last2::<B>(&re);
+    let rank = re.shape().num_dims();
+    if fft_sizes([h, w]) {
+        // The inverse DFT is the conjugate of the forward DFT of the conjugate.
+        let flip = |z: Complex<B>| if inverse { z.conj() } else { z };
+        let z = flip(Complex { re, im });
+        let z = flip(cfft::<B>(cfft::<B>(z, rank - 1, w), rank - 2, h));
+        return (z.re, z.im);
+    }
+    let sign = if inverse { 1.0 } else { -1.0 };
     let columns = dft_matrix::<B>([w, w], w, sign, |_| 1.0, &re);
     let rows = dft_matrix::<B>([h, h], h, sign, |_| 1.0, &re);
     let z = complex_along(
@@ -449,8 +468,14 @@ pub(crate) fn dft2<B: Backend>(re: Float<B>, im: Float<B>, inverse: bool) -> (Fl
 }
 
 /// Unnormalized real 2-D DFT: the half spectrum `[.., h, w / 2 + 1]`.
-pub(crate) fn rdft2<B: Backend>(x: Float<B>) -> (Float<B>, Float<B>) {
+pub(crate) fn rdft2<B: Backend + SignalOps>(x: Float<B>) -> (Float<B>, Float<B>) {
     let [h, w] = last2::<B>(&x);
+    let rank = x.shape().num_dims();
+    if fft_sizes([h, w]) {
+        let (re, im) = B::rfft(x, rank - 1, Some(w));
+        let z = cfft::<B>(Complex { re, im }, rank - 2, h);
+        return (z.re, z.im);
+    }
     let columns = dft_matrix::<B>([w, w / 2 + 1], w, -1.0, |_| 1.0, &x);
     let half = Complex {
         re: along_last::<B>(&x, &columns.re),
@@ -463,9 +488,24 @@ pub(crate) fn rdft2<B: Backend>(x: Float<B>) -> (Float<B>, Float<B>) {
 
 /// Unnormalized inverse real 2-D DFT of a half spectrum `[.., h, width / 2 + 1]` to `width`
 /// columns. Interior columns count twice (they stand for two conjugate bins); the imaginary
-/// parts of DC and Nyquist columns meet `sin = 0` and drop out, as in numpy.
-pub(crate) fn irdft2<B: Backend>(re: Float<B>, im: Float<B>, width: usize) -> Float<B> {
+/// parts of DC and Nyquist columns (after the transforms along the height) drop out, as in
+/// numpy.
+pub(crate) fn irdft2<B: Backend + SignalOps>(re: Float<B>, im: Float<B>, width: usize) -> Float<B> {
     let [h, half] = last2::<B>(&re);
+    let rank = re.shape().num_dims();
+    if fft_sizes([h, width]) {
+        let rows = cfft::<B>(Complex { re, im }.conj(), rank - 2, h).conj();
+        // Zero at DC and Nyquist, one elsewhere: burn-signal's inverse need not drop them.
+        let interior: Vec<f64> = (0..half)
+            .map(|k| if k == 0 || 2 * k == width { 0.0 } else { 1.0 })
+            .collect();
+        let mut mask_shape = vec![1; rank];
+        mask_shape[rank - 1] = half;
+        let mask = TensorData::new(interior, mask_shape).convert_dtype(rows.im.dtype());
+        let im = B::float_mul(rows.im, B::float_from_data(mask, &rows.re.device()));
+        // burn-signal's inverse divides by `width`.
+        return scaled::<B>(B::irfft(rows.re, im, rank - 1, Some(width)), width as f64);
+    }
     let rows = dft_matrix::<B>([h, h], h, 1.0, |_| 1.0, &re);
     let z = complex_along(Complex { re, im }, &rows, true);
     // Row k of the matrix is bin k.
@@ -577,16 +617,30 @@ mod tests {
         println!("largest relative error (y, dx, dw): {worst:e}");
     }
 
+    /// Dense DFTs to 1e-12; burn-signal's FFTs (power-of-two sizes) to 1e-6, their accuracy on
+    /// Flex even in f64 (f32 twiddles, as in the test above).
     #[test]
-    fn dense_dfts_match_the_fft_kernels() {
+    fn device_dfts_match_the_fft_kernels() {
         let mut sampler = Sampler::new(3);
-        for shape in [[2, 5, 6], [1, 4, 7], [1, 3, 2], [2, 1, 1]] {
+        for shape in [
+            [2, 5, 6],
+            [1, 4, 7],
+            [1, 3, 2],
+            [2, 1, 1],
+            [2, 4, 8],
+            [1, 2, 2],
+        ] {
+            let tolerance = if super::fft_sizes([shape[1], shape[2]]) {
+                1e-6
+            } else {
+                1e-12
+            };
             let (re, im) = (tensor(&mut sampler, shape), tensor(&mut sampler, shape));
             for inverse in [false, true] {
                 let (a_re, a_im) = super::dft2::<Flex>(re.clone(), im.clone(), inverse);
                 let (b_re, b_im) = Flex::dft2(re.clone(), im.clone(), inverse);
-                assert_close(a_re, b_re, 1e-12, &format!("dft2 re {shape:?}"));
-                assert_close(a_im, b_im, 1e-12, &format!("dft2 im {shape:?}"));
+                assert_close(a_re, b_re, tolerance, &format!("dft2 re {shape:?}"));
+                assert_close(a_im, b_im, tolerance, &format!("dft2 im {shape:?}"));
             }
             let (a_re, a_im) = super::rdft2::<Flex>(re.clone());
             assert_eq!(
@@ -598,9 +652,20 @@ mod tests {
             let a = super::irdft2::<Flex>(a_re.clone(), a_im.clone(), width);
             assert_eq!(a.shape(), crate::layout::real_shape(&a_re.shape(), width));
             let b = Flex::irdft2(b_re.clone(), b_im.clone(), width);
-            assert_close(a_re, b_re, 1e-12, &format!("rdft2 re {shape:?}"));
-            assert_close(a_im, b_im, 1e-12, &format!("rdft2 im {shape:?}"));
-            assert_close(a, b, 1e-12, &format!("irdft2 {shape:?}"));
+            assert_close(a_re, b_re, tolerance, &format!("rdft2 re {shape:?}"));
+            assert_close(a_im, b_im, tolerance, &format!("rdft2 im {shape:?}"));
+            assert_close(a, b, tolerance, &format!("irdft2 {shape:?}"));
+            // Any half spectrum, imaginary parts at DC and Nyquist included.
+            let half = [shape[0], shape[1], width / 2 + 1];
+            let (re, im) = (tensor(&mut sampler, half), tensor(&mut sampler, half));
+            let a = super::irdft2::<Flex>(re.clone(), im.clone(), width);
+            let b = Flex::irdft2(re, im, width);
+            assert_close(
+                a,
+                b,
+                tolerance,
+                &format!("irdft2 of any half spectrum {shape:?}"),
+            );
         }
     }
 }
