@@ -22,25 +22,16 @@
 //! yet"), so the figures are only right on the CPU backends.
 
 use std::process::ExitCode;
-use std::time::Instant;
 
 use burn::module::Module;
 use burn::nn::PaddingConfig1d;
-use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Distribution, Int, Tensor};
-use burn_fftconv::{ConvAlgorithm, FftConv1d, FftConv1dConfig, device_named};
-use clap::builder::RangedU64ValueParser;
-use clap::{Parser, ValueEnum};
+use burn_fftconv::{FftConv1d, FftConv1dConfig};
+use clap::Parser;
 
-/// The long filter's algorithm.
-#[derive(ValueEnum, Clone, Copy, Debug)]
-enum Conv {
-    /// `FftConv1d` in the frequency domain.
-    Fft,
-    /// burn's direct `conv1d`.
-    Direct,
-}
+mod common;
+use common::{Conv, mean_squared_error, positive};
 
 /// Trains a gated causal long-convolution block to denoise synthetic signals.
 #[derive(Parser, Debug)]
@@ -90,10 +81,7 @@ impl GatedLongConv {
         };
         Self {
             long: causal(1, args.channels, args.kernel)
-                .with_algorithm(match args.conv {
-                    Conv::Fft => ConvAlgorithm::Fft,
-                    Conv::Direct => ConvAlgorithm::Direct,
-                })
+                .with_algorithm(args.conv.algorithm())
                 .init(device),
             gate: causal(1, args.channels, 16).init(device),
             mix: causal(args.channels, 1, 1).init(device),
@@ -127,25 +115,11 @@ fn signals(batch: usize, length: usize, device: &Device) -> (Tensor<3>, Tensor<3
     (clean.clone(), clean + noise)
 }
 
-fn mean_squared_error(a: Tensor<3>, b: Tensor<3>) -> f64 {
-    (a - b).powi_scalar(2).mean().into_scalar::<f64>()
-}
-
-/// A parser of whole numbers from 1 up.
-fn positive() -> RangedU64ValueParser<usize> {
-    RangedU64ValueParser::new().range(1..)
-}
-
 fn main() -> ExitCode {
     let args = Args::parse();
-    let device = match device_named(&args.device) {
-        Ok(device) => device.autodiff(),
-        Err(message) => {
-            eprintln!("{message}");
-            return ExitCode::FAILURE;
-        }
+    let Some(device) = common::seeded_autodiff_device(&args.device, args.seed) else {
+        return ExitCode::FAILURE;
     };
-    device.seed(args.seed);
     let (held_out_clean, held_out_noisy) = signals(64, args.length, &device);
     let held_out = |model: &GatedLongConv| {
         mean_squared_error(
@@ -153,7 +127,7 @@ fn main() -> ExitCode {
             held_out_clean.clone(),
         )
     };
-    let mut model = GatedLongConv::new(&args, &device);
+    let model = GatedLongConv::new(&args, &device);
     println!(
         "{device:?}: gated causal long convolution, {} filters of {} taps ({:?}), {} samples, \
          batch {}",
@@ -164,26 +138,12 @@ fn main() -> ExitCode {
         mean_squared_error(held_out_noisy.clone(), held_out_clean.clone()),
         held_out(&model)
     );
-    let mut optim = AdamConfig::new().init();
-    let start = Instant::now();
-    for step in 1..=args.steps {
-        let (clean, noisy) = signals(args.batch, args.length, &device);
-        let loss = (model.forward(noisy) - clean).powi_scalar(2).mean();
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(args.lr, model, grads);
-        if step % (args.steps / 5).max(1) == 0 {
-            println!(
-                "step {step:>5}: held-out MSE {:.4} ({:.1} s)",
-                held_out(&model),
-                start.elapsed().as_secs_f64()
-            );
-        }
-    }
-    println!(
-        "trained {} steps in {:.1} s: held-out MSE {:.4}",
-        args.steps,
-        start.elapsed().as_secs_f64(),
-        held_out(&model)
+    common::train(
+        model,
+        (args.steps, args.lr),
+        || signals(args.batch, args.length, &device),
+        |model, noisy| model.forward(noisy),
+        held_out,
     );
     ExitCode::SUCCESS
 }
