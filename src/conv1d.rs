@@ -11,7 +11,9 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
 
 use crate::functional::convolve;
-use crate::module::{ConvAlgorithm, auto_takes_fft, impl_fft_layer, same_padding};
+use crate::module::{
+    ConvAlgorithm, auto_takes_fft, config_conversions, impl_fft_layer, same_padding,
+};
 use crate::ops::BackwardMemory;
 
 const FUNCTION: &str = "fft_conv1d";
@@ -162,17 +164,6 @@ pub struct FftConv1dConfig {
 }
 
 impl FftConv1dConfig {
-    /// The equivalent [`Conv1dConfig`].
-    pub fn to_conv1d_config(&self) -> Conv1dConfig {
-        Conv1dConfig::new(self.channels_in, self.channels_out, self.kernel_size)
-            .with_stride(self.stride)
-            .with_dilation(self.dilation)
-            .with_groups(self.groups)
-            .with_padding(self.padding.clone())
-            .with_bias(self.bias)
-            .with_initializer(self.initializer.clone())
-    }
-
     /// Initializes a new [`FftConv1d`] exactly as [`Conv1dConfig::init`] would, parameters
     /// included.
     pub fn init(&self, device: &Device) -> FftConv1d {
@@ -184,17 +175,7 @@ impl FftConv1dConfig {
     }
 }
 
-impl From<Conv1dConfig> for FftConv1dConfig {
-    fn from(config: Conv1dConfig) -> Self {
-        Self::new(config.channels_in, config.channels_out, config.kernel_size)
-            .with_stride(config.stride)
-            .with_dilation(config.dilation)
-            .with_groups(config.groups)
-            .with_padding(config.padding)
-            .with_bias(config.bias)
-            .with_initializer(config.initializer)
-    }
-}
+config_conversions!(FftConv1dConfig <-> Conv1dConfig, to_conv1d_config, new(channels_in, channels_out, kernel_size), with(stride, dilation, groups, padding, bias, initializer));
 
 /// A 1-D convolution layer computed in the frequency domain: same parameters, record layout
 /// and forward semantics as [`Conv1d`], so that weights saved from one load into the other.

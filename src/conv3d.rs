@@ -9,7 +9,9 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
 
 use crate::functional::{DirectConv, fft_conv3d_with_memory};
-use crate::module::{ConvAlgorithm, auto_takes_fft, impl_fft_layer, same_padding};
+use crate::module::{
+    ConvAlgorithm, auto_takes_fft, config_conversions, impl_fft_layer, same_padding,
+};
 use crate::ops::BackwardMemory;
 
 /// Configuration of an [`FftConv3d`]: the fields, defaults and initializer of
@@ -62,17 +64,6 @@ pub struct FftConv3dConfig {
 }
 
 impl FftConv3dConfig {
-    /// The equivalent [`Conv3dConfig`].
-    pub fn to_conv3d_config(&self) -> Conv3dConfig {
-        Conv3dConfig::new(self.channels, self.kernel_size)
-            .with_stride(self.stride)
-            .with_dilation(self.dilation)
-            .with_groups(self.groups)
-            .with_padding(self.padding.clone())
-            .with_bias(self.bias)
-            .with_initializer(self.initializer.clone())
-    }
-
     /// Initializes a new [`FftConv3d`] exactly as [`Conv3dConfig::init`] would, parameters
     /// included (for `Same` padding with an even kernel, which `Conv3dConfig::init` refuses,
     /// as it would with `Valid` padding).
@@ -90,17 +81,7 @@ impl FftConv3dConfig {
     }
 }
 
-impl From<Conv3dConfig> for FftConv3dConfig {
-    fn from(config: Conv3dConfig) -> Self {
-        Self::new(config.channels, config.kernel_size)
-            .with_stride(config.stride)
-            .with_dilation(config.dilation)
-            .with_groups(config.groups)
-            .with_padding(config.padding)
-            .with_bias(config.bias)
-            .with_initializer(config.initializer)
-    }
-}
+config_conversions!(FftConv3dConfig <-> Conv3dConfig, to_conv3d_config, new(channels, kernel_size), with(stride, dilation, groups, padding, bias, initializer));
 
 /// A 3-D convolution layer computed in the frequency domain: same parameters, record layout,
 /// forward semantics and display as [`Conv3d`], so that weights saved from one load into the

@@ -110,6 +110,36 @@ macro_rules! impl_fft_layer {
 }
 pub(crate) use impl_fft_layer;
 
+/// The two conversions between a layer config `$fft` and burn's `$burn`, whose fields it
+/// shares: `$to` (burn's config) and `From<$burn>`. `$arg` are the arguments of both `new`s,
+/// `$field` the fields both set with their `with_` builders; the `$fft`-only fields keep
+/// their defaults.
+macro_rules! config_conversions {
+    (
+        $fft:ident <-> $burn:ident, $to:ident,
+        new($($arg:ident),*), with($($field:ident),*)
+    ) => {
+        impl $fft {
+            #[doc = concat!("The equivalent [`", stringify!($burn), "`].")]
+            pub fn $to(&self) -> $burn {
+                let config = self.clone();
+                let mut burn = $burn::new($(config.$arg),*);
+                $(burn.$field = config.$field;)*
+                burn
+            }
+        }
+
+        impl From<$burn> for $fft {
+            fn from(config: $burn) -> Self {
+                let mut fft = Self::new($(config.$arg),*);
+                $(fft.$field = config.$field;)*
+                fft
+            }
+        }
+    };
+}
+pub(crate) use config_conversions;
+
 /// Configuration of an [`FftConv2d`]: the fields, defaults and initializer of
 /// [`Conv2dConfig`], plus the [`ConvAlgorithm`].
 ///
@@ -159,17 +189,6 @@ pub struct FftConv2dConfig {
 }
 
 impl FftConv2dConfig {
-    /// The equivalent [`Conv2dConfig`].
-    pub fn to_conv2d_config(&self) -> Conv2dConfig {
-        Conv2dConfig::new(self.channels, self.kernel_size)
-            .with_stride(self.stride)
-            .with_dilation(self.dilation)
-            .with_groups(self.groups)
-            .with_padding(self.padding.clone())
-            .with_bias(self.bias)
-            .with_initializer(self.initializer.clone())
-    }
-
     /// Initializes a new [`FftConv2d`] exactly as [`Conv2dConfig::init`] would, parameters
     /// included.
     pub fn init(&self, device: &Device) -> FftConv2d {
@@ -179,17 +198,7 @@ impl FftConv2dConfig {
     }
 }
 
-impl From<Conv2dConfig> for FftConv2dConfig {
-    fn from(config: Conv2dConfig) -> Self {
-        Self::new(config.channels, config.kernel_size)
-            .with_stride(config.stride)
-            .with_dilation(config.dilation)
-            .with_groups(config.groups)
-            .with_padding(config.padding)
-            .with_bias(config.bias)
-            .with_initializer(config.initializer)
-    }
-}
+config_conversions!(FftConv2dConfig <-> Conv2dConfig, to_conv2d_config, new(channels, kernel_size), with(stride, dilation, groups, padding, bias, initializer));
 
 /// A 2-D convolution layer computed in the frequency domain: same parameters, record layout,
 /// forward semantics and display as [`Conv2d`], so that weights saved from one load into the

@@ -16,7 +16,7 @@ use burn::tensor::{Device, Tensor};
 use fftconv_kernels::ConvGeometry;
 
 use crate::functional::{check_device, check_like_x, run_pass, widened};
-use crate::module::{ConvAlgorithm, fft_pays, impl_fft_layer};
+use crate::module::{ConvAlgorithm, config_conversions, fft_pays, impl_fft_layer};
 use crate::ops::{BackwardMemory, ConvPass};
 
 /// The 2-D function, as its errors name it.
@@ -438,18 +438,6 @@ pub struct FftConvTranspose2dConfig {
 }
 
 impl FftConvTranspose2dConfig {
-    /// The equivalent [`ConvTranspose2dConfig`].
-    pub fn to_conv_transpose2d_config(&self) -> ConvTranspose2dConfig {
-        ConvTranspose2dConfig::new(self.channels, self.kernel_size)
-            .with_stride(self.stride)
-            .with_dilation(self.dilation)
-            .with_groups(self.groups)
-            .with_padding(self.padding)
-            .with_padding_out(self.padding_out)
-            .with_bias(self.bias)
-            .with_initializer(self.initializer.clone())
-    }
-
     /// Initializes a new [`FftConvTranspose2d`] exactly as [`ConvTranspose2dConfig::init`]
     /// would, parameters included.
     pub fn init(&self, device: &Device) -> FftConvTranspose2d {
@@ -461,18 +449,7 @@ impl FftConvTranspose2dConfig {
     }
 }
 
-impl From<ConvTranspose2dConfig> for FftConvTranspose2dConfig {
-    fn from(config: ConvTranspose2dConfig) -> Self {
-        Self::new(config.channels, config.kernel_size)
-            .with_stride(config.stride)
-            .with_dilation(config.dilation)
-            .with_groups(config.groups)
-            .with_padding(config.padding)
-            .with_padding_out(config.padding_out)
-            .with_bias(config.bias)
-            .with_initializer(config.initializer)
-    }
-}
+config_conversions!(FftConvTranspose2dConfig <-> ConvTranspose2dConfig, to_conv_transpose2d_config, new(channels, kernel_size), with(stride, dilation, groups, padding, padding_out, bias, initializer));
 
 /// A transposed 2-D convolution layer computed in the frequency domain: same parameters,
 /// record layout and forward semantics as [`ConvTranspose2d`], so that weights saved from one

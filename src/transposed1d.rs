@@ -9,7 +9,7 @@ use burn::tensor::module::conv_transpose1d;
 use burn::tensor::ops::ConvTransposeOptions;
 use burn::tensor::{Device, Tensor};
 
-use crate::module::{ConvAlgorithm, impl_fft_layer};
+use crate::module::{ConvAlgorithm, config_conversions, impl_fft_layer};
 use crate::ops::BackwardMemory;
 use crate::transposed::{Caller, transpose};
 
@@ -122,18 +122,6 @@ pub struct FftConvTranspose1dConfig {
 }
 
 impl FftConvTranspose1dConfig {
-    /// The equivalent [`ConvTranspose1dConfig`].
-    pub fn to_conv_transpose1d_config(&self) -> ConvTranspose1dConfig {
-        ConvTranspose1dConfig::new(self.channels, self.kernel_size)
-            .with_stride(self.stride)
-            .with_dilation(self.dilation)
-            .with_groups(self.groups)
-            .with_padding(self.padding)
-            .with_padding_out(self.padding_out)
-            .with_bias(self.bias)
-            .with_initializer(self.initializer.clone())
-    }
-
     /// Initializes a new [`FftConvTranspose1d`] exactly as [`ConvTranspose1dConfig::init`]
     /// would, parameters included.
     pub fn init(&self, device: &Device) -> FftConvTranspose1d {
@@ -145,18 +133,7 @@ impl FftConvTranspose1dConfig {
     }
 }
 
-impl From<ConvTranspose1dConfig> for FftConvTranspose1dConfig {
-    fn from(config: ConvTranspose1dConfig) -> Self {
-        Self::new(config.channels, config.kernel_size)
-            .with_stride(config.stride)
-            .with_dilation(config.dilation)
-            .with_groups(config.groups)
-            .with_padding(config.padding)
-            .with_padding_out(config.padding_out)
-            .with_bias(config.bias)
-            .with_initializer(config.initializer)
-    }
-}
+config_conversions!(FftConvTranspose1dConfig <-> ConvTranspose1dConfig, to_conv_transpose1d_config, new(channels, kernel_size), with(stride, dilation, groups, padding, padding_out, bias, initializer));
 
 /// A transposed 1-D convolution layer computed in the frequency domain: same parameters,
 /// record layout and forward semantics as [`ConvTranspose1d`], so that weights saved from one

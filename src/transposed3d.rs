@@ -9,7 +9,7 @@ use burn::tensor::module::conv_transpose3d;
 use burn::tensor::ops::ConvTransposeOptions;
 use burn::tensor::{Device, Tensor};
 
-use crate::module::{ConvAlgorithm, impl_fft_layer};
+use crate::module::{ConvAlgorithm, config_conversions, impl_fft_layer};
 use crate::ops::BackwardMemory;
 use crate::transposed::{fft_conv_transpose3d_with_memory, fft_pays_for};
 
@@ -65,18 +65,6 @@ pub struct FftConvTranspose3dConfig {
 }
 
 impl FftConvTranspose3dConfig {
-    /// The equivalent [`ConvTranspose3dConfig`].
-    pub fn to_conv_transpose3d_config(&self) -> ConvTranspose3dConfig {
-        ConvTranspose3dConfig::new(self.channels, self.kernel_size)
-            .with_stride(self.stride)
-            .with_dilation(self.dilation)
-            .with_groups(self.groups)
-            .with_padding(self.padding)
-            .with_padding_out(self.padding_out)
-            .with_bias(self.bias)
-            .with_initializer(self.initializer.clone())
-    }
-
     /// Initializes a new [`FftConvTranspose3d`] exactly as [`ConvTranspose3dConfig::init`]
     /// would, parameters included.
     pub fn init(&self, device: &Device) -> FftConvTranspose3d {
@@ -86,18 +74,7 @@ impl FftConvTranspose3dConfig {
     }
 }
 
-impl From<ConvTranspose3dConfig> for FftConvTranspose3dConfig {
-    fn from(config: ConvTranspose3dConfig) -> Self {
-        Self::new(config.channels, config.kernel_size)
-            .with_stride(config.stride)
-            .with_dilation(config.dilation)
-            .with_groups(config.groups)
-            .with_padding(config.padding)
-            .with_padding_out(config.padding_out)
-            .with_bias(config.bias)
-            .with_initializer(config.initializer)
-    }
-}
+config_conversions!(FftConvTranspose3dConfig <-> ConvTranspose3dConfig, to_conv_transpose3d_config, new(channels, kernel_size), with(stride, dilation, groups, padding, padding_out, bias, initializer));
 
 /// A transposed 3-D convolution layer computed in the frequency domain: same parameters,
 /// record layout and forward semantics as [`ConvTranspose3d`], so that weights saved from one
