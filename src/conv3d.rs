@@ -8,9 +8,8 @@ use burn::nn::{Initializer, PaddingConfig3d};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
 
-use crate::functional::{DirectConv, fft_conv3d_with_memory};
 use crate::module::{
-    ConvAlgorithm, auto_takes_fft, config_conversions, impl_fft_layer, same_padding,
+    ConvAlgorithm, config_conversions, impl_fft_layer, layer_convolve, same_padding,
 };
 use crate::ops::BackwardMemory;
 
@@ -149,26 +148,13 @@ impl FftConv3d {
         let [_, _, depth, height, width] = input.dims();
         let options = self.options([depth, height, width]);
         let bias = self.bias.as_ref().map(|bias| bias.val());
-        let use_fft = match self.algorithm {
-            ConvAlgorithm::Fft => true,
-            ConvAlgorithm::Direct => false,
-            ConvAlgorithm::Auto => auto_takes_fft(
-                &input.dims(),
-                &self.weight.dims(),
-                &options,
-                &input.device(),
-            ),
-        };
-        if use_fft {
-            fft_conv3d_with_memory(
-                input,
-                self.weight.val(),
-                bias,
-                options,
-                self.backward_memory,
-            )
-        } else {
-            DirectConv::conv(input, self.weight.val(), bias, options)
-        }
+        let modes = (self.algorithm, self.backward_memory);
+        layer_convolve(
+            "fft_conv3d",
+            modes,
+            [input, self.weight.val()],
+            bias,
+            options,
+        )
     }
 }

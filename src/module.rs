@@ -5,13 +5,12 @@ use burn::config::Config;
 use burn::module::{Module, ModuleDisplay, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, PaddingConfig2d};
-use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
 use fftconv_kernels::ConvGeometry;
 
 use crate::FftConv3d;
-use crate::fft_conv2d_with_memory;
+use crate::functional::{DirectConv, convolve};
 use crate::ops::BackwardMemory;
 
 /// How an [`FftConv2d`] computes its convolution.
@@ -109,6 +108,33 @@ macro_rules! impl_fft_layer {
     };
 }
 pub(crate) use impl_fft_layer;
+
+/// A convolution layer's forward pass by its `algorithm`: in the frequency domain (as the
+/// public `function`, keeping `memory` for the backward pass), or by burn's direct
+/// convolution; for `Auto`, whichever [`auto_takes_fft`] picks.
+pub(crate) fn layer_convolve<const D: usize, const N: usize>(
+    function: &str,
+    (algorithm, memory): (ConvAlgorithm, BackwardMemory),
+    [input, weight]: [Tensor<D>; 2],
+    bias: Option<Tensor<1>>,
+    options: ConvOptions<N>,
+) -> Tensor<D>
+where
+    ConvOptions<N>: DirectConv<D>,
+{
+    let use_fft = match algorithm {
+        ConvAlgorithm::Fft => true,
+        ConvAlgorithm::Direct => false,
+        ConvAlgorithm::Auto => {
+            auto_takes_fft(&input.dims(), &weight.dims(), &options, &input.device())
+        }
+    };
+    if use_fft {
+        convolve(function, [input, weight], bias, options, memory)
+    } else {
+        DirectConv::conv(input, weight, bias, options)
+    }
+}
 
 /// The two conversions between a layer config `$fft` and burn's `$burn`, whose fields it
 /// shares: `$to` (burn's config) and `From<$burn>`. `$arg` are the arguments of both `new`s,
@@ -306,27 +332,14 @@ impl FftConv2d {
         let [_, _, height, width] = input.dims();
         let options = self.options(height, width);
         let bias = self.bias.as_ref().map(|bias| bias.val());
-        let use_fft = match self.algorithm {
-            ConvAlgorithm::Fft => true,
-            ConvAlgorithm::Direct => false,
-            ConvAlgorithm::Auto => auto_takes_fft(
-                &input.dims(),
-                &self.weight.dims(),
-                &options,
-                &input.device(),
-            ),
-        };
-        if use_fft {
-            fft_conv2d_with_memory(
-                input,
-                self.weight.val(),
-                bias,
-                options,
-                self.backward_memory,
-            )
-        } else {
-            conv2d(input, self.weight.val(), bias, options)
-        }
+        let modes = (self.algorithm, self.backward_memory);
+        layer_convolve(
+            "fft_conv2d",
+            modes,
+            [input, self.weight.val()],
+            bias,
+            options,
+        )
     }
 }
 

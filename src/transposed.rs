@@ -26,7 +26,7 @@ const CALLER_2D: Caller = Caller {
 };
 
 /// The 3-D function, as its errors name it.
-const CALLER_3D: Caller = Caller {
+pub(crate) const CALLER_3D: Caller = Caller {
     function: "fft_conv_transpose3d",
     one_row: false,
 };
@@ -374,16 +374,41 @@ where
     }
 }
 
-/// Whether `Auto` takes the frequency domain for this transposed convolution: as for the
-/// convolution whose input gradient it is.
+/// Whether `Auto` takes the frequency domain for this transposed convolution (of `caller`):
+/// as for the convolution whose input gradient it is.
 pub(crate) fn fft_pays_for<const D: usize, const N: usize>(
+    caller: Caller,
     input: &Tensor<D>,
     weight: &Tensor<D>,
     options: &ConvTransposeOptions<N>,
 ) -> bool {
-    let caller = if N == 3 { CALLER_3D } else { CALLER_2D };
     transposed_geometry(caller, input, weight, options)
         .is_some_and(|g| fft_pays(&input.device(), &g.convolution))
+}
+
+/// A transposed convolution layer's forward pass by its `algorithm`: in the frequency domain
+/// (as `caller`, keeping `memory` for the backward pass), or by burn's direct transposed
+/// convolution; for `Auto`, whichever [`fft_pays_for`] picks.
+pub(crate) fn layer_transpose<const D: usize, const N: usize>(
+    caller: Caller,
+    (algorithm, memory): (ConvAlgorithm, BackwardMemory),
+    [input, weight]: [Tensor<D>; 2],
+    bias: Option<Tensor<1>>,
+    options: ConvTransposeOptions<N>,
+) -> Tensor<D>
+where
+    ConvTransposeOptions<N>: DirectTransposed<D>,
+{
+    let use_fft = match algorithm {
+        ConvAlgorithm::Fft => true,
+        ConvAlgorithm::Direct => false,
+        ConvAlgorithm::Auto => fft_pays_for(caller, &input, &weight, &options),
+    };
+    if use_fft {
+        transpose(caller, [input, weight], bias, options, memory)
+    } else {
+        DirectTransposed::conv_transpose(input, weight, bias, options)
+    }
 }
 
 /// Configuration of an [`FftConvTranspose2d`]: the fields, defaults and initializer of
@@ -498,17 +523,9 @@ impl FftConvTranspose2d {
 
     /// Applies the layer to `input` (`[batch, channels_in, height, width]`).
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
-        let (weight, options) = (self.weight.val(), self.options());
         let bias = self.bias.as_ref().map(|bias| bias.val());
-        let use_fft = match self.algorithm {
-            ConvAlgorithm::Fft => true,
-            ConvAlgorithm::Direct => false,
-            ConvAlgorithm::Auto => fft_pays_for(&input, &weight, &options),
-        };
-        if use_fft {
-            fft_conv_transpose2d_with_memory(input, weight, bias, options, self.backward_memory)
-        } else {
-            conv_transpose2d(input, weight, bias, options)
-        }
+        let modes = (self.algorithm, self.backward_memory);
+        let operands = [input, self.weight.val()];
+        layer_transpose(CALLER_2D, modes, operands, bias, self.options())
     }
 }

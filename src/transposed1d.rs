@@ -11,7 +11,13 @@ use burn::tensor::{Device, Tensor};
 
 use crate::module::{ConvAlgorithm, config_conversions, impl_fft_layer};
 use crate::ops::BackwardMemory;
-use crate::transposed::{Caller, transpose};
+use crate::transposed::{Caller, fft_pays_for, transpose};
+
+/// The 1-D function, as its errors name it: in 1-D terms, over maps one row high.
+const CALLER_1D: Caller = Caller {
+    function: "fft_conv_transpose1d",
+    one_row: true,
+};
 
 /// The options of the 2-D transposed convolution of maps one row high that computes the 1-D
 /// one `options` describe: stride, padding, `padding_out` and dilation 1, 0, 0 and 1 along
@@ -75,13 +81,9 @@ pub fn fft_conv_transpose1d_with_memory(
     options: ConvTransposeOptions<1>,
     memory: BackwardMemory,
 ) -> Tensor<3> {
-    let caller = Caller {
-        function: "fft_conv_transpose1d",
-        one_row: true,
-    };
     let operands = [x.unsqueeze_dim(2), weight.unsqueeze_dim(2)];
     let options = conv_transpose1d_as_2d(options);
-    transpose(caller, operands, bias, options, memory).squeeze_dim(2)
+    transpose(CALLER_1D, operands, bias, options, memory).squeeze_dim(2)
 }
 
 /// Configuration of an [`FftConvTranspose1d`]: the fields, defaults and initializer of
@@ -188,7 +190,8 @@ impl FftConvTranspose1d {
         let use_fft = match self.algorithm {
             ConvAlgorithm::Fft => true,
             ConvAlgorithm::Direct => false,
-            ConvAlgorithm::Auto => crate::transposed::fft_pays_for::<4, 2>(
+            ConvAlgorithm::Auto => fft_pays_for::<4, 2>(
+                CALLER_1D,
                 &input.clone().unsqueeze_dim(2),
                 &weight.clone().unsqueeze_dim(2),
                 &conv_transpose1d_as_2d(options.clone()),

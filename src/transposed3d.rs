@@ -5,13 +5,12 @@ use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::Initializer;
 use burn::nn::conv::{ConvTranspose3d, ConvTranspose3dConfig};
-use burn::tensor::module::conv_transpose3d;
 use burn::tensor::ops::ConvTransposeOptions;
 use burn::tensor::{Device, Tensor};
 
 use crate::module::{ConvAlgorithm, config_conversions, impl_fft_layer};
 use crate::ops::BackwardMemory;
-use crate::transposed::{fft_conv_transpose3d_with_memory, fft_pays_for};
+use crate::transposed::{CALLER_3D, layer_transpose};
 
 /// Configuration of an [`FftConvTranspose3d`]: the fields, defaults and initializer of
 /// [`ConvTranspose3dConfig`], plus the [`ConvAlgorithm`].
@@ -124,17 +123,9 @@ impl FftConvTranspose3d {
 
     /// Applies the layer to `input` (`[batch, channels_in, depth, height, width]`).
     pub fn forward(&self, input: Tensor<5>) -> Tensor<5> {
-        let (weight, options) = (self.weight.val(), self.options());
         let bias = self.bias.as_ref().map(|bias| bias.val());
-        let use_fft = match self.algorithm {
-            ConvAlgorithm::Fft => true,
-            ConvAlgorithm::Direct => false,
-            ConvAlgorithm::Auto => fft_pays_for(&input, &weight, &options),
-        };
-        if use_fft {
-            fft_conv_transpose3d_with_memory(input, weight, bias, options, self.backward_memory)
-        } else {
-            conv_transpose3d(input, weight, bias, options)
-        }
+        let modes = (self.algorithm, self.backward_memory);
+        let operands = [input, self.weight.val()];
+        layer_transpose(CALLER_3D, modes, operands, bias, self.options())
     }
 }
