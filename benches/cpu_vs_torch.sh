@@ -4,7 +4,8 @@
 #   benches/cpu_vs_torch.sh [THREADS] [TORCH_PEER]
 # THREADS (default 2) pins both to cores 0..THREADS-1; TORCH_PEER is the peer script
 # (default ../shared/gpu/torch_peer.py; needs `pip install torch`). N16 64->64 64x64, "same"
-# padding, kernels 3 5 7 15, f32.
+# padding, kernels 3 5 7 15, f32. FFTCONV_FILTER replaces the criterion filter (for example to
+# leave out the direct step at kernel 15, seconds per step on 2 cores).
 #
 # On a machine without Rust (the lent GPU machine, 16 cores), set FFTCONV_BENCH to a criterion
 # binary of `benches/conv.rs` built here (`cargo bench --workspace --features burn-fftconv/wgpu
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/.."
 threads=${1:-2}
 peer=${2:-../shared/gpu/torch_peer.py}
 cores="0-$((threads - 1))"
-filter='flex/train_step/n16_c64_f64_64x64_k(3|5|7|15)/'
+filter=${FFTCONV_FILTER:-'flex/train_step/n16_c64_f64_64x64_k(3|5|7|15)/'}
 echo "== $(lscpu | sed -n 's/^Model name: *//p'), $threads threads (cores $cores)"
 if [ -n "${FFTCONV_BENCH:-}" ]; then
   RAYON_NUM_THREADS=$threads taskset -c "$cores" "$FFTCONV_BENCH" --bench "$filter" 2>&1 \

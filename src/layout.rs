@@ -4,14 +4,15 @@
 //! The DFT shapes are the contract's own. A convolution spectrum's layout belongs to the
 //! backend that makes it: host backends keep `[bins, rows, columns, 2]` (their kernels'
 //! plan), and only the CubeCL backends, whose operations Fusion queues, need their layout
-//! here: `[2, groups, bins, rows, columns]`, real part then imaginary part, over transforms
-//! of the whole padded image.
+//! here: `[2, groups, bins, rows, columns]`, real part then imaginary part, over the
+//! transforms of [`DeviceTiling`].
 
 use burn::tensor::Shape;
-use fftconv_kernels::{ConvGeometry, SpectrumKind};
+use fftconv_kernels::{AxisGeometry, ConvGeometry, SpectrumKind};
 
-/// Transform size per axis of the CubeCL spectra: the padded input rounded up to a power of
-/// two (burn-signal's sizes), and at least 2 (its device FFT needs a DC and a Nyquist bin).
+/// Transform size per axis of the composed CubeCL spectra: the padded input rounded up to a
+/// power of two (burn-signal's sizes), and at least 2 (its device FFT needs a DC and a Nyquist
+/// bin).
 pub(crate) fn transform_size(geometry: &ConvGeometry) -> Vec<usize> {
     geometry
         .axes()
@@ -29,22 +30,145 @@ pub(crate) fn half_bins(size: &[usize]) -> Vec<usize> {
     bins
 }
 
-/// The shape of a CubeCL spectrum of `kind`: `[2, groups, bins, rows, columns]`, with
-/// per-bin matrices of images by channels for `x` and `dy`, and output by input channels for
-/// the weight.
-pub(crate) fn spectrum_shape(kind: &SpectrumKind, geometry: &ConvGeometry) -> Shape {
-    let bins: usize = half_bins(&transform_size(geometry)).iter().product();
-    let groups = geometry.groups();
-    let per_group = |channels: usize| channels / groups;
-    let (rows, columns) = match kind {
-        SpectrumKind::Input => (geometry.batch(), per_group(geometry.in_channels())),
-        SpectrumKind::Weight => (
-            per_group(geometry.out_channels()),
-            per_group(geometry.in_channels()),
-        ),
-        SpectrumKind::OutputGrad => (geometry.batch(), per_group(geometry.out_channels())),
+/// The largest tile, in points, of the CubeCL tile kernels: its complex values in f32 fill
+/// 16 KiB of shared memory, the least a WebGPU device offers (32 KiB in f64).
+pub(crate) const MAX_TILE_POINTS: usize = 2048;
+
+/// The largest tile side of the CubeCL tile kernels.
+const MAX_TILE_SIDE: usize = 64;
+
+/// Overlap-save tiling of one axis on CubeCL devices: `count` tiles of `tile` points, `step`
+/// stride-1 outputs apart (`tile - dilated_kernel + 1`, the outputs one tile computes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AxisTiles {
+    /// Transform size (a power of two).
+    pub tile: usize,
+    /// Stride-1 outputs per tile.
+    pub step: usize,
+    /// Tiles along the axis.
+    pub count: usize,
+}
+
+impl AxisTiles {
+    /// `tile`-point tiles over `axis`: enough to cover its stride-1 outputs.
+    fn new(axis: &AxisGeometry, tile: usize) -> Self {
+        let step = tile + 1 - axis.dilated_kernel();
+        let outputs = axis.padded_input() + 1 - axis.dilated_kernel();
+        Self {
+            tile,
+            step,
+            count: outputs.div_ceil(step),
+        }
+    }
+
+    /// The axis a 1-D geometry has before its own: one point, one tile.
+    const UNIT: Self = Self {
+        tile: 1,
+        step: 1,
+        count: 1,
     };
-    Shape::from([2, groups, bins, rows, columns])
+}
+
+/// How CubeCL devices transform the operands of a geometry: two axes of small overlap-save
+/// tiles for the tile kernels (`tiles.rs`), or the whole padded image at power-of-two sizes
+/// for the composed path (3-D geometries, and kernels too large for a tile).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum DeviceTiling {
+    /// Height and width tiles (a 1-D geometry has a unit height).
+    Tiles([AxisTiles; 2]),
+    /// One transform of [`transform_size`] per image.
+    Whole(Vec<usize>),
+}
+
+impl DeviceTiling {
+    /// The tiling of `geometry`: the tiles of least modeled work (channel contraction per
+    /// bin, transforms per channel and point) among powers of two that fit a tile.
+    pub(crate) fn of(geometry: &ConvGeometry) -> Self {
+        let axes = geometry.axes();
+        if axes.len() > 2 {
+            return Self::whole(geometry);
+        }
+        let sides = |axis: &AxisGeometry| {
+            let first = axis.dilated_kernel().next_power_of_two();
+            let last = axis.padded_input().next_power_of_two().min(MAX_TILE_SIDE);
+            (0..=MAX_TILE_SIDE.trailing_zeros())
+                .map(|p| 1 << p)
+                .filter(move |&t| t >= first && t <= last)
+                .map(|t| AxisTiles::new(axis, t))
+                .collect::<Vec<_>>()
+        };
+        let heights = match axes {
+            [height, _] => sides(height),
+            _ => vec![AxisTiles::UNIT],
+        };
+        let widths = sides(&axes[axes.len() - 1]);
+        let groups = geometry.groups();
+        let contraction = (geometry.in_channels() * geometry.out_channels() / groups) as f64;
+        let channels = (geometry.in_channels() + geometry.out_channels()) as f64;
+        let work = |[h, w]: &[AxisTiles; 2]| {
+            let points = (h.tile * w.tile) as f64;
+            let bins = (h.tile * (w.tile / 2 + 1)) as f64;
+            let tiles = (h.count * w.count) as f64;
+            tiles * (4.0 * bins * contraction + 10.0 * channels * points * (points.log2() + 1.0))
+        };
+        heights
+            .iter()
+            .flat_map(|&h| widths.iter().map(move |&w| [h, w]))
+            .filter(|[h, w]| h.tile * w.tile <= MAX_TILE_POINTS)
+            .min_by(|a, b| work(a).total_cmp(&work(b)))
+            .map_or_else(|| Self::whole(geometry), Self::Tiles)
+    }
+
+    /// The composed path's tiling: one transform of the whole padded image.
+    pub(crate) fn whole(geometry: &ConvGeometry) -> Self {
+        Self::Whole(transform_size(geometry))
+    }
+
+    /// Transform size per spatial axis (two for tiles).
+    fn size(&self) -> Vec<usize> {
+        match self {
+            Self::Tiles(axes) => axes.iter().map(|a| a.tile).collect(),
+            Self::Whole(size) => size.clone(),
+        }
+    }
+
+    /// Tiles per image.
+    fn tiles(&self) -> usize {
+        match self {
+            Self::Tiles(axes) => axes.iter().map(|a| a.count).product(),
+            Self::Whole(_) => 1,
+        }
+    }
+
+    /// The shape of a spectrum of `kind` under this tiling: per-bin matrices of image tiles
+    /// by channels for `x` and `dy`, and output by input channels for the weight, as
+    /// `[groups, bins, rows, 2, columns]` for tiles (each row its real parts, then its
+    /// imaginary parts: one real matrix product per pass) and `[2, groups, bins, rows,
+    /// columns]` for whole images (the real parts, then the imaginary parts).
+    pub(crate) fn spectrum_shape(&self, kind: &SpectrumKind, geometry: &ConvGeometry) -> Shape {
+        let bins: usize = half_bins(&self.size()).iter().product();
+        let groups = geometry.groups();
+        let per_group = |channels: usize| channels / groups;
+        let image_tiles = geometry.batch() * self.tiles();
+        let (rows, columns) = match kind {
+            SpectrumKind::Input => (image_tiles, per_group(geometry.in_channels())),
+            SpectrumKind::Weight => (
+                per_group(geometry.out_channels()),
+                per_group(geometry.in_channels()),
+            ),
+            SpectrumKind::OutputGrad => (image_tiles, per_group(geometry.out_channels())),
+        };
+        match self {
+            Self::Tiles(_) => Shape::from([groups, bins, rows, 2, columns]),
+            Self::Whole(_) => Shape::from([2, groups, bins, rows, columns]),
+        }
+    }
+}
+
+/// The shape of a CubeCL spectrum of `kind` ([`DeviceTiling::spectrum_shape`] of the
+/// geometry's tiling).
+pub(crate) fn spectrum_shape(kind: &SpectrumKind, geometry: &ConvGeometry) -> Shape {
+    DeviceTiling::of(geometry).spectrum_shape(kind, geometry)
 }
 
 /// The shape of a real DFT's half spectrum of maps of shape `x`: `[.., h, w / 2 + 1]`.
@@ -59,4 +183,86 @@ pub(crate) fn real_shape(shape: &Shape, width: usize) -> Shape {
     let rank = shape.num_dims();
     shape[rank - 1] = width;
     shape
+}
+
+#[cfg(test)]
+mod tests {
+    use fftconv_kernels::ConvGeometry;
+    use fftconv_testing::{GeometryLimits, Sampler};
+
+    use super::{AxisTiles, DeviceTiling, MAX_TILE_POINTS, MAX_TILE_SIDE};
+
+    /// Every 1-D and 2-D geometry whose dilated kernel fits a tile gets tiles that cover its
+    /// stride-1 outputs, none of them idle, each holding the dilated kernel; other geometries
+    /// transform whole images.
+    #[test]
+    fn device_tiles_cover_the_outputs() {
+        let mut sampler = Sampler::new(3);
+        for rank in [1, 2, 3] {
+            let limits = GeometryLimits {
+                rank,
+                size: 80,
+                kernel: 9,
+                ..GeometryLimits::default()
+            };
+            for _ in 0..300 {
+                let g = sampler.geometry(&limits);
+                let tiles = match DeviceTiling::of(&g) {
+                    DeviceTiling::Tiles(tiles) => tiles,
+                    DeviceTiling::Whole(size) => {
+                        let smallest_tile: Vec<usize> = g
+                            .axes()
+                            .iter()
+                            .map(|a| a.dilated_kernel().next_power_of_two())
+                            .collect();
+                        let fits = smallest_tile.iter().all(|&t| t <= MAX_TILE_SIDE)
+                            && smallest_tile.iter().product::<usize>() <= MAX_TILE_POINTS;
+                        assert!(rank == 3 || !fits, "{g:?}");
+                        assert_eq!(size.len(), rank);
+                        continue;
+                    }
+                };
+                assert!(tiles[0].tile * tiles[1].tile <= MAX_TILE_POINTS, "{g:?}");
+                let axes = g.axes();
+                if rank == 1 {
+                    assert_eq!(tiles[0], AxisTiles::UNIT);
+                }
+                for (t, a) in tiles[2 - rank..].iter().zip(axes) {
+                    let outputs = a.padded_input() + 1 - a.dilated_kernel();
+                    assert!(t.tile.is_power_of_two() && t.tile >= a.dilated_kernel());
+                    assert_eq!(t.step, t.tile + 1 - a.dilated_kernel());
+                    assert!(t.count * t.step >= outputs && (t.count - 1) * t.step < outputs);
+                }
+            }
+        }
+    }
+
+    /// The benchmark layer (16 x 64 -> 64 channels, 64x64, "same") gets tiles smaller than
+    /// the image up to kernel 15; a kernel larger than the largest tile side falls back to
+    /// whole images.
+    #[test]
+    fn device_tiles_of_the_benchmark_layer() {
+        let layer = |kernel: usize| {
+            let pad = (kernel / 2, kernel - 1 - kernel / 2);
+            ConvGeometry::new(
+                &[16, 64, 64, 64],
+                &[64, 64, kernel, kernel],
+                [1, 1],
+                [pad; 2],
+                [1, 1],
+                1,
+            )
+            .unwrap()
+        };
+        for kernel in [3, 5, 7, 15] {
+            let DeviceTiling::Tiles(tiles) = DeviceTiling::of(&layer(kernel)) else {
+                panic!("kernel {kernel}: no tiles");
+            };
+            assert!(tiles.iter().all(|t| t.count > 1), "{tiles:?}");
+        }
+        assert!(matches!(
+            DeviceTiling::of(&layer(65)),
+            DeviceTiling::Whole(_)
+        ));
+    }
 }

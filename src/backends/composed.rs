@@ -325,6 +325,20 @@ pub(crate) fn spectrum<B: Backend + SignalOps>(
     spectrum.stack()
 }
 
+/// The per-bin channel contraction of `pass` on the spectra `lhs` and `rhs` (in the order of
+/// [`ConvPass::operands`]): `[groups, bins, rows, columns]` matrices of the result's
+/// spectrum, images (or image tiles) by channels for `y` and `dx`, output by input channels
+/// for `dw`.
+fn contract<B: Backend>(lhs: Float<B>, rhs: Float<B>, pass: ConvPass) -> Complex<B> {
+    let (a, b) = (Complex::<B>::unstack(lhs), Complex::<B>::unstack(rhs));
+    match pass {
+        // y = x ⋆ w: Y = X conj(W)^T per bin.
+        ConvPass::Forward => Complex::matmul(&a, &b.conj().map(transpose::<B>)),
+        ConvPass::InputGrad => Complex::matmul(&a, &b),
+        ConvPass::WeightGrad => Complex::matmul(&a.conj().map(transpose::<B>), &b),
+    }
+}
+
 /// Evaluates `pass` on the spectra `lhs` and `rhs` (in the order of
 /// [`ConvPass::operands`]) and returns the result in the spatial domain.
 pub(crate) fn product<B: Backend + SignalOps>(
@@ -333,7 +347,7 @@ pub(crate) fn product<B: Backend + SignalOps>(
     pass: ConvPass,
     geometry: &ConvGeometry,
 ) -> Float<B> {
-    let (a, b) = (Complex::<B>::unstack(lhs), Complex::<B>::unstack(rhs));
+    let z = contract::<B>(lhs, rhs, pass);
     let size = transform_size(geometry);
     let bins = half_bins(&size);
     let points = size.iter().product::<usize>() as f64;
@@ -343,9 +357,7 @@ pub(crate) fn product<B: Backend + SignalOps>(
     // by `points` once more.
     match pass {
         ConvPass::Forward => {
-            // y = x ⋆ w: Y = X conj(W)^T per bin.
-            let y_hat = Complex::matmul(&a, &b.conj().map(transpose::<B>));
-            let y = irfft_spatial::<B>(unbatch_rows(y_hat, &bins), &size);
+            let y = irfft_spatial::<B>(unbatch_rows(z, &bins), &size);
             let y = window::<B>(
                 y,
                 &origin,
@@ -355,16 +367,14 @@ pub(crate) fn product<B: Backend + SignalOps>(
             scaled::<B>(y, points)
         }
         ConvPass::InputGrad => {
-            let dx_hat = Complex::matmul(&a, &b);
-            let dx_padded = irfft_spatial::<B>(unbatch_rows(dx_hat, &bins), &size);
+            let dx_padded = irfft_spatial::<B>(unbatch_rows(z, &bins), &size);
             let ones = vec![1; size.len()];
             let start = axis(AxisGeometry::pad_begin);
             let dx = window::<B>(dx_padded, &start, &axis(AxisGeometry::input), &ones);
             scaled::<B>(dx, points)
         }
         ConvPass::WeightGrad => {
-            let dw_hat = Complex::matmul(&a.conj().map(transpose::<B>), &b);
-            let dw_dilated = irfft_spatial::<B>(unbatch_weight(dw_hat, &bins), &size);
+            let dw_dilated = irfft_spatial::<B>(unbatch_weight(z, &bins), &size);
             let len = axis(AxisGeometry::kernel);
             let dw = window::<B>(dw_dilated, &origin, &len, &axis(AxisGeometry::dilation));
             scaled::<B>(dw, points * points)
@@ -562,7 +572,7 @@ mod tests {
         let spectrum = super::spectrum::<Flex>(tensor, kind, g);
         assert_eq!(
             spectrum.shape(),
-            crate::layout::spectrum_shape(&kind, g),
+            crate::layout::DeviceTiling::whole(g).spectrum_shape(&kind, g),
             "{kind:?}"
         );
         spectrum

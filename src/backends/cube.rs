@@ -1,12 +1,15 @@
-//! The CubeCL runtimes (wgpu): both extensions composed on the device from the backend's
-//! tensor operations and burn-signal's FFT kernels. The extension macro generates the lazy
-//! `Fusion` implementation on top of this one, from the output shapes in `ops.rs`.
+//! The CubeCL runtimes (wgpu): convolutions of one and two dimensions through this crate's
+//! tile kernels (`tiles.rs`) and the backend's batched matmul; 3-D ones, kernels larger than a
+//! tile and the 2-D DFTs composed from the backend's tensor operations and burn-signal's FFT
+//! kernels (`composed.rs`). The extension macro generates the lazy `Fusion` implementation
+//! on top of this one, from the output shapes in `ops.rs`.
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::wgpu::CubeBackend;
 use fftconv_kernels::{ConvGeometry, SpectrumKind};
 
-use super::composed;
+use super::{composed, tiles};
+use crate::layout::DeviceTiling;
 use crate::ops::{ConvPass, Fft2Backend, FftConvBackend};
 
 impl FftConvBackend for CubeBackend {
@@ -15,7 +18,10 @@ impl FftConvBackend for CubeBackend {
         kind: SpectrumKind,
         geometry: ConvGeometry,
     ) -> FloatTensor<Self> {
-        composed::spectrum::<Self>(tensor, kind, &geometry)
+        match DeviceTiling::of(&geometry) {
+            DeviceTiling::Tiles(axes) => tiles::spectrum(tensor, kind, &geometry, &axes),
+            DeviceTiling::Whole(_) => composed::spectrum::<Self>(tensor, kind, &geometry),
+        }
     }
 
     fn fft_conv_product(
@@ -24,7 +30,12 @@ impl FftConvBackend for CubeBackend {
         pass: ConvPass,
         geometry: ConvGeometry,
     ) -> FloatTensor<Self> {
-        composed::product::<Self>(lhs, rhs, pass, &geometry)
+        match DeviceTiling::of(&geometry) {
+            DeviceTiling::Tiles(axes) => {
+                tiles::inverse(tiles::contract(lhs, rhs, pass), pass, &geometry, &axes)
+            }
+            DeviceTiling::Whole(_) => composed::product::<Self>(lhs, rhs, pass, &geometry),
+        }
     }
 }
 
