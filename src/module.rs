@@ -18,8 +18,8 @@ use crate::ops::BackwardMemory;
 pub enum ConvAlgorithm {
     /// The cheaper of the two for the geometry of each call: on Flex by [`prefers_fft`], the
     /// cost model calibrated there; on NdArray, whose direct convolution is far slower, always
-    /// the FFT; on CubeCL devices (wgpu), the FFT for kernels of 81 taps (9x9) or more, as
-    /// measured on an H100.
+    /// the FFT; on CubeCL devices (wgpu), the FFT for kernels of 25 taps (5x5) or more (81
+    /// where whole images are transformed), as measured on an H100.
     Auto,
     /// Always the frequency domain ([`crate::fft_conv2d`]).
     Fft,
@@ -36,12 +36,14 @@ pub use fftconv_kernels::cost::prefers_fft;
 ///   (`cargo bench --bench conv -- 'ndarray/train_step/n16_c64_f64_64x64_k(3|7)/'` and
 ///   `'ndarray/train_step/n16_c64_f64_64x64_k3_g64/'`): FFT 70.9x faster at kernel 3, 327x at
 ///   kernel 7, and 2.4x on the depthwise kernel-3 layer, where Flex's direct convolution wins.
-/// - CubeCL devices: only for kernels of 81 taps or more (9x9), within the spectral budget.
-///   The device path transforms whole padded images, so its time hardly depends on the
-///   kernel while the direct one grows with it. Measured on an NVIDIA H100 over Vulkan,
-///   training step N16 64->64, "same" padding (`gpu_bench`, see `docs/performance.md`): direct
-///   is faster up to kernel 7 at 64x64 (FFT 0.26x at k3, 0.60x at k7) and 128x128 (0.11x at
-///   k3, 1.02x at k7); the FFT is 5.1x and 5.2x faster at k15.
+/// - CubeCL devices: for kernels of 25 taps (5x5) or more where the tile kernels run (1-D and
+///   2-D geometries whose dilated kernel fits a tile), 81 (9x9) or more where whole images
+///   are transformed (3-D, larger kernels), within the spectral budget. Measured on an NVIDIA
+///   H100 over Vulkan, training step N16 64->64, "same" padding, one run (`gpu_bench --k 3 5
+///   7 15 --reps 5 --warmup 5`, see `docs/performance.md`): with the tile kernels the FFT is
+///   4.5x, 7.1x and 46x as fast as burn's direct convolution at kernels 5, 7 and 15 on 64x64
+///   and 7.2x, 27x and 79x on 128x128; at kernel 3 it is 1.9x on 128x128 but 0.89x on 64x64.
+///   The whole-image path is slower than direct up to kernel 7 and 5x faster at 15.
 /// - Otherwise (Flex): by [`prefers_fft`], the cost model calibrated on Flex.
 pub(crate) fn fft_pays(device: &Device, geometry: &ConvGeometry) -> bool {
     match device.clone().without_autodiff().as_dispatch() {
@@ -50,7 +52,11 @@ pub(crate) fn fft_pays(device: &Device, geometry: &ConvGeometry) -> bool {
         #[cfg(feature = "wgpu")]
         burn::backend::DispatchDevice::Cube(_) => {
             let taps: usize = geometry.axes().iter().map(|a| a.kernel()).product();
-            taps >= 81 && fftconv_kernels::check_budget(geometry).is_ok()
+            let least = match crate::layout::DeviceTiling::of(geometry) {
+                crate::layout::DeviceTiling::Tiles(_) => 25,
+                crate::layout::DeviceTiling::Whole(_) => 81,
+            };
+            taps >= least && fftconv_kernels::check_budget(geometry).is_ok()
         }
         #[allow(unreachable_patterns)]
         _ => prefers_fft(geometry),
@@ -392,10 +398,10 @@ mod tests {
 
     #[cfg(feature = "wgpu")]
     #[test]
-    fn auto_on_a_cubecl_device_takes_the_fft_from_9x9_kernels() {
+    fn auto_on_a_cubecl_device_takes_the_fft_from_5x5_kernels() {
         let wgpu = Device::wgpu(burn::tensor::DeviceKind::DefaultDevice);
         for size in [64, 128] {
-            for (kernel, fft) in [(3, false), (7, false), (9, true), (15, true)] {
+            for (kernel, fft) in [(3, false), (5, true), (7, true), (15, true)] {
                 assert_eq!(
                     fft_pays(&wgpu, &layer(size, kernel)),
                     fft,

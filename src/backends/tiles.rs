@@ -15,8 +15,9 @@
 //! `step` values are the correlation's (overlap-save), the input gradient's tiles overlap by
 //! `tile - step` (overlap-add), and the weight gradient's single tile sums every tile's
 //! correlation without wrapping (see `docs/correctness.md`).
-// The launch functions that `#[cube(launch)]` generates take every argument.
-#![allow(clippy::too_many_arguments)]
+// The launch functions that `#[cube(launch)]` generates take every argument, and `#[cube]`
+// code has the remainder operator, not `is_multiple_of`.
+#![allow(clippy::too_many_arguments, clippy::manual_is_multiple_of)]
 
 use burn::backend::TensorMetadata;
 use burn::backend::ops::FloatTensorOps;
