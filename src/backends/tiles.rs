@@ -186,8 +186,15 @@ fn source_index(
     let mut index = 0usize;
     if q < window && position >= offset {
         let spread_index = position - offset;
-        index = spread_index / spread;
-        inside = spread_index % spread == 0 && index < len;
+        // A spread of 1 (no stride or dilation on this axis) is the common case: no
+        // division for it.
+        if spread == 1 {
+            index = spread_index;
+            inside = index < len;
+        } else {
+            index = spread_index / spread;
+            inside = spread_index % spread == 0 && index < len;
+        }
     }
     (inside, index)
 }
