@@ -52,26 +52,27 @@ fn bit_reverse(i: usize, #[comptime] bits: usize) -> usize {
 
 /// Radix-2 butterflies of one axis of a bit-reversed `[t0, t1]` tile in shared memory:
 /// `lines` transforms of `2^bits` points, point `p` of line `l` at `l * line_step + p *
-/// point_step`, with the twiddles `w^k` of [`twiddles`]; `units` units.
+/// point_step`; `units` units.
 #[cube]
 fn butterflies<F: Float>(
     re: &mut Shared<[F]>,
     im: &mut Shared<[F]>,
-    w_re: &Shared<[F]>,
-    w_im: &Shared<[F]>,
     #[comptime] bits: usize,
     #[comptime] lines: usize,
     #[comptime] line_step: usize,
     #[comptime] point_step: usize,
+    #[comptime] inverse: bool,
     #[comptime] units: usize,
 ) {
     let per_line = comptime![((1usize << bits) / 2).max(1)];
     let count = comptime![lines * (1usize << bits) / 2];
+    let sign = if inverse { F::new(1.0) } else { F::new(-1.0) };
+    let tau = F::new(core::f32::consts::TAU);
     let mut stage = 0usize;
     while stage < bits {
         let half = 1usize << stage;
-        // Offset `o` of a butterfly of this stage turns by `w^(o * points / (2 half))`.
-        let twiddle_shift = comptime![bits.max(1) - 1] - stage;
+        // The turn of offset `o` at this stage, `∓2π o / (2 half)`, is `o` times this.
+        let step = sign * tau / F::cast_from(half << 1usize);
         let mut b = UNIT_POS as usize;
         while b < count {
             // Consecutive units take neighbouring shared-memory words: butterflies of one
@@ -85,8 +86,8 @@ fn butterflies<F: Float>(
             let offset = j & (half - 1);
             let first = line * line_step + (((group << stage) << 1usize) + offset) * point_step;
             let second = first + half * point_step;
-            let twiddle = offset << twiddle_shift;
-            let (c, s) = (w_re[twiddle], w_im[twiddle]);
+            let angle = step * F::cast_from(offset);
+            let (c, s) = (angle.cos(), angle.sin());
             let (b_re, b_im) = (re[second], im[second]);
             let t_re = c * b_re - s * b_im;
             let t_im = c * b_im + s * b_re;
@@ -102,28 +103,6 @@ fn butterflies<F: Float>(
     }
 }
 
-/// `w^k` for `k < 2^bits / 2`, `w = e^(∓2πi / 2^bits)` (`+` when `inverse`), into `w_re` and
-/// `w_im`: computed once per tile, not once per butterfly. The caller synchronizes.
-#[cube]
-fn twiddles<F: Float>(
-    w_re: &mut Shared<[F]>,
-    w_im: &mut Shared<[F]>,
-    #[comptime] bits: usize,
-    #[comptime] inverse: bool,
-    #[comptime] units: usize,
-) {
-    let half = comptime![(1usize << bits) / 2];
-    let sign = if inverse { F::new(1.0) } else { F::new(-1.0) };
-    let step = sign * F::new(core::f32::consts::TAU) / F::cast_from(1usize << bits);
-    let mut k = UNIT_POS as usize;
-    while k < half {
-        let angle = step * F::cast_from(k);
-        w_re[k] = angle.cos();
-        w_im[k] = angle.sin();
-        k += units;
-    }
-}
-
 /// The 2-D FFT of a bit-reversed `[2^bits0, 2^bits1]` tile in shared memory, in place.
 #[cube]
 fn transform<F: Float>(
@@ -136,16 +115,9 @@ fn transform<F: Float>(
 ) {
     let t0 = comptime![1usize << bits0];
     let t1 = comptime![1usize << bits1];
-    let mut w0_re = Shared::<[F]>::new_slice(comptime![(t0 / 2).max(1)]);
-    let mut w0_im = Shared::<[F]>::new_slice(comptime![(t0 / 2).max(1)]);
-    let mut w1_re = Shared::<[F]>::new_slice(comptime![(t1 / 2).max(1)]);
-    let mut w1_im = Shared::<[F]>::new_slice(comptime![(t1 / 2).max(1)]);
-    twiddles::<F>(&mut w0_re, &mut w0_im, bits0, inverse, units);
-    twiddles::<F>(&mut w1_re, &mut w1_im, bits1, inverse, units);
-    sync_cube();
     // Rows (points 1 apart, lines t1 apart), then columns (points t1 apart, lines 1 apart).
-    butterflies::<F>(re, im, &w1_re, &w1_im, bits1, t0, t1, 1usize, units);
-    butterflies::<F>(re, im, &w0_re, &w0_im, bits0, t1, 1usize, t1, units);
+    butterflies::<F>(re, im, bits1, t0, t1, 1usize, inverse, units);
+    butterflies::<F>(re, im, bits0, t1, 1usize, t1, inverse, units);
 }
 
 /// Which matrix entry of a spectrum `[2, groups, bins, rows, columns]` image `(i0, i1)`'s
