@@ -242,6 +242,80 @@ fn wgpu_f32_is_right_where_it_failed_before() {
     }
 }
 
+/// Geometries whose tiles on CubeCL devices are the largest (32 and 64 points a side, 2,048
+/// points), with stride, dilation, groups and a 1-D causal filter, and two whose kernels fit
+/// no tile (whole images, the composed path): the random geometries above are too small to
+/// reach them.
+#[cfg(feature = "wgpu")]
+#[test]
+fn wgpu_f32_is_right_on_large_tiles() {
+    let Some(wgpu) = common::wgpu_or_skip("wgpu_f32_is_right_on_large_tiles") else {
+        return;
+    };
+    let geometries = [
+        (
+            [1, 2, 70, 90],
+            [3, 2, 17, 9],
+            [1, 1],
+            [(8, 8), (4, 4)],
+            [1, 1],
+            1,
+        ),
+        (
+            [2, 2, 50, 120],
+            [2, 1, 5, 60],
+            [1, 1],
+            [(2, 2), (0, 0)],
+            [1, 1],
+            2,
+        ),
+        (
+            [1, 2, 64, 64],
+            [2, 2, 7, 7],
+            [2, 3],
+            [(15, 15), (15, 15)],
+            [5, 5],
+            1,
+        ),
+        (
+            [1, 2, 1, 500],
+            [2, 2, 1, 40],
+            [1, 1],
+            [(0, 0), (39, 0)],
+            [1, 1],
+            1,
+        ),
+        (
+            [1, 1, 40, 130],
+            [2, 1, 33, 40],
+            [1, 1],
+            [(0, 0), (0, 0)],
+            [1, 1],
+            1,
+        ),
+        (
+            [1, 1, 70, 70],
+            [1, 1, 65, 3],
+            [1, 1],
+            [(0, 0), (1, 1)],
+            [1, 1],
+            1,
+        ),
+    ];
+    let mut sampler = Sampler::new(12);
+    for (x, w, stride, padding, dilation, groups) in geometries {
+        let geometry =
+            ConvGeometry::new(&x, &w, stride, padding, dilation, groups).expect("a valid geometry");
+        let case = Case::random(geometry, &mut sampler);
+        assert_matches_reference(
+            &case,
+            (wgpu.clone(), DType::F32),
+            (Device::flex(), DType::F64),
+            2e-4,
+        );
+    }
+}
+
 #[test]
 fn flex_f64_matches_burn_conv2d() {
     check_against_burn(Device::flex(), DType::F64, 200, 1, 1e-10);
