@@ -61,7 +61,7 @@ impl AxisTiles {
         }
     }
 
-    /// The axis a 1-D geometry has before its own: one point, one tile.
+    /// The axes a 1-D or 2-D geometry has before its own: one point, one tile.
     const UNIT: Self = Self {
         tile: 1,
         step: 1,
@@ -69,13 +69,13 @@ impl AxisTiles {
     };
 }
 
-/// How CubeCL devices transform the operands of a geometry: two axes of small overlap-save
-/// tiles for the tile kernels (`tiles.rs`), or the whole padded image at power-of-two sizes
-/// for the composed path (3-D geometries, and kernels too large for a tile).
+/// How CubeCL devices transform the operands of a geometry: small overlap-save tiles over
+/// three axes for the tile kernels (`tiles.rs`), or the whole padded image at power-of-two
+/// sizes for the composed path (kernels too large for a tile).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum DeviceTiling {
-    /// Height and width tiles (a 1-D geometry has a unit height).
-    Tiles([AxisTiles; 2]),
+    /// Depth, height and width tiles (a 1-D or 2-D geometry's leading axes are unit ones).
+    Tiles([AxisTiles; 3]),
     /// One transform of [`transform_size`] per image.
     Whole(Vec<usize>),
 }
@@ -85,9 +85,6 @@ impl DeviceTiling {
     /// bin, transforms per channel and point) among powers of two that fit a tile.
     pub(crate) fn of(geometry: &ConvGeometry) -> Self {
         let axes = geometry.axes();
-        if axes.len() > 2 {
-            return Self::whole(geometry);
-        }
         let sides = |axis: &AxisGeometry| {
             let first = axis.dilated_kernel().next_power_of_two();
             let last = axis.padded_input().next_power_of_two().min(MAX_TILE_SIDE);
@@ -97,24 +94,30 @@ impl DeviceTiling {
                 .map(|t| AxisTiles::new(axis, t))
                 .collect::<Vec<_>>()
         };
-        let heights = match axes {
-            [height, _] => sides(height),
-            _ => vec![AxisTiles::UNIT],
-        };
-        let widths = sides(&axes[axes.len() - 1]);
+        let mut candidates: [Vec<AxisTiles>; 3] = std::array::from_fn(|_| vec![AxisTiles::UNIT]);
+        for (slot, axis) in candidates[3 - axes.len()..].iter_mut().zip(axes) {
+            *slot = sides(axis);
+        }
         let groups = geometry.groups();
         let contraction = (geometry.in_channels() * geometry.out_channels() / groups) as f64;
         let channels = (geometry.in_channels() + geometry.out_channels()) as f64;
-        let work = |[h, w]: &[AxisTiles; 2]| {
-            let points = (h.tile * w.tile) as f64;
-            let bins = (h.tile * (w.tile / 2 + 1)) as f64;
-            let tiles = (h.count * w.count) as f64;
-            tiles * (4.0 * bins * contraction + 10.0 * channels * points * (points.log2() + 1.0))
+        let work = |tiles: &[AxisTiles; 3]| {
+            let points: usize = tiles.iter().map(|t| t.tile).product();
+            let bins = (points / tiles[2].tile * (tiles[2].tile / 2 + 1)) as f64;
+            let count: usize = tiles.iter().map(|t| t.count).product();
+            let points = points as f64;
+            count as f64
+                * (4.0 * bins * contraction + 10.0 * channels * points * (points.log2() + 1.0))
         };
-        heights
+        let [depths, heights, widths] = &candidates;
+        depths
             .iter()
-            .flat_map(|&h| widths.iter().map(move |&w| [h, w]))
-            .filter(|[h, w]| h.tile * w.tile <= MAX_TILE_POINTS)
+            .flat_map(|&d| {
+                heights
+                    .iter()
+                    .flat_map(move |&h| widths.iter().map(move |&w| [d, h, w]))
+            })
+            .filter(|tiles| tiles.iter().map(|t| t.tile).product::<usize>() <= MAX_TILE_POINTS)
             .min_by(|a, b| work(a).total_cmp(&work(b)))
             .map_or_else(|| Self::whole(geometry), Self::Tiles)
     }
@@ -124,7 +127,7 @@ impl DeviceTiling {
         Self::Whole(transform_size(geometry))
     }
 
-    /// Transform size per spatial axis (two for tiles).
+    /// Transform size per axis (three for tiles).
     fn size(&self) -> Vec<usize> {
         match self {
             Self::Tiles(axes) => axes.iter().map(|a| a.tile).collect(),
@@ -192,9 +195,9 @@ mod tests {
 
     use super::{AxisTiles, DeviceTiling, MAX_TILE_POINTS, MAX_TILE_SIDE};
 
-    /// Every 1-D and 2-D geometry whose dilated kernel fits a tile gets tiles that cover its
-    /// stride-1 outputs, none of them idle, each holding the dilated kernel; other geometries
-    /// transform whole images.
+    /// Every geometry whose dilated kernel fits a tile gets tiles that cover its stride-1
+    /// outputs, none of them idle, each holding the dilated kernel; other geometries transform
+    /// whole images.
     #[test]
     fn device_tiles_cover_the_outputs() {
         let mut sampler = Sampler::new(3);
@@ -217,17 +220,15 @@ mod tests {
                             .collect();
                         let fits = smallest_tile.iter().all(|&t| t <= MAX_TILE_SIDE)
                             && smallest_tile.iter().product::<usize>() <= MAX_TILE_POINTS;
-                        assert!(rank == 3 || !fits, "{g:?}");
+                        assert!(!fits, "{g:?}");
                         assert_eq!(size.len(), rank);
                         continue;
                     }
                 };
-                assert!(tiles[0].tile * tiles[1].tile <= MAX_TILE_POINTS, "{g:?}");
-                let axes = g.axes();
-                if rank == 1 {
-                    assert_eq!(tiles[0], AxisTiles::UNIT);
-                }
-                for (t, a) in tiles[2 - rank..].iter().zip(axes) {
+                let points: usize = tiles.iter().map(|t| t.tile).product();
+                assert!(points <= MAX_TILE_POINTS, "{g:?}");
+                assert!(tiles[..3 - rank].iter().all(|t| *t == AxisTiles::UNIT));
+                for (t, a) in tiles[3 - rank..].iter().zip(g.axes()) {
                     let outputs = a.padded_input() + 1 - a.dilated_kernel();
                     assert!(t.tile.is_power_of_two() && t.tile >= a.dilated_kernel());
                     assert_eq!(t.step, t.tile + 1 - a.dilated_kernel());
@@ -258,11 +259,29 @@ mod tests {
             let DeviceTiling::Tiles(tiles) = DeviceTiling::of(&layer(kernel)) else {
                 panic!("kernel {kernel}: no tiles");
             };
-            assert!(tiles.iter().all(|t| t.count > 1), "{tiles:?}");
+            assert_eq!(tiles[0], AxisTiles::UNIT);
+            assert!(tiles[1..].iter().all(|t| t.count > 1), "{tiles:?}");
         }
         assert!(matches!(
             DeviceTiling::of(&layer(65)),
             DeviceTiling::Whole(_)
         ));
+        // The 3-D bench layer (2 x 16 -> 16 channels, 32^3, "same") gets tiles on every axis.
+        for kernel in [3, 5, 7] {
+            let pad = (kernel / 2, kernel / 2);
+            let volume = ConvGeometry::new(
+                &[2, 16, 32, 32, 32],
+                &[16, 16, kernel, kernel, kernel],
+                [1; 3],
+                [pad; 3],
+                [1; 3],
+                1,
+            )
+            .unwrap();
+            let DeviceTiling::Tiles(tiles) = DeviceTiling::of(&volume) else {
+                panic!("3-D kernel {kernel}: no tiles");
+            };
+            assert!(tiles.iter().all(|t| t.tile > 1), "{tiles:?}");
+        }
     }
 }

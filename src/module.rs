@@ -36,9 +36,10 @@ pub use fftconv_kernels::cost::prefers_fft;
 ///   (`cargo bench --bench conv -- 'ndarray/train_step/n16_c64_f64_64x64_k(3|7)/'` and
 ///   `'ndarray/train_step/n16_c64_f64_64x64_k3_g64/'`): FFT 70.9x faster at kernel 3, 327x at
 ///   kernel 7, and 2.4x on the depthwise kernel-3 layer, where Flex's direct convolution wins.
-/// - CubeCL devices: for kernels of 25 taps (5x5) or more where the tile kernels run (1-D and
-///   2-D geometries whose dilated kernel fits a tile), 81 (9x9) or more where whole images
-///   are transformed (3-D, larger kernels), within the spectral budget. Measured on an NVIDIA
+/// - CubeCL devices: for kernels of 25 taps (5x5) or more where the tile kernels run on 1-D
+///   and 2-D geometries (the dilated kernel fits a tile), 81 (9x9) or more otherwise (3-D,
+///   not measured with tiles on a GPU; larger kernels, whose whole images are transformed),
+///   within the spectral budget. Measured on an NVIDIA
 ///   H100 over Vulkan, training step N16 64->64, "same" padding, one run (`gpu_bench --k 3 5
 ///   7 15 --reps 5 --warmup 5`, see `docs/performance.md`): with the tile kernels the FFT is
 ///   4.5x, 7.1x and 46x as fast as burn's direct convolution at kernels 5, 7 and 15 on 64x64
@@ -52,9 +53,15 @@ pub(crate) fn fft_pays(device: &Device, geometry: &ConvGeometry) -> bool {
         #[cfg(feature = "wgpu")]
         burn::backend::DispatchDevice::Cube(_) => {
             let taps: usize = geometry.axes().iter().map(|a| a.kernel()).product();
-            let least = match crate::layout::DeviceTiling::of(geometry) {
-                crate::layout::DeviceTiling::Tiles(_) => 25,
-                crate::layout::DeviceTiling::Whole(_) => 81,
+            // Tiles measured in 1-D and 2-D only; 3-D keeps the rule of whole images.
+            let tiled = matches!(
+                crate::layout::DeviceTiling::of(geometry),
+                crate::layout::DeviceTiling::Tiles(_)
+            );
+            let least = if tiled && geometry.rank() <= 2 {
+                25
+            } else {
+                81
             };
             taps >= least && fftconv_kernels::check_budget(geometry).is_ok()
         }

@@ -1,5 +1,6 @@
-//! The tile kernels of the CubeCL backends: overlap-save convolution over small 2-D tiles
-//! whose FFTs run in shared memory, one cube per tile of one image.
+//! The tile kernels of the CubeCL backends: overlap-save convolution over small tiles (three
+//! axes; a 1-D or 2-D geometry's leading axes have one point) whose FFTs run in shared
+//! memory, one cube per tile of one image.
 //!
 //! - [`spectrum`]: one launch gathers each tile (zero padding, the weight's dilation, the
 //!   output gradient spread onto the stride-1 grid), transforms it and writes its half
@@ -50,16 +51,17 @@ fn bit_reverse(i: usize, #[comptime] bits: usize) -> usize {
     reversed
 }
 
-/// Radix-2 butterflies of one axis of a bit-reversed `[t0, t1]` tile in shared memory:
-/// `lines` transforms of `2^bits` points, point `p` of line `l` at `l * line_step + p *
-/// point_step`; `units` units.
+/// Radix-2 butterflies of one axis of a bit-reversed tile in shared memory: `lines`
+/// transforms of `2^bits` points, point `p` of line `l` at `(l / inner) * outer_step + l %
+/// inner + p * point_step`; `units` units.
 #[cube]
 fn butterflies<F: Float>(
     re: &mut Shared<[F]>,
     im: &mut Shared<[F]>,
     #[comptime] bits: usize,
     #[comptime] lines: usize,
-    #[comptime] line_step: usize,
+    #[comptime] inner: usize,
+    #[comptime] outer_step: usize,
     #[comptime] point_step: usize,
     #[comptime] inverse: bool,
     #[comptime] units: usize,
@@ -84,7 +86,8 @@ fn butterflies<F: Float>(
             };
             let group = j >> stage;
             let offset = j & (half - 1);
-            let first = line * line_step + (((group << stage) << 1usize) + offset) * point_step;
+            let base = (line / inner) * outer_step + line % inner;
+            let first = base + (((group << stage) << 1usize) + offset) * point_step;
             let second = first + half * point_step;
             let angle = step * F::cast_from(offset);
             let (c, s) = (angle.cos(), angle.sin());
@@ -103,21 +106,33 @@ fn butterflies<F: Float>(
     }
 }
 
-/// The 2-D FFT of a bit-reversed `[2^bits0, 2^bits1]` tile in shared memory, in place.
+/// The 3-D FFT of a bit-reversed `[2^bits0, 2^bits1, 2^bits2]` tile in shared memory, in
+/// place; unit axes cost nothing.
 #[cube]
 fn transform<F: Float>(
     re: &mut Shared<[F]>,
     im: &mut Shared<[F]>,
-    #[comptime] bits0: usize,
-    #[comptime] bits1: usize,
+    #[comptime] bits: [usize; 3],
     #[comptime] inverse: bool,
     #[comptime] units: usize,
 ) {
-    let t0 = comptime![1usize << bits0];
-    let t1 = comptime![1usize << bits1];
-    // Rows (points 1 apart, lines t1 apart), then columns (points t1 apart, lines 1 apart).
-    butterflies::<F>(re, im, bits1, t0, t1, 1usize, inverse, units);
-    butterflies::<F>(re, im, bits0, t1, 1usize, t1, inverse, units);
+    let t0 = comptime![1usize << bits[0]];
+    let t1 = comptime![1usize << bits[1]];
+    let t2 = comptime![1usize << bits[2]];
+    // Rows (points adjacent), then columns (points a row apart), then depth (a plane apart).
+    butterflies::<F>(re, im, bits[2], t0 * t1, 1usize, t2, 1usize, inverse, units);
+    butterflies::<F>(re, im, bits[1], t0 * t2, t2, t1 * t2, t2, inverse, units);
+    butterflies::<F>(
+        re,
+        im,
+        bits[0],
+        t1 * t2,
+        t1 * t2,
+        1usize,
+        t1 * t2,
+        inverse,
+        units,
+    );
 }
 
 /// Which matrix entry of a spectrum `[2, groups, bins, rows, columns]` image `(i0, i1)`'s
@@ -144,60 +159,90 @@ fn matrix_entry(
 /// `t * step - offset` of the source spread by `spread` (one sample every `spread` points),
 /// and holds `window` points.
 #[cube]
-fn source_index(
-    t: usize,
-    q: usize,
-    step: usize,
-    offset: usize,
-    spread: usize,
-    window: usize,
-    len: usize,
-) -> (bool, usize) {
-    let position = t * step + q;
+fn source_index(t: usize, q: usize, axis: &TileAxisArgs, len: usize) -> (bool, usize) {
+    let position = t * axis.step + q;
     let mut inside = false;
     let mut index = 0usize;
-    if q < window && position >= offset {
-        let spread_index = position - offset;
+    if q < axis.window && position >= axis.offset {
+        let spread_index = position - axis.offset;
         // A spread of 1 (no stride or dilation on this axis) is the common case: no
         // division for it.
-        if spread == 1 {
+        if axis.spread == 1 {
             index = spread_index;
             inside = index < len;
         } else {
-            index = spread_index / spread;
-            inside = spread_index % spread == 0 && index < len;
+            index = spread_index / axis.spread;
+            inside = spread_index % axis.spread == 0 && index < len;
         }
     }
     (inside, index)
 }
 
-/// One cube per tile of one image of `source` `[d0, d1, s0, s1]`: gathers the tile,
+/// Where point `point` of tile `tile` lies in the spatial axes of `tensor` `[d0, d1, s0, s1,
+/// s2]` (an offset from its image's first value), if it lies there.
+#[cube]
+fn tile_sample<F: Float>(
+    tensor: &Tensor<F>,
+    tile: (usize, usize, usize),
+    point: (usize, usize, usize),
+    axes: &TileAxes,
+) -> (bool, usize) {
+    let (t0, t1, t2) = tile;
+    let (q0, q1, q2) = point;
+    let (in0, s0) = source_index(t0, q0, &axes.depth, tensor.shape(2));
+    let (in1, s1) = source_index(t1, q1, &axes.height, tensor.shape(3));
+    let (in2, s2) = source_index(t2, q2, &axes.width, tensor.shape(4));
+    let offset = s0 * tensor.stride(2) + s1 * tensor.stride(3) + s2 * tensor.stride(4);
+    (in0 && in1 && in2, offset)
+}
+
+/// Tile `index` of an image as its three indices.
+#[cube]
+fn tile_indices(index: usize, axes: &TileAxes) -> (usize, usize, usize) {
+    let (c1, c2) = (axes.height.count, axes.width.count);
+    (index / (c1 * c2), (index / c2) % c1, index % c2)
+}
+
+/// Point `e` of a tile of `[t0, t1, t2]` points as its three indices.
+#[cube]
+fn point_indices(e: usize, #[comptime] t1: usize, #[comptime] t2: usize) -> (usize, usize, usize) {
+    (e / comptime![t1 * t2], (e / t2) % t1, e % t2)
+}
+
+/// Where point `(q0, q1, q2)` of a tile lies after bit reversal of each axis.
+#[cube]
+fn bit_reversed(q0: usize, q1: usize, q2: usize, #[comptime] bits: [usize; 3]) -> usize {
+    let t1 = comptime![1usize << bits[1]];
+    let t2 = comptime![1usize << bits[2]];
+    (bit_reverse(q0, bits[0]) * t1 + bit_reverse(q1, bits[1])) * t2 + bit_reverse(q2, bits[2])
+}
+
+/// One cube per tile of one image of `source` `[d0, d1, s0, s1, s2]`: gathers the tile,
 /// transforms it and writes its half spectrum into `spectrum` `[groups, bins, rows, 2,
 /// columns]`.
 #[cube(launch)]
 fn tile_spectrum<F: Float>(
     source: &Tensor<F>,
     spectrum: &mut Tensor<F>,
-    axis0: TileAxisArgs,
-    axis1: TileAxisArgs,
+    axes: TileAxes,
     per_group: usize,
-    #[comptime] bits0: usize,
-    #[comptime] bits1: usize,
+    #[comptime] bits: [usize; 3],
     #[comptime] weight: bool,
     #[comptime] scaled: bool,
     #[comptime] units: usize,
     #[define(F)] _dtype: ElemType,
 ) {
-    let t0_len = comptime![1usize << bits0];
-    let t1_len = comptime![1usize << bits1];
-    let points = comptime![(1usize << bits0) * (1usize << bits1)];
-    let half1 = comptime![(1usize << bits1) / 2 + 1];
+    let t1_len = comptime![1usize << bits[1]];
+    let t2_len = comptime![1usize << bits[2]];
+    let points = comptime![1usize << (bits[0] + bits[1] + bits[2])];
+    let half2 = comptime![(1usize << bits[2]) / 2 + 1];
+    let bins = comptime![(1usize << (bits[0] + bits[1])) * ((1usize << bits[2]) / 2 + 1)];
     // Data spectra carry `1 / points`, as on the CPU: no bin exceeds the largest value.
     let mut factor = F::new(1.0);
     if scaled {
         factor = F::new(1.0) / F::cast_from(points);
     }
-    let tiles = axis0.count * axis1.count;
+    let tiles = axes.depth.count * axes.height.count * axes.width.count;
     let cube = CUBE_POS;
     if cube >= source.shape(0) * source.shape(1) * tiles {
         terminate!();
@@ -206,49 +251,32 @@ fn tile_spectrum<F: Float>(
     let i1 = cube % source.shape(1);
     let tile = (cube / source.shape(1)) % tiles;
     let i0 = cube / (source.shape(1) * tiles);
-    let (t0, t1) = (tile / axis1.count, tile % axis1.count);
     let base = i0 * source.stride(0) + i1 * source.stride(1);
 
     let mut re = Shared::<[F]>::new_slice(points);
     let mut im = Shared::<[F]>::new_slice(points);
     let mut e = UNIT_POS as usize;
     while e < points {
-        let (q0, q1) = (e / t1_len, e % t1_len);
-        let (in0, s0) = source_index(
-            t0,
-            q0,
-            axis0.step,
-            axis0.offset,
-            axis0.spread,
-            axis0.window,
-            source.shape(2),
-        );
-        let (in1, s1) = source_index(
-            t1,
-            q1,
-            axis1.step,
-            axis1.offset,
-            axis1.spread,
-            axis1.window,
-            source.shape(3),
-        );
+        let (q0, q1, q2) = point_indices(e, t1_len, t2_len);
+        let (inside, offset) =
+            tile_sample::<F>(source, tile_indices(tile, &axes), (q0, q1, q2), &axes);
         let mut value = F::new(0.0);
-        if in0 && in1 {
-            value = source[base + s0 * source.stride(2) + s1 * source.stride(3)] * factor;
+        if inside {
+            value = source[base + offset] * factor;
         }
-        let at = bit_reverse(q0, bits0) * t1_len + bit_reverse(q1, bits1);
+        let at = bit_reversed(q0, q1, q2, bits);
         re[at] = value;
         im[at] = F::new(0.0);
         e += units;
     }
     sync_cube();
-    transform::<F>(&mut re, &mut im, bits0, bits1, false, units);
+    transform::<F>(&mut re, &mut im, bits, false, units);
 
     let (group, row, column) = matrix_entry(i0, i1, tile, tiles, per_group, weight);
     let entry = group * spectrum.stride(0) + row * spectrum.stride(2) + column * spectrum.stride(4);
     let mut bin = UNIT_POS as usize;
-    while bin < t0_len * half1 {
-        let at = (bin / half1) * t1_len + bin % half1;
+    while bin < bins {
+        let at = (bin / half2) * t2_len + bin % half2;
         let index = entry + bin * spectrum.stride(1);
         let imaginary = index + spectrum.stride(3);
         spectrum[index] = re[at];
@@ -259,29 +287,28 @@ fn tile_spectrum<F: Float>(
 
 /// One cube per tile of one result image: the tile's spectrum from the half spectra `z`
 /// (`[groups, bins, rows, 2, columns]`), transformed back (unnormalized). Tiles that do not
-/// overlap (`y`, `dw`) go straight to their values of `out` `[d0, d1, o0, o1]` as
-/// [`assemble`] places them; overlapping ones (`dx`) to `out` `[d0, count0, count1, d1, t0,
-/// t1]`, for [`assemble`] to add up.
+/// overlap (`y`, `dw`) go straight to their values of `out` `[d0, d1, o0, o1, o2]` as
+/// [`assemble`] places them; overlapping ones (`dx`) to `out` `[d0, count0, count1, count2,
+/// d1, t0, t1, t2]`, for [`assemble`] to add up.
 #[cube(launch)]
 fn tile_inverse<F: Float>(
     z: &Tensor<F>,
     out: &mut Tensor<F>,
-    axis0: TileAxisArgs,
-    axis1: TileAxisArgs,
+    axes: TileAxes,
     images1: usize,
     per_group: usize,
-    #[comptime] bits0: usize,
-    #[comptime] bits1: usize,
+    #[comptime] bits: [usize; 3],
     #[comptime] weight: bool,
     #[comptime] overlap: bool,
     #[comptime] units: usize,
     #[define(F)] _dtype: ElemType,
 ) {
-    let t0_len = comptime![1usize << bits0];
-    let t1_len = comptime![1usize << bits1];
-    let points = comptime![(1usize << bits0) * (1usize << bits1)];
-    let half1 = comptime![(1usize << bits1) / 2 + 1];
-    let tiles = axis0.count * axis1.count;
+    let t0_len = comptime![1usize << bits[0]];
+    let t1_len = comptime![1usize << bits[1]];
+    let t2_len = comptime![1usize << bits[2]];
+    let points = comptime![1usize << (bits[0] + bits[1] + bits[2])];
+    let half2 = comptime![(1usize << bits[2]) / 2 + 1];
+    let tiles = axes.depth.count * axes.height.count * axes.width.count;
     let cube = CUBE_POS;
     if cube >= out.shape(0) * tiles * images1 {
         terminate!();
@@ -296,20 +323,26 @@ fn tile_inverse<F: Float>(
     let mut im = Shared::<[F]>::new_slice(points);
     let mut e = UNIT_POS as usize;
     while e < points {
-        let (k0, k1) = (e / t1_len, e % t1_len);
+        let (k0, k1, k2) = point_indices(e, t1_len, t2_len);
         // Bins past the half are the conjugates of their mirror images.
-        let mirrored = k1 >= half1;
-        let (m0, m1) = ((t0_len - k0) % t0_len, t1_len - k1);
-        let bin = select(mirrored, m0 * half1 + m1, k0 * half1 + k1);
+        let mirrored = k2 >= half2;
+        let m0 = (t0_len - k0) % t0_len;
+        let m1 = (t1_len - k1) % t1_len;
+        let m2 = t2_len - k2;
+        let bin = select(
+            mirrored,
+            (m0 * t1_len + m1) * half2 + m2,
+            (k0 * t1_len + k1) * half2 + k2,
+        );
         let index = entry + bin * z.stride(1);
         let sign = select(mirrored, F::new(-1.0), F::new(1.0));
-        let at = bit_reverse(k0, bits0) * t1_len + bit_reverse(k1, bits1);
+        let at = bit_reversed(k0, k1, k2, bits);
         re[at] = z[index];
         im[at] = sign * z[index + z.stride(3)];
         e += units;
     }
     sync_cube();
-    transform::<F>(&mut re, &mut im, bits0, bits1, true, units);
+    transform::<F>(&mut re, &mut im, bits, true, units);
 
     let mut e = UNIT_POS as usize;
     if overlap {
@@ -323,30 +356,13 @@ fn tile_inverse<F: Float>(
         if weight {
             factor = F::cast_from(points);
         }
-        let (t0, t1) = (tile / axis1.count, tile % axis1.count);
+        let tile_at = tile_indices(tile, &axes);
         let base = i0 * out.stride(0) + i1 * out.stride(1);
         while e < points {
-            let (q0, q1) = (e / t1_len, e % t1_len);
-            let (in0, o0) = source_index(
-                t0,
-                q0,
-                axis0.step,
-                axis0.offset,
-                axis0.spread,
-                axis0.window,
-                out.shape(2),
-            );
-            let (in1, o1) = source_index(
-                t1,
-                q1,
-                axis1.step,
-                axis1.offset,
-                axis1.spread,
-                axis1.window,
-                out.shape(3),
-            );
-            let at = base + o0 * out.stride(2) + o1 * out.stride(3);
-            if in0 && in1 {
+            let point = point_indices(e, t1_len, t2_len);
+            let (inside, offset) = tile_sample::<F>(&*out, tile_at, point, &axes);
+            let at = base + offset;
+            if inside {
                 out[at] = re[e] * factor;
             }
             e += units;
@@ -354,55 +370,63 @@ fn tile_inverse<F: Float>(
     }
 }
 
-/// One unit per value of `out` `[d0, d1, o0, o1]`: the sum of the points of `tiles` `[d0,
-/// count0, count1, d1, t0, t1]` that fall on it, value `o` lying at stride-1 position `o *
-/// spread + offset`.
+/// One unit per value of `out` `[d0, d1, o0, o1, o2]`: the sum of the points of `tiles` `[d0,
+/// count0, count1, count2, d1, t0, t1, t2]` that fall on it, value `o` lying at stride-1
+/// position `o * spread + offset`.
 #[cube(launch)]
 fn assemble<F: Float>(
     tiles: &Tensor<F>,
     out: &mut Tensor<F>,
-    axis0: TileAxisArgs,
-    axis1: TileAxisArgs,
-    #[comptime] bits0: usize,
-    #[comptime] bits1: usize,
+    axes: TileAxes,
+    #[comptime] bits: [usize; 3],
     #[define(F)] _dtype: ElemType,
 ) {
-    let t1_len = comptime![1usize << bits1];
-    let points = comptime![(1usize << bits0) * (1usize << bits1)];
+    let t1_len = comptime![1usize << bits[1]];
+    let t2_len = comptime![1usize << bits[2]];
+    let points = comptime![1usize << (bits[0] + bits[1] + bits[2])];
     if ABSOLUTE_POS >= out.len() {
         terminate!();
     }
-    let (o0_len, o1_len) = (out.shape(2), out.shape(3));
-    let o1 = ABSOLUTE_POS % o1_len;
-    let o0 = (ABSOLUTE_POS / o1_len) % o0_len;
-    let image = ABSOLUTE_POS / (o1_len * o0_len);
+    let (o0_len, o1_len, o2_len) = (out.shape(2), out.shape(3), out.shape(4));
+    let o2 = ABSOLUTE_POS % o2_len;
+    let o1 = (ABSOLUTE_POS / o2_len) % o1_len;
+    let o0 = (ABSOLUTE_POS / (o2_len * o1_len)) % o0_len;
+    let image = ABSOLUTE_POS / (o2_len * o1_len * o0_len);
     let (i0, i1) = (image / out.shape(1), image % out.shape(1));
-    let (count0, count1) = (axis0.count, axis1.count);
-    let v0 = o0 * axis0.spread + axis0.offset;
-    let v1 = o1 * axis1.spread + axis1.offset;
-    let (first0, last0) = covering_tiles(v0, axis0.step, axis0.window, count0);
-    let (first1, last1) = covering_tiles(v1, axis1.step, axis1.window, count1);
+    let (depth, height, width) = (&axes.depth, &axes.height, &axes.width);
+    let v0 = o0 * depth.spread + depth.offset;
+    let v1 = o1 * height.spread + height.offset;
+    let v2 = o2 * width.spread + width.offset;
+    let (first0, last0) = covering_tiles(v0, depth);
+    let (first1, last1) = covering_tiles(v1, height);
+    let (first2, last2) = covering_tiles(v2, width);
     let mut sum = F::new(0.0);
     for t0 in first0..last0 {
         for t1 in first1..last1 {
-            let q0 = v0 - t0 * axis0.step;
-            let q1 = v1 - t1 * axis1.step;
-            let tile = ((i0 * count0 + t0) * count1 + t1) * out.shape(1) + i1;
-            sum += tiles[tile * points + q0 * t1_len + q1];
+            for t2 in first2..last2 {
+                let q0 = v0 - t0 * depth.step;
+                let q1 = v1 - t1 * height.step;
+                let q2 = v2 - t2 * width.step;
+                let tile = (((i0 * depth.count + t0) * height.count + t1) * width.count + t2)
+                    * out.shape(1)
+                    + i1;
+                sum += tiles[tile * points + (q0 * t1_len + q1) * t2_len + q2];
+            }
         }
     }
     out[ABSOLUTE_POS] = sum;
 }
 
-/// The tiles `first..last` whose `window` points from `t * step` hold stride-1 position `v`.
+/// The tiles `first..last` of `axis` whose `window` points from `t * step` hold stride-1
+/// position `v`.
 #[cube]
-fn covering_tiles(v: usize, step: usize, window: usize, count: usize) -> (usize, usize) {
+fn covering_tiles(v: usize, axis: &TileAxisArgs) -> (usize, usize) {
     let mut first = 0usize;
-    if v >= window {
-        first = (v - window) / step + 1;
+    if v >= axis.window {
+        first = (v - axis.window) / axis.step + 1;
     }
-    let after = v / step + 1;
-    let last = select(after < count, after, count);
+    let after = v / axis.step + 1;
+    let last = select(after < axis.count, after, axis.count);
     (first, last)
 }
 
@@ -417,20 +441,28 @@ struct TileAxisArgs {
     offset: usize,
 }
 
-/// The spectrum of `tensor`, the `kind` operand of `geometry`, over `tiles`: `[2, groups,
-/// bins, rows, columns]` ([`DeviceTiling::spectrum_shape`]).
+/// The three axes of a tile launch.
+#[derive(CubeType, CubeLaunch)]
+struct TileAxes {
+    depth: TileAxisArgs,
+    height: TileAxisArgs,
+    width: TileAxisArgs,
+}
+
+/// The spectrum of `tensor`, the `kind` operand of `geometry`, over `tiles`: `[groups, bins,
+/// rows, 2, columns]` ([`DeviceTiling::spectrum_shape`]).
 pub(crate) fn spectrum(
     tensor: CubeTensor,
     kind: SpectrumKind,
     geometry: &ConvGeometry,
-    tiles: &[AxisTiles; 2],
+    tiles: &[AxisTiles; 3],
 ) -> CubeTensor {
     let shape = DeviceTiling::Tiles(*tiles).spectrum_shape(&kind, geometry);
-    let source = into_contiguous(as_maps(tensor));
+    let source = into_contiguous(as_volumes(tensor));
     let (client, dtype) = (source.client.clone(), source.dtype);
     let spectrum =
         empty_device_contiguous_dtype(client.clone(), source.device.clone(), shape, dtype);
-    let axes = axes2(geometry);
+    let axes = axes3(geometry);
     let args = |index: usize| {
         let (tile, axis) = (&tiles[index], axes[index]);
         let Some(axis) = axis else {
@@ -447,13 +479,13 @@ pub(crate) fn spectrum(
         SpectrumKind::Weight | SpectrumKind::OutputGrad => geometry.out_channels(),
     } / geometry.groups();
     let weight = kind == SpectrumKind::Weight;
-    let tile_count = if weight {
+    let tile_count: usize = if weight {
         1
     } else {
-        tiles[0].count * tiles[1].count
+        tiles.iter().map(|t| t.count).product()
     };
     let cube_count = source.meta.shape()[0] * source.meta.shape()[1] * tile_count;
-    let units = units_for(tiles[0].tile * tiles[1].tile);
+    let units = units_for(tiles.iter().map(|t| t.tile).product());
     if cube_count > 0 {
         tile_spectrum::launch(
             &client,
@@ -461,11 +493,9 @@ pub(crate) fn spectrum(
             CubeDim::new_1d(units as u32),
             source.into_tensor_arg(),
             spectrum.clone().into_tensor_arg(),
-            args(0),
-            args(1),
+            TileAxesLaunch::new(args(0), args(1), args(2)),
             per_group,
-            bits(tiles[0].tile),
-            bits(tiles[1].tile),
+            tiles.map(|t| bits(t.tile)),
             weight,
             !weight,
             units,
@@ -481,12 +511,12 @@ pub(crate) fn inverse(
     z: CubeTensor,
     pass: ConvPass,
     geometry: &ConvGeometry,
-    tiles: &[AxisTiles; 2],
+    tiles: &[AxisTiles; 3],
 ) -> CubeTensor {
     let z = into_contiguous(z);
     let (client, device, dtype) = (z.client.clone(), z.device.clone(), z.dtype);
     let result_shape = pass.result_shape(geometry);
-    let axes = axes2(geometry);
+    let axes = axes3(geometry);
     let weight = pass == ConvPass::WeightGrad;
     let counts = tiles.map(|t| if weight { 1 } else { t.count });
     let images = [result_shape[0], result_shape[1]];
@@ -512,17 +542,17 @@ pub(crate) fn inverse(
             ),
         }
     };
-    let lens = [placement(0).0, placement(1).0];
+    let lens = [0, 1, 2].map(|index| placement(index).0);
     let empty = |shape: Vec<usize>| {
         empty_device_contiguous_dtype(client.clone(), device.clone(), Shape::from(shape), dtype)
     };
-    let out = empty(vec![images[0], images[1], lens[0], lens[1]]);
+    let out = empty(vec![images[0], images[1], lens[0], lens[1], lens[2]]);
     // The input gradient's tiles overlap: they are added up in a second launch.
     let overlap = pass == ConvPass::InputGrad;
     let tile_out = if overlap {
-        empty(vec![
-            images[0], counts[0], counts[1], images[1], sizes[0], sizes[1],
-        ])
+        let [c0, c1, c2] = counts;
+        let [s0, s1, s2] = sizes;
+        empty(vec![images[0], c0, c1, c2, images[1], s0, s1, s2])
     } else {
         out.clone()
     };
@@ -530,8 +560,8 @@ pub(crate) fn inverse(
         ConvPass::InputGrad => geometry.in_channels(),
         ConvPass::Forward | ConvPass::WeightGrad => geometry.out_channels(),
     } / geometry.groups();
-    let cube_count = images[0] * images[1] * counts[0] * counts[1];
-    let units = units_for(sizes[0] * sizes[1]);
+    let cube_count = images[0] * images[1] * counts.iter().product::<usize>();
+    let units = units_for(sizes.iter().product());
     if cube_count > 0 {
         tile_inverse::launch(
             &client,
@@ -539,12 +569,10 @@ pub(crate) fn inverse(
             CubeDim::new_1d(units as u32),
             z.into_tensor_arg(),
             tile_out.clone().into_tensor_arg(),
-            placement(0).1,
-            placement(1).1,
+            TileAxesLaunch::new(placement(0).1, placement(1).1, placement(2).1),
             images[1],
             per_group,
-            bits(sizes[0]),
-            bits(sizes[1]),
+            sizes.map(bits),
             weight,
             overlap,
             units,
@@ -560,10 +588,8 @@ pub(crate) fn inverse(
             cube_dim,
             tile_out.into_tensor_arg(),
             out.clone().into_tensor_arg(),
-            placement(0).1,
-            placement(1).1,
-            bits(sizes[0]),
-            bits(sizes[1]),
+            TileAxesLaunch::new(placement(0).1, placement(1).1, placement(2).1),
+            sizes.map(bits),
             element(dtype),
         );
     }
@@ -679,20 +705,20 @@ fn element(dtype: DType) -> ElemType {
     }
 }
 
-/// `tensor` with its spatial axes as two (a unit height before a 1-D axis).
-fn as_maps(tensor: CubeTensor) -> CubeTensor {
+/// `tensor` with three spatial axes (unit ones before those of a 1-D or 2-D tensor).
+fn as_volumes(tensor: CubeTensor) -> CubeTensor {
     let shape = tensor.shape();
-    if shape.num_dims() == 4 {
-        return tensor;
-    }
-    CubeBackend::float_reshape(tensor, Shape::from([shape[0], shape[1], 1, shape[2]]))
+    let spatial = &shape[2..];
+    let mut volume = vec![shape[0], shape[1]];
+    volume.extend(std::iter::repeat_n(1, 3 - spatial.len()));
+    volume.extend_from_slice(spatial);
+    CubeBackend::float_reshape(tensor, Shape::from(volume))
 }
 
-/// The two axes of `geometry` as the tile kernels see them (no height for 1-D).
-fn axes2(geometry: &ConvGeometry) -> [Option<AxisGeometry>; 2] {
-    match geometry.axes() {
-        [height, width] => [Some(*height), Some(*width)],
-        [width] => [None, Some(*width)],
-        _ => unreachable!("the tile kernels run 1-D and 2-D geometries"),
-    }
+/// The three axes of `geometry` as the tile kernels see them (none where a 1-D or 2-D
+/// geometry has a unit axis).
+fn axes3(geometry: &ConvGeometry) -> [Option<AxisGeometry>; 3] {
+    let axes = geometry.axes();
+    let missing = 3 - axes.len();
+    std::array::from_fn(|index| index.checked_sub(missing).map(|axis| axes[axis]))
 }
