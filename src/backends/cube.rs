@@ -1,8 +1,8 @@
-//! The CubeCL runtimes (wgpu): convolutions of one and two dimensions through this crate's
-//! tile kernels (`tiles.rs`) and the backend's batched matmul; 3-D ones, kernels larger than a
-//! tile and the 2-D DFTs composed from the backend's tensor operations and burn-signal's FFT
-//! kernels (`composed.rs`). The extension macro generates the lazy `Fusion` implementation
-//! on top of this one, from the output shapes in `ops.rs`.
+//! The CubeCL runtimes (wgpu): convolutions through this crate's tile kernels (`tiles.rs`)
+//! and the backend's batched matmul; kernels larger than a tile and the 2-D DFTs composed
+//! from the backend's tensor operations and burn-signal's FFT kernels (`composed.rs`). The
+//! extension macro generates the lazy `Fusion` implementation on top of this one, from the
+//! output shapes in `ops.rs`.
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::wgpu::CubeBackend;
