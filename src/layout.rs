@@ -119,7 +119,36 @@ impl DeviceTiling {
             })
             .filter(|tiles| tiles.iter().map(|t| t.tile).product::<usize>() <= MAX_TILE_POINTS)
             .min_by(|a, b| work(a).total_cmp(&work(b)))
+            .filter(|tiles| Self::indexable(tiles, geometry))
             .map_or_else(|| Self::whole(geometry), Self::Tiles)
+    }
+
+    /// Whether every tensor the tile kernels index for `geometry` (operands, results,
+    /// spectra, the input gradient's overlapping tiles) has at most `u32::MAX` values: the
+    /// kernels index in 32 bits, so larger layers take the composed path, whose operations
+    /// choose their index width.
+    fn indexable(tiles: &[AxisTiles; 3], geometry: &ConvGeometry) -> bool {
+        let points: usize = tiles.iter().map(|t| t.tile).product();
+        let count: usize = tiles.iter().map(|t| t.count).product();
+        let tiling = Self::Tiles(*tiles);
+        let spectra = [
+            SpectrumKind::Input,
+            SpectrumKind::Weight,
+            SpectrumKind::OutputGrad,
+        ]
+        .map(|kind| tiling.spectrum_shape(&kind, geometry).num_elements());
+        let overlapping_tiles = [geometry.batch(), geometry.in_channels(), count, points]
+            .iter()
+            .try_fold(1usize, |product, &n| product.checked_mul(n));
+        let operands = [
+            geometry.input_shape(),
+            geometry.output_shape(),
+            geometry.weight_shape(),
+        ]
+        .map(|shape| shape.iter().product::<usize>());
+        let limit = u32::MAX as usize;
+        overlapping_tiles.is_some_and(|n| n <= limit)
+            && spectra.into_iter().chain(operands).all(|n| n <= limit)
     }
 
     /// The composed path's tiling: one transform of the whole padded image.
@@ -266,6 +295,18 @@ mod tests {
             DeviceTiling::of(&layer(65)),
             DeviceTiling::Whole(_)
         ));
+        // A batch whose spectra pass 2^32 values, more than the tile kernels' 32-bit indices
+        // reach, is left to the composed path.
+        let huge = ConvGeometry::new(
+            &[1 << 16, 64, 64, 64],
+            &[64, 64, 3, 3],
+            [1, 1],
+            [(1, 1); 2],
+            [1, 1],
+            1,
+        )
+        .unwrap();
+        assert!(matches!(DeviceTiling::of(&huge), DeviceTiling::Whole(_)));
         // The 3-D bench layer (2 x 16 -> 16 channels, 32^3, "same") gets tiles on every axis.
         for kernel in [3, 5, 7] {
             let pad = (kernel / 2, kernel / 2);
