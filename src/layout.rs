@@ -4,8 +4,8 @@
 //! The DFT shapes are the contract's own. A convolution spectrum's layout belongs to the
 //! backend that makes it: host backends keep `[bins, rows, columns, 2]` (their kernels'
 //! plan), and only the CubeCL backends, whose operations Fusion queues, need their layout
-//! here: `[2, groups, bins, rows, columns]`, real part then imaginary part, over the
-//! transforms of [`DeviceTiling`].
+//! here, per-bin matrices over the transforms of [`DeviceTiling`]
+//! ([`DeviceTiling::spectrum_shape`]).
 
 use burn::tensor::Shape;
 use fftconv_kernels::{AxisGeometry, ConvGeometry, SpectrumKind};

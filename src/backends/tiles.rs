@@ -5,10 +5,11 @@
 //! - [`spectrum`]: one launch gathers each tile (zero padding, the weight's dilation, the
 //!   output gradient spread onto the stride-1 grid), transforms it and writes its half
 //!   spectrum straight into the bin-major matrices of the channel contraction.
+//! - [`contract`]: the channel contraction of each bin, one real batched matmul per pass.
 //! - [`inverse`]: one launch rebuilds each result tile's full spectrum from its half
-//!   (Hermitian symmetry) and transforms it back; a second, one unit per result value, sums
-//!   the tiles that cover the value (one for `y` and `dw`, overlapping ones for `dx`) at its
-//!   stride or dilation.
+//!   (Hermitian symmetry), transforms it back and writes the values it holds at their stride
+//!   or dilation (`y`, `dw`); the input gradient's tiles overlap, and a second launch, one
+//!   unit per value, adds up the tiles that cover each.
 //!
 //! Tile `t` of an axis starts at stride-1 output `t * step`: an input tile holds the padded
 //! input from there (`tile` samples), an output-gradient tile the `step` gradients from there,
@@ -135,7 +136,7 @@ fn transform<F: Float>(
     );
 }
 
-/// Which matrix entry of a spectrum `[2, groups, bins, rows, columns]` image `(i0, i1)`'s
+/// Which matrix entry of a spectrum `[groups, bins, rows, 2, columns]` image `(i0, i1)`'s
 /// tile `tile` (of `tiles` per image) is: images of the batch are rows and channels columns
 /// (`x`, `dy` and results of their shape), or output channels rows and input channels columns
 /// (the weight and its gradient).
