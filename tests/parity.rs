@@ -228,18 +228,7 @@ fn wgpu_f32_is_right_where_it_failed_before() {
             1,
         ),
     ];
-    let mut sampler = Sampler::new(11);
-    for (x, w, stride, padding, dilation, groups) in geometries {
-        let geometry =
-            ConvGeometry::new(&x, &w, stride, padding, dilation, groups).expect("a valid geometry");
-        let case = Case::random(geometry, &mut sampler);
-        assert_matches_reference(
-            &case,
-            (wgpu.clone(), DType::F32),
-            (Device::flex(), DType::F64),
-            2e-4,
-        );
-    }
+    wgpu_f32_matches_on(&wgpu, &geometries, 11);
 }
 
 /// Geometries whose tiles on CubeCL devices are the largest (32 and 64 points a side, 2,048
@@ -302,8 +291,27 @@ fn wgpu_f32_is_right_on_large_tiles() {
             1,
         ),
     ];
-    let mut sampler = Sampler::new(12);
-    for (x, w, stride, padding, dilation, groups) in geometries {
+    wgpu_f32_matches_on(&wgpu, &geometries, 12);
+}
+
+/// The 2-D geometry of a convolution: input and weight shapes, stride, padding, dilation,
+/// groups.
+#[cfg(feature = "wgpu")]
+type Geometry2d = (
+    [usize; 4],
+    [usize; 4],
+    [usize; 2],
+    [(usize, usize); 2],
+    [usize; 2],
+    usize,
+);
+
+/// Each of `geometries` on `wgpu` in f32, with data drawn from `seed`, against burn's direct
+/// convolution in f64 on Flex.
+#[cfg(feature = "wgpu")]
+fn wgpu_f32_matches_on(wgpu: &Device, geometries: &[Geometry2d], seed: u64) {
+    let mut sampler = Sampler::new(seed);
+    for &(x, w, stride, padding, dilation, groups) in geometries {
         let geometry =
             ConvGeometry::new(&x, &w, stride, padding, dilation, groups).expect("a valid geometry");
         let case = Case::random(geometry, &mut sampler);
