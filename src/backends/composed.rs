@@ -327,8 +327,7 @@ pub(crate) fn spectrum<B: Backend + SignalOps>(
 
 /// The per-bin channel contraction of `pass` on the spectra `lhs` and `rhs` (in the order of
 /// [`ConvPass::operands`]): `[groups, bins, rows, columns]` matrices of the result's
-/// spectrum, images (or image tiles) by channels for `y` and `dx`, output by input channels
-/// for `dw`.
+/// spectrum, images by channels for `y` and `dx`, output by input channels for `dw`.
 fn contract<B: Backend>(lhs: Float<B>, rhs: Float<B>, pass: ConvPass) -> Complex<B> {
     let (a, b) = (Complex::<B>::unstack(lhs), Complex::<B>::unstack(rhs));
     match pass {
