@@ -6,9 +6,9 @@ use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv1d, Conv1dConfig};
 use burn::nn::{Initializer, PaddingConfig1d};
+use burn::tensor::Tensor;
 use burn::tensor::module::conv1d;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{Device, Tensor};
 
 use crate::functional::convolve;
 use crate::module::{
@@ -163,19 +163,7 @@ pub struct FftConv1dConfig {
     pub backward_memory: BackwardMemory,
 }
 
-impl FftConv1dConfig {
-    /// Initializes a new [`FftConv1d`] exactly as [`Conv1dConfig::init`] would, parameters
-    /// included.
-    pub fn init(&self, device: &Device) -> FftConv1d {
-        FftConv1d {
-            algorithm: self.algorithm,
-            backward_memory: self.backward_memory,
-            ..FftConv1d::from(self.to_conv1d_config().init(device))
-        }
-    }
-}
-
-config_conversions!(FftConv1dConfig <-> Conv1dConfig, to_conv1d_config, new(channels_in, channels_out, kernel_size), with(stride, dilation, groups, padding, bias, initializer));
+config_conversions!(FftConv1dConfig <-> Conv1dConfig, to_conv1d_config, new(channels_in, channels_out, kernel_size), with(stride, dilation, groups, padding, bias, initializer), init FftConv1d);
 
 /// A 1-D convolution layer computed in the frequency domain: same parameters, record layout
 /// and forward semantics as [`Conv1d`], so that weights saved from one load into the other.

@@ -156,7 +156,7 @@ where
 macro_rules! config_conversions {
     (
         $fft:ident <-> $burn:ident, $to:ident,
-        new($($arg:ident),*), with($($field:ident),*)
+        new($($arg:ident),*), with($($field:ident),*) $(, init $layer:ident)?
     ) => {
         impl $fft {
             #[doc = concat!("The equivalent [`", stringify!($burn), "`].")]
@@ -175,6 +175,20 @@ macro_rules! config_conversions {
                 fft
             }
         }
+
+        $(
+            impl $fft {
+                #[doc = concat!(
+                    "Initializes a new [`", stringify!($layer), "`] exactly as [`",
+                    stringify!($burn), "::init`] would, parameters included."
+                )]
+                pub fn init(&self, device: &burn::tensor::Device) -> $layer {
+                    $layer::from(self.$to().init(device))
+                        .with_algorithm(self.algorithm)
+                        .with_backward_memory(self.backward_memory)
+                }
+            }
+        )?
     };
 }
 pub(crate) use config_conversions;
@@ -227,17 +241,7 @@ pub struct FftConv2dConfig {
     pub backward_memory: BackwardMemory,
 }
 
-impl FftConv2dConfig {
-    /// Initializes a new [`FftConv2d`] exactly as [`Conv2dConfig::init`] would, parameters
-    /// included.
-    pub fn init(&self, device: &Device) -> FftConv2d {
-        FftConv2d::from(self.to_conv2d_config().init(device))
-            .with_algorithm(self.algorithm)
-            .with_backward_memory(self.backward_memory)
-    }
-}
-
-config_conversions!(FftConv2dConfig <-> Conv2dConfig, to_conv2d_config, new(channels, kernel_size), with(stride, dilation, groups, padding, bias, initializer));
+config_conversions!(FftConv2dConfig <-> Conv2dConfig, to_conv2d_config, new(channels, kernel_size), with(stride, dilation, groups, padding, bias, initializer), init FftConv2d);
 
 /// A 2-D convolution layer computed in the frequency domain: same parameters, record layout,
 /// forward semantics and display as [`Conv2d`], so that weights saved from one load into the

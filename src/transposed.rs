@@ -10,9 +10,9 @@ use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::Initializer;
 use burn::nn::conv::{ConvTranspose2d, ConvTranspose2dConfig};
+use burn::tensor::Tensor;
 use burn::tensor::module::{conv_transpose2d, conv_transpose3d};
 use burn::tensor::ops::{ConvTransposeOptions, PadMode};
-use burn::tensor::{Device, Tensor};
 use fftconv_kernels::ConvGeometry;
 
 use crate::functional::{check_device, check_like_x, run_pass, widened};
@@ -462,19 +462,7 @@ pub struct FftConvTranspose2dConfig {
     pub backward_memory: BackwardMemory,
 }
 
-impl FftConvTranspose2dConfig {
-    /// Initializes a new [`FftConvTranspose2d`] exactly as [`ConvTranspose2dConfig::init`]
-    /// would, parameters included.
-    pub fn init(&self, device: &Device) -> FftConvTranspose2d {
-        FftConvTranspose2d {
-            algorithm: self.algorithm,
-            backward_memory: self.backward_memory,
-            ..FftConvTranspose2d::from(self.to_conv_transpose2d_config().init(device))
-        }
-    }
-}
-
-config_conversions!(FftConvTranspose2dConfig <-> ConvTranspose2dConfig, to_conv_transpose2d_config, new(channels, kernel_size), with(stride, dilation, groups, padding, padding_out, bias, initializer));
+config_conversions!(FftConvTranspose2dConfig <-> ConvTranspose2dConfig, to_conv_transpose2d_config, new(channels, kernel_size), with(stride, dilation, groups, padding, padding_out, bias, initializer), init FftConvTranspose2d);
 
 /// A transposed 2-D convolution layer computed in the frequency domain: same parameters,
 /// record layout and forward semantics as [`ConvTranspose2d`], so that weights saved from one

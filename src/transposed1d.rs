@@ -5,9 +5,9 @@ use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::Initializer;
 use burn::nn::conv::{ConvTranspose1d, ConvTranspose1dConfig};
+use burn::tensor::Tensor;
 use burn::tensor::module::conv_transpose1d;
 use burn::tensor::ops::ConvTransposeOptions;
-use burn::tensor::{Device, Tensor};
 
 use crate::module::{ConvAlgorithm, config_conversions, impl_fft_layer};
 use crate::ops::BackwardMemory;
@@ -123,19 +123,7 @@ pub struct FftConvTranspose1dConfig {
     pub backward_memory: BackwardMemory,
 }
 
-impl FftConvTranspose1dConfig {
-    /// Initializes a new [`FftConvTranspose1d`] exactly as [`ConvTranspose1dConfig::init`]
-    /// would, parameters included.
-    pub fn init(&self, device: &Device) -> FftConvTranspose1d {
-        FftConvTranspose1d {
-            algorithm: self.algorithm,
-            backward_memory: self.backward_memory,
-            ..FftConvTranspose1d::from(self.to_conv_transpose1d_config().init(device))
-        }
-    }
-}
-
-config_conversions!(FftConvTranspose1dConfig <-> ConvTranspose1dConfig, to_conv_transpose1d_config, new(channels, kernel_size), with(stride, dilation, groups, padding, padding_out, bias, initializer));
+config_conversions!(FftConvTranspose1dConfig <-> ConvTranspose1dConfig, to_conv_transpose1d_config, new(channels, kernel_size), with(stride, dilation, groups, padding, padding_out, bias, initializer), init FftConvTranspose1d);
 
 /// A transposed 1-D convolution layer computed in the frequency domain: same parameters,
 /// record layout and forward semantics as [`ConvTranspose1d`], so that weights saved from one

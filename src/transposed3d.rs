@@ -5,8 +5,8 @@ use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::nn::Initializer;
 use burn::nn::conv::{ConvTranspose3d, ConvTranspose3dConfig};
+use burn::tensor::Tensor;
 use burn::tensor::ops::ConvTransposeOptions;
-use burn::tensor::{Device, Tensor};
 
 use crate::module::{ConvAlgorithm, config_conversions, impl_fft_layer};
 use crate::ops::BackwardMemory;
@@ -63,17 +63,7 @@ pub struct FftConvTranspose3dConfig {
     pub backward_memory: BackwardMemory,
 }
 
-impl FftConvTranspose3dConfig {
-    /// Initializes a new [`FftConvTranspose3d`] exactly as [`ConvTranspose3dConfig::init`]
-    /// would, parameters included.
-    pub fn init(&self, device: &Device) -> FftConvTranspose3d {
-        FftConvTranspose3d::from(self.to_conv_transpose3d_config().init(device))
-            .with_algorithm(self.algorithm)
-            .with_backward_memory(self.backward_memory)
-    }
-}
-
-config_conversions!(FftConvTranspose3dConfig <-> ConvTranspose3dConfig, to_conv_transpose3d_config, new(channels, kernel_size), with(stride, dilation, groups, padding, padding_out, bias, initializer));
+config_conversions!(FftConvTranspose3dConfig <-> ConvTranspose3dConfig, to_conv_transpose3d_config, new(channels, kernel_size), with(stride, dilation, groups, padding, padding_out, bias, initializer), init FftConvTranspose3d);
 
 /// A transposed 3-D convolution layer computed in the frequency domain: same parameters,
 /// record layout and forward semantics as [`ConvTranspose3d`], so that weights saved from one
