@@ -1,6 +1,6 @@
 //! The tile kernels of the CubeCL backends: overlap-save convolution over small tiles (three
 //! axes; a 1-D or 2-D geometry's leading axes have one point) whose FFTs run in shared
-//! memory, one cube per tile of one image.
+//! memory, one cube per tile of up to eight neighbouring channels of one image.
 //!
 //! - [`spectrum`]: one launch gathers each tile (zero padding, the weight's dilation, the
 //!   output gradient spread onto the stride-1 grid), transforms it and writes its half
@@ -39,6 +39,24 @@ fn units_for(points: usize) -> usize {
     (points / 2).clamp(32, 256)
 }
 
+/// Shared memory a cube of the tile kernels fills at most: the least a WebGPU device offers.
+const SHARED_BYTES: usize = 16 * 1024;
+
+/// The largest number of channels a cube transforms together, 8: a run of neighbouring
+/// matrix columns then fills a 32-byte memory sector in f32.
+const MAX_LANES: usize = 8;
+
+/// Channels (lanes) per cube of the tile kernels for tiles of `points` in `dtype`, out of
+/// `channels`: a power of two, as many as fit [`SHARED_BYTES`] (one at least) up to
+/// [`MAX_LANES`], and no more than the channels need. Lanes make the spectra's reads and
+/// writes runs of neighbouring columns instead of values a matrix row apart, and share each
+/// butterfly's turn.
+fn lanes_for(points: usize, channels: usize, dtype: DType) -> usize {
+    let fit = SHARED_BYTES / (2 * points * dtype.size());
+    let lanes = fit.min(MAX_LANES).min(channels.next_power_of_two()).max(1);
+    1 << lanes.ilog2()
+}
+
 /// Reverses the lowest `bits` bits of `i`.
 #[cube]
 fn bit_reverse(i: usize, #[comptime] bits: usize) -> usize {
@@ -52,21 +70,25 @@ fn bit_reverse(i: usize, #[comptime] bits: usize) -> usize {
     reversed
 }
 
-/// Radix-2 butterflies of one axis of a bit-reversed tile in shared memory: `lines`
-/// transforms of `2^bits` points, point `p` of line `l` at `(l / inner) * outer_step + l %
-/// inner + p * point_step`; `units` units.
+/// Radix-2 butterflies of one axis of `lanes` bit-reversed tiles in shared memory, `points`
+/// apart. The axis is `[bits, lines, inner, outer_step, point_step]`: `lines` transforms of
+/// `2^bits` points per tile, point `p` of line `l` at `(l / inner) * outer_step + l % inner +
+/// p * point_step`. `units` units; a unit computes each turn once for all the lanes.
 #[cube]
 fn butterflies<F: Float>(
     re: &mut Shared<[F]>,
     im: &mut Shared<[F]>,
-    #[comptime] bits: usize,
-    #[comptime] lines: usize,
-    #[comptime] inner: usize,
-    #[comptime] outer_step: usize,
-    #[comptime] point_step: usize,
+    #[comptime] axis: [usize; 5],
     #[comptime] inverse: bool,
     #[comptime] units: usize,
+    #[comptime] lanes: usize,
+    #[comptime] points: usize,
 ) {
+    let bits = comptime![axis[0]];
+    let lines = comptime![axis[1]];
+    let inner = comptime![axis[2]];
+    let outer_step = comptime![axis[3]];
+    let point_step = comptime![axis[4]];
     let per_line = comptime![((1usize << bits) / 2).max(1)];
     let count = comptime![lines * (1usize << bits) / 2];
     let sign = if inverse { F::new(1.0) } else { F::new(-1.0) };
@@ -92,14 +114,18 @@ fn butterflies<F: Float>(
             let second = first + half * point_step;
             let angle = step * F::cast_from(offset);
             let (c, s) = (angle.cos(), angle.sin());
-            let (b_re, b_im) = (re[second], im[second]);
-            let t_re = c * b_re - s * b_im;
-            let t_im = c * b_im + s * b_re;
-            let (a_re, a_im) = (re[first], im[first]);
-            re[first] = a_re + t_re;
-            im[first] = a_im + t_im;
-            re[second] = a_re - t_re;
-            im[second] = a_im - t_im;
+            #[unroll]
+            for lane in 0..lanes {
+                let (first, second) = (first + lane * points, second + lane * points);
+                let (b_re, b_im) = (re[second], im[second]);
+                let t_re = c * b_re - s * b_im;
+                let t_im = c * b_im + s * b_re;
+                let (a_re, a_im) = (re[first], im[first]);
+                re[first] = a_re + t_re;
+                im[first] = a_im + t_im;
+                re[second] = a_re - t_re;
+                im[second] = a_im - t_im;
+            }
             b += units;
         }
         sync_cube();
@@ -107,8 +133,8 @@ fn butterflies<F: Float>(
     }
 }
 
-/// The 3-D FFT of a bit-reversed `[2^bits0, 2^bits1, 2^bits2]` tile in shared memory, in
-/// place; unit axes cost nothing.
+/// The 3-D FFTs of `lanes` bit-reversed `[2^bits0, 2^bits1, 2^bits2]` tiles in shared
+/// memory, one after the other, in place; unit axes cost nothing.
 #[cube]
 fn transform<F: Float>(
     re: &mut Shared<[F]>,
@@ -116,24 +142,19 @@ fn transform<F: Float>(
     #[comptime] bits: [usize; 3],
     #[comptime] inverse: bool,
     #[comptime] units: usize,
+    #[comptime] lanes: usize,
 ) {
     let t0 = comptime![1usize << bits[0]];
     let t1 = comptime![1usize << bits[1]];
     let t2 = comptime![1usize << bits[2]];
+    let n = comptime![t0 * t1 * t2];
     // Rows (points adjacent), then columns (points a row apart), then depth (a plane apart).
-    butterflies::<F>(re, im, bits[2], t0 * t1, 1usize, t2, 1usize, inverse, units);
-    butterflies::<F>(re, im, bits[1], t0 * t2, t2, t1 * t2, t2, inverse, units);
-    butterflies::<F>(
-        re,
-        im,
-        bits[0],
-        t1 * t2,
-        t1 * t2,
-        1usize,
-        t1 * t2,
-        inverse,
-        units,
-    );
+    let rows = comptime![[bits[2], t0 * t1, 1, t2, 1]];
+    let columns = comptime![[bits[1], t0 * t2, t2, t1 * t2, t2]];
+    let depth = comptime![[bits[0], t1 * t2, t1 * t2, 1, t1 * t2]];
+    butterflies::<F>(re, im, rows, inverse, units, lanes, n);
+    butterflies::<F>(re, im, columns, inverse, units, lanes, n);
+    butterflies::<F>(re, im, depth, inverse, units, lanes, n);
 }
 
 /// Which matrix entry of a spectrum `[groups, bins, rows, 2, columns]` image `(i0, i1)`'s
@@ -218,9 +239,22 @@ fn bit_reversed(q0: usize, q1: usize, q2: usize, #[comptime] bits: [usize; 3]) -
     (bit_reverse(q0, bits[0]) * t1 + bit_reverse(q1, bits[1])) * t2 + bit_reverse(q2, bits[2])
 }
 
-/// One cube per tile of one image of `source` `[d0, d1, s0, s1, s2]`: gathers the tile,
-/// transforms it and writes its half spectrum into `spectrum` `[groups, bins, rows, 2,
-/// columns]`.
+/// Which images of dimension 1 (channels) a cube of `lanes` lanes takes, and its tile and
+/// image of dimension 0, from the cube's position: neighbouring cubes take neighbouring
+/// channels, as lanes do, so that their spectra are neighbours.
+#[cube]
+fn cube_images(images1: usize, tiles: usize, #[comptime] lanes: usize) -> (usize, usize, usize) {
+    let blocks = (images1 + comptime![lanes - 1]) / lanes;
+    let cube = CUBE_POS;
+    let first = (cube % blocks) * lanes;
+    let tile = (cube / blocks) % tiles;
+    (cube / (blocks * tiles), tile, first)
+}
+
+/// One cube per tile of `lanes` neighbouring channels of one image of `source` `[d0, d1, s0,
+/// s1, s2]`: gathers the tiles, transforms them and writes their half spectra into
+/// `spectrum` `[groups, bins, rows, 2, columns]`, lanes innermost (the channels are
+/// neighbouring columns of the matrices).
 #[cube(launch)]
 fn tile_spectrum<F: Float>(
     source: &Tensor<F>,
@@ -231,6 +265,7 @@ fn tile_spectrum<F: Float>(
     #[comptime] weight: bool,
     #[comptime] scaled: bool,
     #[comptime] units: usize,
+    #[comptime] lanes: usize,
     #[define(F)] _dtype: ElemType,
 ) {
     let t1_len = comptime![1usize << bits[1]];
@@ -244,53 +279,59 @@ fn tile_spectrum<F: Float>(
         factor = F::new(1.0) / F::cast_from(points);
     }
     let tiles = axes.depth.count * axes.height.count * axes.width.count;
-    let cube = CUBE_POS;
-    if cube >= source.shape(0) * source.shape(1) * tiles {
+    let images1 = source.shape(1);
+    if CUBE_POS >= source.shape(0) * tiles * ((images1 + comptime![lanes - 1]) / lanes) {
         terminate!();
     }
-    // Neighbouring cubes take neighbouring channels: their spectra are neighbours.
-    let i1 = cube % source.shape(1);
-    let tile = (cube / source.shape(1)) % tiles;
-    let i0 = cube / (source.shape(1) * tiles);
-    let base = i0 * source.stride(0) + i1 * source.stride(1);
+    let (i0, tile, first) = cube_images(images1, tiles, lanes);
+    let tile_at = tile_indices(tile, &axes);
 
-    let mut re = Shared::<[F]>::new_slice(points);
-    let mut im = Shared::<[F]>::new_slice(points);
+    let mut re = Shared::<[F]>::new_slice(comptime![points * lanes]);
+    let mut im = Shared::<[F]>::new_slice(comptime![points * lanes]);
+    // Points innermost: neighbouring units read neighbouring samples.
     let mut e = UNIT_POS as usize;
-    while e < points {
-        let (q0, q1, q2) = point_indices(e, t1_len, t2_len);
-        let (inside, offset) =
-            tile_sample::<F>(source, tile_indices(tile, &axes), (q0, q1, q2), &axes);
+    while e < comptime![points * lanes] {
+        let (lane, point) = (e / points, e % points);
+        let i1 = first + lane;
+        let (q0, q1, q2) = point_indices(point, t1_len, t2_len);
+        let (inside, offset) = tile_sample::<F>(source, tile_at, (q0, q1, q2), &axes);
         let mut value = F::new(0.0);
-        if inside {
-            value = source[base + offset] * factor;
+        if inside && i1 < images1 {
+            value = source[i0 * source.stride(0) + i1 * source.stride(1) + offset] * factor;
         }
-        let at = bit_reversed(q0, q1, q2, bits);
+        let at = lane * points + bit_reversed(q0, q1, q2, bits);
         re[at] = value;
         im[at] = F::new(0.0);
         e += units;
     }
     sync_cube();
-    transform::<F>(&mut re, &mut im, bits, false, units);
+    transform::<F>(&mut re, &mut im, bits, false, units, lanes);
 
-    let (group, row, column) = matrix_entry(i0, i1, tile, tiles, per_group, weight);
-    let entry = group * spectrum.stride(0) + row * spectrum.stride(2) + column * spectrum.stride(4);
-    let mut bin = UNIT_POS as usize;
-    while bin < bins {
-        let at = (bin / half2) * t2_len + bin % half2;
-        let index = entry + bin * spectrum.stride(1);
-        let imaginary = index + spectrum.stride(3);
-        spectrum[index] = re[at];
-        spectrum[imaginary] = im[at];
-        bin += units;
+    // Lanes innermost: neighbouring units write neighbouring columns.
+    let mut e = UNIT_POS as usize;
+    while e < comptime![bins * lanes] {
+        let (bin, lane) = (e / lanes, e % lanes);
+        let i1 = first + lane;
+        if i1 < images1 {
+            let (group, row, column) = matrix_entry(i0, i1, tile, tiles, per_group, weight);
+            let index = group * spectrum.stride(0)
+                + bin * spectrum.stride(1)
+                + row * spectrum.stride(2)
+                + column * spectrum.stride(4);
+            let at = lane * points + (bin / half2) * t2_len + bin % half2;
+            let imaginary = index + spectrum.stride(3);
+            spectrum[index] = re[at];
+            spectrum[imaginary] = im[at];
+        }
+        e += units;
     }
 }
 
-/// One cube per tile of one result image: the tile's spectrum from the half spectra `z`
-/// (`[groups, bins, rows, 2, columns]`), transformed back (unnormalized). Tiles that do not
-/// overlap (`y`, `dw`) go straight to their values of `out` `[d0, d1, o0, o1, o2]` as
-/// [`assemble`] places them; overlapping ones (`dx`) to `out` `[d0, count0, count1, count2,
-/// d1, t0, t1, t2]`, for [`assemble`] to add up.
+/// One cube per tile of `lanes` neighbouring result images of dimension 1: the tiles'
+/// spectra from the half spectra `z` (`[groups, bins, rows, 2, columns]`), transformed back
+/// (unnormalized). Tiles that do not overlap (`y`, `dw`) go straight to their values of `out`
+/// `[d0, d1, o0, o1, o2]` as [`assemble`] places them; overlapping ones (`dx`) to `out` `[d0,
+/// count0, count1, count2, d1, t0, t1, t2]`, for [`assemble`] to add up.
 #[cube(launch)]
 fn tile_inverse<F: Float>(
     z: &Tensor<F>,
@@ -302,6 +343,7 @@ fn tile_inverse<F: Float>(
     #[comptime] weight: bool,
     #[comptime] overlap: bool,
     #[comptime] units: usize,
+    #[comptime] lanes: usize,
     #[define(F)] _dtype: ElemType,
 ) {
     let t0_len = comptime![1usize << bits[0]];
@@ -310,21 +352,19 @@ fn tile_inverse<F: Float>(
     let points = comptime![1usize << (bits[0] + bits[1] + bits[2])];
     let half2 = comptime![(1usize << bits[2]) / 2 + 1];
     let tiles = axes.depth.count * axes.height.count * axes.width.count;
-    let cube = CUBE_POS;
-    if cube >= out.shape(0) * tiles * images1 {
+    if CUBE_POS >= out.shape(0) * tiles * ((images1 + comptime![lanes - 1]) / lanes) {
         terminate!();
     }
-    let i1 = cube % images1;
-    let tile = (cube / images1) % tiles;
-    let i0 = cube / (images1 * tiles);
-    let (group, row, column) = matrix_entry(i0, i1, tile, tiles, per_group, weight);
-    let entry = group * z.stride(0) + row * z.stride(2) + column * z.stride(4);
+    let (i0, tile, first) = cube_images(images1, tiles, lanes);
 
-    let mut re = Shared::<[F]>::new_slice(points);
-    let mut im = Shared::<[F]>::new_slice(points);
+    let mut re = Shared::<[F]>::new_slice(comptime![points * lanes]);
+    let mut im = Shared::<[F]>::new_slice(comptime![points * lanes]);
+    // Lanes innermost: neighbouring units read neighbouring columns.
     let mut e = UNIT_POS as usize;
-    while e < points {
-        let (k0, k1, k2) = point_indices(e, t1_len, t2_len);
+    while e < comptime![points * lanes] {
+        let (point, lane) = (e / lanes, e % lanes);
+        let i1 = first + lane;
+        let (k0, k1, k2) = point_indices(point, t1_len, t2_len);
         // Bins past the half are the conjugates of their mirror images.
         let mirrored = k2 >= half2;
         let m0 = (t0_len - k0) % t0_len;
@@ -335,20 +375,34 @@ fn tile_inverse<F: Float>(
             (m0 * t1_len + m1) * half2 + m2,
             (k0 * t1_len + k1) * half2 + k2,
         );
-        let index = entry + bin * z.stride(1);
-        let sign = select(mirrored, F::new(-1.0), F::new(1.0));
-        let at = bit_reversed(k0, k1, k2, bits);
-        re[at] = z[index];
-        im[at] = sign * z[index + z.stride(3)];
+        let mut value_re = F::new(0.0);
+        let mut value_im = F::new(0.0);
+        if i1 < images1 {
+            let (group, row, column) = matrix_entry(i0, i1, tile, tiles, per_group, weight);
+            let index =
+                group * z.stride(0) + bin * z.stride(1) + row * z.stride(2) + column * z.stride(4);
+            let sign = select(mirrored, F::new(-1.0), F::new(1.0));
+            value_re = z[index];
+            value_im = sign * z[index + z.stride(3)];
+        }
+        let at = lane * points + bit_reversed(k0, k1, k2, bits);
+        re[at] = value_re;
+        im[at] = value_im;
         e += units;
     }
     sync_cube();
-    transform::<F>(&mut re, &mut im, bits, true, units);
+    transform::<F>(&mut re, &mut im, bits, true, units, lanes);
 
+    // Points innermost: neighbouring units write neighbouring values.
     let mut e = UNIT_POS as usize;
     if overlap {
-        while e < points {
-            out[cube * points + e] = re[e];
+        let tile_base = (i0 * tiles + tile) * images1;
+        while e < comptime![points * lanes] {
+            let (lane, point) = (e / points, e % points);
+            let i1 = first + lane;
+            if i1 < images1 {
+                out[(tile_base + i1) * points + point] = re[e];
+            }
             e += units;
         }
     } else {
@@ -358,12 +412,13 @@ fn tile_inverse<F: Float>(
             factor = F::cast_from(points);
         }
         let tile_at = tile_indices(tile, &axes);
-        let base = i0 * out.stride(0) + i1 * out.stride(1);
-        while e < points {
-            let point = point_indices(e, t1_len, t2_len);
-            let (inside, offset) = tile_sample::<F>(&*out, tile_at, point, &axes);
-            let at = base + offset;
-            if inside {
+        while e < comptime![points * lanes] {
+            let (lane, point) = (e / points, e % points);
+            let i1 = first + lane;
+            let (inside, offset) =
+                tile_sample::<F>(&*out, tile_at, point_indices(point, t1_len, t2_len), &axes);
+            let at = i0 * out.stride(0) + i1 * out.stride(1) + offset;
+            if inside && i1 < images1 {
                 out[at] = re[e] * factor;
             }
             e += units;
@@ -485,8 +540,11 @@ pub(crate) fn spectrum(
     } else {
         tiles.iter().map(|t| t.count).product()
     };
-    let cube_count = source.meta.shape()[0] * source.meta.shape()[1] * tile_count;
-    let units = units_for(tiles.iter().map(|t| t.tile).product());
+    let points = tiles.iter().map(|t| t.tile).product();
+    let [images0, images1] = [0, 1].map(|dim| source.meta.shape()[dim]);
+    let lanes = lanes_for(points, images1, dtype);
+    let cube_count = images0 * tile_count * images1.div_ceil(lanes);
+    let units = units_for(points);
     if cube_count > 0 {
         tile_spectrum::launch(
             &client,
@@ -500,6 +558,7 @@ pub(crate) fn spectrum(
             weight,
             !weight,
             units,
+            lanes,
             element(dtype),
         );
     }
@@ -561,8 +620,10 @@ pub(crate) fn inverse(
         ConvPass::InputGrad => geometry.in_channels(),
         ConvPass::Forward | ConvPass::WeightGrad => geometry.out_channels(),
     } / geometry.groups();
-    let cube_count = images[0] * images[1] * counts.iter().product::<usize>();
-    let units = units_for(sizes.iter().product());
+    let points = sizes.iter().product();
+    let lanes = lanes_for(points, images[1], dtype);
+    let cube_count = images[0] * counts.iter().product::<usize>() * images[1].div_ceil(lanes);
+    let units = units_for(points);
     if cube_count > 0 {
         tile_inverse::launch(
             &client,
@@ -577,6 +638,7 @@ pub(crate) fn inverse(
             weight,
             overlap,
             units,
+            lanes,
             element(dtype),
         );
     }
@@ -722,4 +784,28 @@ fn axes3(geometry: &ConvGeometry) -> [Option<AxisGeometry>; 3] {
     let axes = geometry.axes();
     let missing = 3 - axes.len();
     std::array::from_fn(|index| index.checked_sub(missing).map(|axis| axes[axis]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lanes_fill_shared_memory_up_to_eight_channels() {
+        for points in [1, 2, 64, 256, 512, 1024, 2048] {
+            for channels in [1, 2, 3, 5, 8, 64] {
+                for dtype in [DType::F32, DType::F64] {
+                    let lanes = lanes_for(points, channels, dtype);
+                    assert!(lanes.is_power_of_two() && lanes <= MAX_LANES);
+                    assert!(lanes < 2 * channels, "{lanes} lanes for {channels} channels");
+                    let bytes = 2 * points * lanes * dtype.size();
+                    assert!(lanes == 1 || bytes <= SHARED_BYTES, "{bytes} bytes");
+                }
+            }
+        }
+        assert_eq!(lanes_for(256, 64, DType::F32), 8);
+        assert_eq!(lanes_for(1024, 64, DType::F32), 2);
+        assert_eq!(lanes_for(1024, 64, DType::F64), 1);
+        assert_eq!(lanes_for(256, 3, DType::F32), 4);
+    }
 }
