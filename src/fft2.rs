@@ -1,6 +1,7 @@
 //! Differentiable 2-D FFTs over the last two dimensions, with hand-written adjoints: Flex and
-//! NdArray run this crate's FFT kernels; the CubeCL devices (wgpu) multiply by dense DFT
-//! matrices on the device (any size, `O(n)` work per output value instead of `O(log n)`).
+//! NdArray run this crate's FFT kernels; the CubeCL devices (wgpu) run burn-signal's FFTs on
+//! the device along power-of-two axes and Bluestein's algorithm along the others (any size,
+//! `O(n log n)`).
 //!
 //! Complex tensors are (real, imaginary) pairs. Sizes follow numpy's `s`: the input is
 //! cropped or zero-padded to `s` before a forward transform; an inverse real transform

@@ -314,9 +314,9 @@ fn self_conjugate_imaginary_parts_get_exactly_zero_gradient_and_the_naive_rule_f
     );
 }
 
-/// On wgpu (lavapipe in CI) the transforms are dense DFT matrices on the device, or
-/// burn-signal's FFTs for power-of-two sizes: values and autodiff gradients against Flex, in
-/// f32, for every map, an odd, an even and a power-of-two size.
+/// On wgpu (lavapipe in CI) the transforms are burn-signal's FFTs along power-of-two axes
+/// and Bluestein's algorithm along the others: values and autodiff gradients against Flex,
+/// in f32, for every map, odd, even and power-of-two sizes.
 #[cfg(feature = "wgpu")]
 #[test]
 fn wgpu_matches_flex_with_gradients() {
@@ -325,7 +325,7 @@ fn wgpu_matches_flex_with_gradients() {
     };
     let devices = [Device::flex(), wgpu];
     let mut sampler = Sampler::new(21);
-    for size in [[5, 6], [4, 7], [4, 8]] {
+    for size in [[5, 6], [4, 7], [4, 8], [12, 33]] {
         for (name, map, parts) in all_maps() {
             let inputs: Vec<Vec<f64>> = (0..parts)
                 .map(|_| sampler.values(2 * size[0] * size[1]))

@@ -12,15 +12,17 @@
 //! the image and an f32 input near `f32::MAX` stays finite where direct convolution does. Spectra have the layout of
 //! [`spectrum_shape`](crate::layout::spectrum_shape).
 //!
-//! The 2-D DFTs of [`crate::fft2()`] run burn-signal's FFTs where both sizes are powers of
-//! two (of at least 2), and multiply by dense DFT matrices otherwise: any size, `O(n)` work
-//! per output value.
+//! The 2-D DFTs of [`crate::fft2()`] run burn-signal's FFTs along axes whose size is a power
+//! of two, and Bluestein's algorithm (a chirp convolution through power-of-two FFTs) along
+//! the others: `O(n log n)` work at any size.
 
 use burn::backend::{Backend, TensorMetadata, tensor::FloatTensor};
 use burn::signal::SignalOps;
 use burn::tensor::ops::PadMode;
 use burn::tensor::{Shape, Slice, TensorData};
 use fftconv_kernels::{AxisGeometry, ConvGeometry, SpectrumKind};
+use num_complex::Complex64;
+use rustfft::FftPlanner;
 
 use crate::layout::{half_bins, transform_size};
 use crate::ops::ConvPass;
@@ -386,68 +388,98 @@ fn scaled<B: Backend>(t: Float<B>, factor: f64) -> Float<B> {
     B::float_mul_scalar(t, factor.into())
 }
 
-/// `[rows, cols]` matrix `weight(j) exp(sign 2πi jk / n)` at `[j, k]`, angles reduced modulo
-/// `n` in integers; on the device and dtype of `like`.
-fn dft_matrix<B: Backend>(
-    [rows, cols]: [usize; 2],
-    n: usize,
-    sign: f64,
-    weight: impl Fn(usize) -> f64,
+/// `values` along dimension `dim` of a rank-`rank` tensor whose other dimensions are 1 (it
+/// broadcasts along them); on the device and dtype of `like`.
+fn along_dim<B: Backend>(
+    values: &[Complex64],
+    dim: usize,
+    rank: usize,
     like: &Float<B>,
 ) -> Complex<B> {
-    let (re, im): (Vec<f64>, Vec<f64>) = (0..rows)
-        .flat_map(|j| (0..cols).map(move |k| (j, k)))
-        .map(|(j, k)| {
-            let angle = std::f64::consts::TAU * ((j * k) % n) as f64 / n as f64;
-            let (sin, cos) = angle.sin_cos();
-            (weight(j) * cos, weight(j) * sign * sin)
-        })
-        .unzip();
-    let tensor = |values: Vec<f64>| {
-        let data = TensorData::new(values, [rows, cols]).convert_dtype(like.dtype());
+    let mut shape = vec![1; rank];
+    shape[dim] = values.len();
+    let tensor = |part: fn(&Complex64) -> f64| {
+        let data = TensorData::new(values.iter().map(part).collect(), shape.clone())
+            .convert_dtype(like.dtype());
         B::float_from_data(data, &like.device())
     };
     Complex {
-        re: tensor(re),
-        im: tensor(im),
+        re: tensor(|v| v.re),
+        im: tensor(|v| v.im),
     }
 }
 
-/// `t` times `matrix` along its last dimension.
-fn along_last<B: Backend>(t: &Float<B>, matrix: &Float<B>) -> Float<B> {
-    let mut shape = t.shape();
-    let rank = shape.num_dims();
-    let n = shape[rank - 1];
-    let rows = shape.num_elements() / n;
-    let flat = B::float_reshape(t.clone(), Shape::from([rows, n]));
-    shape[rank - 1] = matrix.shape()[1];
-    B::float_reshape(B::float_matmul(flat, matrix.clone()), shape)
+/// The elementwise complex product of `a` and `b` (broadcasting).
+fn times<B: Backend>(a: &Complex<B>, b: &Complex<B>) -> Complex<B> {
+    Complex::product(a, b, |x, y| B::float_mul(x.clone(), y.clone()))
 }
 
-/// `z` times `matrix` along its last dimension, or along the one before it when `rows`.
-fn complex_along<B: Backend>(z: Complex<B>, matrix: &Complex<B>, rows: bool) -> Complex<B> {
-    let rank = z.re.shape().num_dims();
-    let flip = |t: Float<B>| {
-        if rows {
-            B::float_swap_dims(t, rank - 2, rank - 1)
+/// Bluestein's chirp `exp(sign πi m² / n)` for `m < len`, its angle reduced modulo `2π` in
+/// integers.
+fn chirp(n: usize, len: usize, sign: f64) -> Vec<Complex64> {
+    let period = 2 * n as u128;
+    (0..len)
+        .map(|m| {
+            let turns = (m as u128 * m as u128 % period) as f64 / n as f64;
+            Complex64::from_polar(1.0, sign * std::f64::consts::PI * turns)
+        })
+        .collect()
+}
+
+/// The `n`-point DFT along `dim` of `z` (at most `n` values there, zero-padded to `n`): its
+/// first `bins` bins, `Σ_j z_j exp(∓2πi jk / n)` (`+` when `inverse`).
+///
+/// Powers of two take burn-signal's FFT. Other sizes take Bluestein's algorithm, so every
+/// size costs `O(n log n)`: `jk = (j² + k² - (k - j)²) / 2` makes the DFT a chirp times the
+/// circular convolution of the chirped input with the conjugate chirp, which power-of-two
+/// FFTs of at least `2n - 1` points compute. The conjugate chirp's spectrum (with the
+/// inverse FFT's `1 / m`) is computed on the host in f64.
+fn dft_along<B: Backend + SignalOps>(
+    z: Complex<B>,
+    dim: usize,
+    n: usize,
+    bins: usize,
+    inverse: bool,
+) -> Complex<B> {
+    let first_bins = |z: Complex<B>| {
+        if z.re.shape()[dim] == bins {
+            z
         } else {
-            t
+            z.map(|t| contiguous_run::<B>(t, dim, 0, bins))
         }
     };
-    let z = z.map(flip);
-    Complex::product(&z, matrix, along_last::<B>).map(flip)
+    if n == 1 {
+        return z;
+    }
+    if n.is_power_of_two() {
+        // The inverse DFT is the conjugate of the forward DFT of the conjugate.
+        let flip = |z: Complex<B>| if inverse { z.conj() } else { z };
+        return first_bins(flip(cfft::<B>(flip(z), dim, n)));
+    }
+    let sign = if inverse { 1.0 } else { -1.0 };
+    let (rank, len) = (z.re.shape().num_dims(), z.re.shape()[dim]);
+    let m = (2 * n - 1).next_power_of_two();
+    let c = chirp(n, n, sign);
+    let mut kernel = vec![Complex64::new(0.0, 0.0); m];
+    for (j, value) in c.iter().take(n).enumerate() {
+        kernel[j] = value.conj() / m as f64;
+        kernel[(m - j) % m] = kernel[j];
+    }
+    FftPlanner::new().plan_fft_forward(m).process(&mut kernel);
+    let chirped = times(&z, &along_dim::<B>(&c[..len], dim, rank, &z.re));
+    let spectrum = cfft::<B>(chirped, dim, m);
+    let product = times(&spectrum, &along_dim::<B>(&kernel, dim, rank, &spectrum.re));
+    let convolved = first_bins(cfft::<B>(product.conj(), dim, m).conj());
+    times(
+        &convolved,
+        &along_dim::<B>(&c[..bins], dim, rank, &convolved.re),
+    )
 }
 
 fn last2<B: Backend>(t: &Float<B>) -> [usize; 2] {
     let shape = t.shape();
     let rank = shape.num_dims();
     [shape[rank - 2], shape[rank - 1]]
-}
-
-/// Whether maps of `sizes` take burn-signal's FFTs: powers of two of at least 2 (its device
-/// FFT needs DC and Nyquist bins); other sizes take the dense DFT matrices.
-fn fft_sizes(sizes: [usize; 2]) -> bool {
-    sizes.iter().all(|&n| n >= 2 && n.is_power_of_two())
 }
 
 /// Unnormalized complex 2-D DFT of the last two dimensions; `exp(+2πi ..)` when `inverse`.
@@ -458,21 +490,8 @@ pub(crate) fn dft2<B: Backend + SignalOps>(
 ) -> (Float<B>, Float<B>) {
     let [h, w] = last2::<B>(&re);
     let rank = re.shape().num_dims();
-    if fft_sizes([h, w]) {
-        // The inverse DFT is the conjugate of the forward DFT of the conjugate.
-        let flip = |z: Complex<B>| if inverse { z.conj() } else { z };
-        let z = flip(Complex { re, im });
-        let z = flip(cfft::<B>(cfft::<B>(z, rank - 1, w), rank - 2, h));
-        return (z.re, z.im);
-    }
-    let sign = if inverse { 1.0 } else { -1.0 };
-    let columns = dft_matrix::<B>([w, w], w, sign, |_| 1.0, &re);
-    let rows = dft_matrix::<B>([h, h], h, sign, |_| 1.0, &re);
-    let z = complex_along(
-        complex_along(Complex { re, im }, &columns, false),
-        &rows,
-        true,
-    );
+    let columns = dft_along::<B>(Complex { re, im }, rank - 1, w, w, inverse);
+    let z = dft_along::<B>(columns, rank - 2, h, h, inverse);
     (z.re, z.im)
 }
 
@@ -480,18 +499,14 @@ pub(crate) fn dft2<B: Backend + SignalOps>(
 pub(crate) fn rdft2<B: Backend + SignalOps>(x: Float<B>) -> (Float<B>, Float<B>) {
     let [h, w] = last2::<B>(&x);
     let rank = x.shape().num_dims();
-    if fft_sizes([h, w]) {
+    let half = if w >= 2 && w.is_power_of_two() {
         let (re, im) = B::rfft(x, rank - 1, Some(w));
-        let z = cfft::<B>(Complex { re, im }, rank - 2, h);
-        return (z.re, z.im);
-    }
-    let columns = dft_matrix::<B>([w, w / 2 + 1], w, -1.0, |_| 1.0, &x);
-    let half = Complex {
-        re: along_last::<B>(&x, &columns.re),
-        im: along_last::<B>(&x, &columns.im),
+        Complex { re, im }
+    } else {
+        let zeros = B::float_zeros(x.shape(), &x.device(), x.dtype().into());
+        dft_along::<B>(Complex { re: x, im: zeros }, rank - 1, w, w / 2 + 1, false)
     };
-    let rows = dft_matrix::<B>([h, h], h, -1.0, |_| 1.0, &x);
-    let z = complex_along(half, &rows, true);
+    let z = dft_along::<B>(half, rank - 2, h, h, false);
     (z.re, z.im)
 }
 
@@ -502,28 +517,25 @@ pub(crate) fn rdft2<B: Backend + SignalOps>(x: Float<B>) -> (Float<B>, Float<B>)
 pub(crate) fn irdft2<B: Backend + SignalOps>(re: Float<B>, im: Float<B>, width: usize) -> Float<B> {
     let [h, half] = last2::<B>(&re);
     let rank = re.shape().num_dims();
-    if fft_sizes([h, width]) {
-        let rows = cfft::<B>(Complex { re, im }.conj(), rank - 2, h).conj();
-        // Zero at DC and Nyquist, one elsewhere: burn-signal's inverse need not drop them.
-        let interior: Vec<f64> = (0..half)
-            .map(|k| if k == 0 || 2 * k == width { 0.0 } else { 1.0 })
-            .collect();
-        let mut mask_shape = vec![1; rank];
-        mask_shape[rank - 1] = half;
-        let mask = TensorData::new(interior, mask_shape).convert_dtype(rows.im.dtype());
-        let im = B::float_mul(rows.im, B::float_from_data(mask, &rows.re.device()));
-        // burn-signal's inverse divides by `width`.
+    let rows = dft_along::<B>(Complex { re, im }, rank - 2, h, h, true);
+    let interior = |k: usize| k != 0 && 2 * k != width;
+    let column_weights = |weight: fn(bool) -> f64| {
+        let values: Vec<f64> = (0..half).map(|k| weight(interior(k))).collect();
+        let mut shape = vec![1; rank];
+        shape[rank - 1] = half;
+        let data = TensorData::new(values, shape).convert_dtype(rows.re.dtype());
+        B::float_from_data(data, &rows.re.device())
+    };
+    if width >= 2 && width.is_power_of_two() {
+        // burn-signal's inverse need not drop the imaginary parts at DC and Nyquist.
+        let im = B::float_mul(rows.im, column_weights(|i| if i { 1.0 } else { 0.0 }));
+        // It divides by `width`.
         return scaled::<B>(B::irfft(rows.re, im, rank - 1, Some(width)), width as f64);
     }
-    let rows = dft_matrix::<B>([h, h], h, 1.0, |_| 1.0, &re);
-    let z = complex_along(Complex { re, im }, &rows, true);
-    // Row k of the matrix is bin k.
-    let twice_interior = |k: usize| if k == 0 || 2 * k == width { 1.0 } else { 2.0 };
-    let columns = dft_matrix::<B>([half, width], width, 1.0, twice_interior, &z.re);
-    B::float_sub(
-        along_last::<B>(&z.re, &columns.re),
-        along_last::<B>(&z.im, &columns.im),
-    )
+    // The real part of the inverse DFT of the half spectrum, interior columns doubled.
+    let weights = column_weights(|i| if i { 2.0 } else { 1.0 });
+    let weighted = rows.map(|t| B::float_mul(t, weights.clone()));
+    dft_along::<B>(weighted, rank - 1, width, width, true).re
 }
 
 #[cfg(all(test, feature = "flex"))]
@@ -626,8 +638,8 @@ mod tests {
         println!("largest relative error (y, dx, dw): {worst:e}");
     }
 
-    /// Dense DFTs to 1e-12; burn-signal's FFTs (power-of-two sizes) to 1e-6, their accuracy on
-    /// Flex even in f64 (f32 twiddles, as in the test above).
+    /// To 1e-6 at every size: burn-signal's FFTs (also inside Bluestein's algorithm) have
+    /// f32 twiddles, even in f64 on Flex (as in the test above).
     #[test]
     fn device_dfts_match_the_fft_kernels() {
         let mut sampler = Sampler::new(3);
@@ -638,12 +650,11 @@ mod tests {
             [2, 1, 1],
             [2, 4, 8],
             [1, 2, 2],
+            [1, 3, 100],
+            [1, 17, 45],
+            [1, 31, 1],
         ] {
-            let tolerance = if super::fft_sizes([shape[1], shape[2]]) {
-                1e-6
-            } else {
-                1e-12
-            };
+            let tolerance = 1e-6;
             let (re, im) = (tensor(&mut sampler, shape), tensor(&mut sampler, shape));
             for inverse in [false, true] {
                 let (a_re, a_im) = super::dft2::<Flex>(re.clone(), im.clone(), inverse);

@@ -797,7 +797,10 @@ mod tests {
                 for dtype in [DType::F32, DType::F64] {
                     let lanes = lanes_for(points, channels, dtype);
                     assert!(lanes.is_power_of_two() && lanes <= MAX_LANES);
-                    assert!(lanes < 2 * channels, "{lanes} lanes for {channels} channels");
+                    assert!(
+                        lanes < 2 * channels,
+                        "{lanes} lanes for {channels} channels"
+                    );
                     let bytes = 2 * points * lanes * dtype.size();
                     assert!(lanes == 1 || bytes <= SHARED_BYTES, "{bytes} bytes");
                 }
