@@ -173,10 +173,14 @@ impl DeviceTiling {
     }
 
     /// The shape of a spectrum of `kind` under this tiling: per-bin matrices of image tiles
-    /// by channels for `x` and `dy`, and output by input channels for the weight, as
-    /// `[groups, bins, rows, 2, columns]` for tiles (each row its real parts, then its
-    /// imaginary parts: one real matrix product per pass) and `[2, groups, bins, rows,
-    /// columns]` for whole images (the real parts, then the imaginary parts).
+    /// by channels for `x` and `dy`, and output by input channels for the weight.
+    ///
+    /// For tiles, `[groups, bins, rows, 2, columns]`: each row its real parts, then its
+    /// imaginary parts, so that each pass is one real matrix product. The weight's matrix
+    /// `W = A + iB` is stored in its real form `[[A, B], [-B, A]]`, `[groups, bins, 2, rows,
+    /// 2 * columns]`, which the input gradient multiplies as it is and the forward pass
+    /// transposed. For whole images, `[2, groups, bins, rows, columns]`: the real parts, then
+    /// the imaginary parts.
     pub(crate) fn spectrum_shape(&self, kind: &SpectrumKind, geometry: &ConvGeometry) -> Shape {
         let bins: usize = half_bins(&self.size()).iter().product();
         let groups = geometry.groups();
@@ -190,9 +194,12 @@ impl DeviceTiling {
             ),
             SpectrumKind::OutputGrad => (image_tiles, per_group(geometry.out_channels())),
         };
-        match self {
-            Self::Tiles(_) => Shape::from([groups, bins, rows, 2, columns]),
-            Self::Whole(_) => Shape::from([2, groups, bins, rows, columns]),
+        match (self, kind) {
+            (Self::Tiles(_), SpectrumKind::Weight) => {
+                Shape::from([groups, bins, 2, rows, 2 * columns])
+            }
+            (Self::Tiles(_), _) => Shape::from([groups, bins, rows, 2, columns]),
+            (Self::Whole(_), _) => Shape::from([2, groups, bins, rows, columns]),
         }
     }
 }

@@ -253,8 +253,9 @@ fn cube_images(images1: usize, tiles: usize, #[comptime] lanes: usize) -> (usize
 
 /// One cube per tile of `lanes` neighbouring channels of one image of `source` `[d0, d1, s0,
 /// s1, s2]`: gathers the tiles, transforms them and writes their half spectra into
-/// `spectrum` `[groups, bins, rows, 2, columns]`, lanes innermost (the channels are
-/// neighbouring columns of the matrices).
+/// `spectrum` `[groups, bins, rows, 2, columns]` (the weight's real form `[groups, bins, 2,
+/// rows, 2 * columns]`), lanes innermost (the channels are neighbouring columns of the
+/// matrices).
 #[cube(launch)]
 fn tile_spectrum<F: Float>(
     source: &Tensor<F>,
@@ -314,14 +315,25 @@ fn tile_spectrum<F: Float>(
         let i1 = first + lane;
         if i1 < images1 {
             let (group, row, column) = matrix_entry(i0, i1, tile, tiles, per_group, weight);
-            let index = group * spectrum.stride(0)
-                + bin * spectrum.stride(1)
-                + row * spectrum.stride(2)
-                + column * spectrum.stride(4);
+            let bin_at = group * spectrum.stride(0) + bin * spectrum.stride(1);
             let at = lane * points + (bin / half2) * t2_len + bin % half2;
-            let imaginary = index + spectrum.stride(3);
-            spectrum[index] = re[at];
-            spectrum[imaginary] = im[at];
+            if weight {
+                // The real form `[[A, B], [-B, A]]` (`[.., 2, rows, 2 * columns]`).
+                let index = bin_at + row * spectrum.stride(3) + column * spectrum.stride(4);
+                let columns = spectrum.shape(4) / 2;
+                let lower = index + spectrum.stride(2);
+                let imaginary = index + columns * spectrum.stride(4);
+                let lower_imaginary = lower + columns * spectrum.stride(4);
+                spectrum[index] = re[at];
+                spectrum[imaginary] = im[at];
+                spectrum[lower] = -im[at];
+                spectrum[lower_imaginary] = re[at];
+            } else {
+                let index = bin_at + row * spectrum.stride(2) + column * spectrum.stride(4);
+                let imaginary = index + spectrum.stride(3);
+                spectrum[index] = re[at];
+                spectrum[imaginary] = im[at];
+            }
         }
         e += units;
     }
@@ -660,53 +672,39 @@ pub(crate) fn inverse(
 }
 
 /// The per-bin channel contraction of `pass` on the spectra `lhs` and `rhs` (in the order of
-/// [`ConvPass::operands`], `[groups, bins, rows, 2, columns]`), as one real batched matrix
-/// product: a row of real parts then imaginary parts times the real form `[[A, B], [-B, A]]`
-/// of the complex matrix `A + iB` is the row of the complex product. The weight gradient
-/// multiplies the two data spectra, whose four real products come out of one matrix product
-/// and are combined after it, at the weight's size.
+/// [`ConvPass::operands`], `[groups, bins, rows, 2, columns]`, the weight's real form
+/// `[groups, bins, 2, rows, 2 * columns]`), as one real batched matrix product: a row of real
+/// parts then imaginary parts times the real form `[[A, B], [-B, A]]` of the complex matrix
+/// `A + iB` is the row of the complex product. The weight gradient multiplies the two data
+/// spectra, whose four real products come out of one matrix product and are combined after
+/// it, at the weight's size.
 pub(crate) fn contract(lhs: CubeTensor, rhs: CubeTensor, pass: ConvPass) -> CubeTensor {
     type B = CubeBackend;
+    // `[groups, bins, rows, 2 * columns]`.
     let as_rows = |t: CubeTensor| {
         let [g, bins, rows, two, columns] = dims(&t);
         B::float_reshape(t, Shape::from([g, bins, rows, two * columns]))
     };
-    // The real and imaginary parts of a spectrum, `[groups, bins, rows, columns]` each.
-    let parts = |t: &CubeTensor| {
-        let [g, bins, rows, _, columns] = dims(t);
-        let part = |index: usize| {
-            let slices = [0..g, 0..bins, 0..rows, index..index + 1, 0..columns].map(Slice::from);
-            B::float_reshape(
-                B::float_slice(t.clone(), &slices),
-                Shape::from([g, bins, rows, columns]),
-            )
-        };
-        (part(0), part(1))
-    };
-    // `[[a, b], [c, d]]` from four `[groups, bins, p, q]` blocks.
-    let blocks = |[a, b, c, d]: [CubeTensor; 4]| {
-        B::float_cat(
-            vec![B::float_cat(vec![a, b], 3), B::float_cat(vec![c, d], 3)],
-            2,
-        )
+    // The weight's real form `[[Wr, Wi], [-Wi, Wr]]`, `[groups, bins, 2 * out, 2 * in]`.
+    let real_form = |t: CubeTensor| {
+        let [g, bins, two, rows, columns] = dims(&t);
+        B::float_reshape(t, Shape::from([g, bins, two * rows, columns]))
     };
     let transpose = |t: CubeTensor| B::float_swap_dims(t, 2, 3);
     let [g, bins, rows, _, _] = dims(&lhs);
     match pass {
         ConvPass::Forward => {
-            // Y = X conj(W)^T: A = Wr^T, B = -Wi^T.
-            let (w_re, w_im) = parts(&rhs);
-            let (a, b) = (transpose(w_re), transpose(w_im));
-            let real_form = blocks([a.clone(), B::float_neg(b.clone()), b, a]);
-            let y = B::float_matmul(as_rows(lhs), real_form);
-            B::float_reshape(y, Shape::from([g, bins, rows, 2, dims(&rhs)[2]]))
+            // Y = X conj(W)^T, whose real form `[[Wr^T, -Wi^T], [Wi^T, Wr^T]]` is the
+            // transpose of W's.
+            let out_channels = dims(&rhs)[3];
+            let y = B::float_matmul(as_rows(lhs), transpose(real_form(rhs)));
+            B::float_reshape(y, Shape::from([g, bins, rows, 2, out_channels]))
         }
         ConvPass::InputGrad => {
-            // dX = dY W: A = Wr, B = Wi.
-            let (a, b) = parts(&rhs);
-            let real_form = blocks([a.clone(), b.clone(), B::float_neg(b), a]);
-            let dx = B::float_matmul(as_rows(lhs), real_form);
-            B::float_reshape(dx, Shape::from([g, bins, rows, 2, dims(&rhs)[4]]))
+            // dX = dY W.
+            let in_channels = dims(&rhs)[4] / 2;
+            let dx = B::float_matmul(as_rows(lhs), real_form(rhs));
+            B::float_reshape(dx, Shape::from([g, bins, rows, 2, in_channels]))
         }
         ConvPass::WeightGrad => {
             // dW = conj(dY)^T X = (Pr Xr + Pi Xi) + i (Pr Xi - Pi Xr), P = dY^T, from the
