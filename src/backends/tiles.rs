@@ -24,7 +24,7 @@
 use burn::backend::TensorMetadata;
 use burn::backend::ops::FloatTensorOps;
 use burn::backend::wgpu::{CubeBackend, CubeTensor};
-use burn::tensor::{DType, Shape, Slice};
+use burn::tensor::{DType, Shape};
 use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use cubecl::prelude::*;
@@ -340,7 +340,8 @@ fn tile_spectrum<F: Float>(
 }
 
 /// One cube per tile of `lanes` neighbouring result images of dimension 1: the tiles'
-/// spectra from the half spectra `z` (`[groups, bins, rows, 2, columns]`), transformed back
+/// spectra from the half spectra `z` (`[groups, bins, rows, 2, columns]`, for the weight
+/// gradient the blocks of [`contract`]'s product, `[groups, bins, 2, rows, 2 * columns]`), transformed back
 /// (unnormalized). Tiles that do not overlap (`y`, `dw`) go straight to their values of `out`
 /// `[d0, d1, o0, o1, o2]` as [`assemble`] places them; overlapping ones (`dx`) to `out` `[d0,
 /// count0, count1, count2, d1, t0, t1, t2]`, for [`assemble`] to add up.
@@ -391,11 +392,21 @@ fn tile_inverse<F: Float>(
         let mut value_im = F::new(0.0);
         if i1 < images1 {
             let (group, row, column) = matrix_entry(i0, i1, tile, tiles, per_group, weight);
-            let index =
-                group * z.stride(0) + bin * z.stride(1) + row * z.stride(2) + column * z.stride(4);
+            let bin_at = group * z.stride(0) + bin * z.stride(1);
             let sign = select(mirrored, F::new(-1.0), F::new(1.0));
-            value_re = z[index];
-            value_im = sign * z[index + z.stride(3)];
+            if weight {
+                // The blocks `[[Pr Xr, Pr Xi], [Pi Xr, Pi Xi]]` (`[.., 2, rows, 2 * columns]`)
+                // of the weight gradient's product: `(Pr Xr + Pi Xi) + i (Pr Xi - Pi Xr)`.
+                let index = bin_at + row * z.stride(3) + column * z.stride(4);
+                let columns = z.shape(4) / 2;
+                let lower = index + z.stride(2);
+                value_re = z[index] + z[lower + columns * z.stride(4)];
+                value_im = sign * (z[index + columns * z.stride(4)] - z[lower]);
+            } else {
+                let index = bin_at + row * z.stride(2) + column * z.stride(4);
+                value_re = z[index];
+                value_im = sign * z[index + z.stride(3)];
+            }
         }
         let at = lane * points + bit_reversed(k0, k1, k2, bits);
         re[at] = value_re;
@@ -577,8 +588,7 @@ pub(crate) fn spectrum(
     spectrum
 }
 
-/// The result of `pass` from the contracted spectra `z` (`[groups, bins, rows, 2, columns]`,
-/// [`contract`]) over `tiles`.
+/// The result of `pass` from the contracted spectra `z` ([`contract`]) over `tiles`.
 pub(crate) fn inverse(
     z: CubeTensor,
     pass: ConvPass,
@@ -676,8 +686,8 @@ pub(crate) fn inverse(
 /// `[groups, bins, 2, rows, 2 * columns]`), as one real batched matrix product: a row of real
 /// parts then imaginary parts times the real form `[[A, B], [-B, A]]` of the complex matrix
 /// `A + iB` is the row of the complex product. The weight gradient multiplies the two data
-/// spectra, whose four real products come out of one matrix product and are combined after
-/// it, at the weight's size.
+/// spectra, whose four real products come out of one matrix product, `[groups, bins, 2,
+/// rows, 2 * columns]`; [`inverse`] combines them.
 pub(crate) fn contract(lhs: CubeTensor, rhs: CubeTensor, pass: ConvPass) -> CubeTensor {
     type B = CubeBackend;
     // `[groups, bins, rows, 2 * columns]`.
@@ -707,27 +717,12 @@ pub(crate) fn contract(lhs: CubeTensor, rhs: CubeTensor, pass: ConvPass) -> Cube
             B::float_reshape(dx, Shape::from([g, bins, rows, 2, in_channels]))
         }
         ConvPass::WeightGrad => {
-            // dW = conj(dY)^T X = (Pr Xr + Pi Xi) + i (Pr Xi - Pi Xr), P = dY^T, from the
-            // blocks [[Pr Xr, Pr Xi], [Pi Xr, Pi Xi]] of one product.
-            let [_, _, _, _, out_channels] = dims(&lhs);
-            let in_channels = dims(&rhs)[4];
+            // dW = conj(dY)^T X = (Pr Xr + Pi Xi) + i (Pr Xi - Pi Xr), P = dY^T: the blocks
+            // [[Pr Xr, Pr Xi], [Pi Xr, Pi Xi]] of one product, which [`inverse`] combines.
+            let out_channels = dims(&lhs)[4];
             let products = B::float_matmul(transpose(as_rows(lhs)), as_rows(rhs));
-            let block = |row: usize, column: usize| {
-                let slices = [
-                    0..g,
-                    0..bins,
-                    row * out_channels..(row + 1) * out_channels,
-                    column * in_channels..(column + 1) * in_channels,
-                ]
-                .map(Slice::from);
-                B::float_slice(products.clone(), &slices)
-            };
-            let re = B::float_add(block(0, 0), block(1, 1));
-            let im = B::float_sub(block(0, 1), block(1, 0));
-            let part = |t: CubeTensor| {
-                B::float_reshape(t, Shape::from([g, bins, out_channels, 1, in_channels]))
-            };
-            B::float_cat(vec![part(re), part(im)], 3)
+            let columns = products.shape()[3];
+            B::float_reshape(products, Shape::from([g, bins, 2, out_channels, columns]))
         }
     }
 }
