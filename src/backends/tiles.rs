@@ -70,10 +70,51 @@ fn bit_reverse(i: usize, #[comptime] bits: usize) -> usize {
     reversed
 }
 
-/// Radix-2 butterflies of one axis of `lanes` bit-reversed tiles in shared memory, `points`
+/// Where work item `b` of a pass over groups of `2^radix_bits` points `2^stage` apart starts
+/// along `axis` (see [`butterflies`]): its first point, and its offset in its group.
+/// Consecutive items take neighbouring shared-memory words: items of one line where its
+/// points are adjacent, else the same item of adjacent lines.
+#[cube]
+fn pass_item(
+    b: usize,
+    stage: usize,
+    #[comptime] radix_bits: usize,
+    #[comptime] axis: [usize; 5],
+) -> (usize, usize) {
+    let bits = comptime![axis[0]];
+    let lines = comptime![axis[1]];
+    let inner = comptime![axis[2]];
+    let outer_step = comptime![axis[3]];
+    let point_step = comptime![axis[4]];
+    let per_line = comptime![((1usize << bits) >> radix_bits).max(1)];
+    let (line, j) = if comptime![point_step == 1] {
+        (b / per_line, b % per_line)
+    } else {
+        (b % lines, b / lines)
+    };
+    let group = j >> stage;
+    let offset = j & ((1usize << stage) - 1);
+    let base = (line / inner) * outer_step + line % inner;
+    (
+        base + (((group << stage) << radix_bits) + offset) * point_step,
+        offset,
+    )
+}
+
+/// The complex product `a b`.
+#[cube]
+fn times<F: Float>(a: (F, F), b: (F, F)) -> (F, F) {
+    (a.0 * b.0 - a.1 * b.1, a.0 * b.1 + a.1 * b.0)
+}
+
+/// The butterflies of one axis of `lanes` bit-reversed tiles in shared memory, `points`
 /// apart. The axis is `[bits, lines, inner, outer_step, point_step]`: `lines` transforms of
 /// `2^bits` points per tile, point `p` of line `l` at `(l / inner) * outer_step + l % inner +
 /// p * point_step`. `units` units; a unit computes each turn once for all the lanes.
+///
+/// Stages go in pairs (radix 4: four points in registers, two turns from one sine and
+/// cosine, half the passes over shared memory and the synchronizations), and a last radix-2
+/// stage where `bits` is odd.
 #[cube]
 fn butterflies<F: Float>(
     re: &mut Shared<[F]>,
@@ -86,50 +127,75 @@ fn butterflies<F: Float>(
 ) {
     let bits = comptime![axis[0]];
     let lines = comptime![axis[1]];
-    let inner = comptime![axis[2]];
-    let outer_step = comptime![axis[3]];
     let point_step = comptime![axis[4]];
-    let per_line = comptime![((1usize << bits) / 2).max(1)];
-    let count = comptime![lines * (1usize << bits) / 2];
+    let quartets = comptime![lines * (1usize << bits) / 4];
+    let pairs = comptime![lines * (1usize << bits) / 2];
     let sign = if inverse { F::new(1.0) } else { F::new(-1.0) };
     let tau = F::new(core::f32::consts::TAU);
     let mut stage = 0usize;
-    while stage < bits {
+    while stage + 1 < bits {
+        // Stages `stage` and `stage + 1` over points `first + k * half`, `k < 4`: the first
+        // pairs 0 with 1 and 2 with 3 (turn `w^2`), the second 0 with 2 (turn `w`) and 1 with
+        // 3 (turn `w` times `∓i`), where `w = exp(∓2πi offset / (4 half))`.
         let half = 1usize << stage;
-        // The turn of offset `o` at this stage, `∓2π o / (2 half)`, is `o` times this.
-        let step = sign * tau / F::cast_from(half << 1usize);
+        let step = sign * tau / F::cast_from(half << 2usize);
         let mut b = UNIT_POS as usize;
-        while b < count {
-            // Consecutive units take neighbouring shared-memory words: butterflies of one
-            // line where its points are adjacent, else the same butterfly of adjacent lines.
-            let (line, j) = if comptime![point_step == 1] {
-                (b / per_line, b % per_line)
-            } else {
-                (b % lines, b / lines)
-            };
-            let group = j >> stage;
-            let offset = j & (half - 1);
-            let base = (line / inner) * outer_step + line % inner;
-            let first = base + (((group << stage) << 1usize) + offset) * point_step;
-            let second = first + half * point_step;
+        while b < quartets {
+            let (first, offset) = pass_item(b, stage, 2usize, axis);
             let angle = step * F::cast_from(offset);
-            let (c, s) = (angle.cos(), angle.sin());
+            let w = (angle.cos(), angle.sin());
+            let w2 = times::<F>(w, w);
+            let d = half * point_step;
             #[unroll]
             for lane in 0..lanes {
-                let (first, second) = (first + lane * points, second + lane * points);
-                let (b_re, b_im) = (re[second], im[second]);
-                let t_re = c * b_re - s * b_im;
-                let t_im = c * b_im + s * b_re;
-                let (a_re, a_im) = (re[first], im[first]);
-                re[first] = a_re + t_re;
-                im[first] = a_im + t_im;
-                re[second] = a_re - t_re;
-                im[second] = a_im - t_im;
+                let p0 = first + lane * points;
+                let (p1, p2, p3) = (p0 + d, p0 + 2 * d, p0 + 3 * d);
+                let a0 = (re[p0], im[p0]);
+                let a2 = (re[p2], im[p2]);
+                let t1 = times::<F>(w2, (re[p1], im[p1]));
+                let t3 = times::<F>(w2, (re[p3], im[p3]));
+                let (b0, b1) = ((a0.0 + t1.0, a0.1 + t1.1), (a0.0 - t1.0, a0.1 - t1.1));
+                let (b2, b3) = ((a2.0 + t3.0, a2.1 + t3.1), (a2.0 - t3.0, a2.1 - t3.1));
+                let u2 = times::<F>(w, b2);
+                let v = times::<F>(w, b3);
+                // Times `∓i` (`sign` i).
+                let u3 = (-sign * v.1, sign * v.0);
+                re[p0] = b0.0 + u2.0;
+                im[p0] = b0.1 + u2.1;
+                re[p2] = b0.0 - u2.0;
+                im[p2] = b0.1 - u2.1;
+                re[p1] = b1.0 + u3.0;
+                im[p1] = b1.1 + u3.1;
+                re[p3] = b1.0 - u3.0;
+                im[p3] = b1.1 - u3.1;
             }
             b += units;
         }
         sync_cube();
-        stage += 1usize;
+        stage += 2usize;
+    }
+    if stage < bits {
+        let half = 1usize << stage;
+        let step = sign * tau / F::cast_from(half << 1usize);
+        let mut b = UNIT_POS as usize;
+        while b < pairs {
+            let (first, offset) = pass_item(b, stage, 1usize, axis);
+            let angle = step * F::cast_from(offset);
+            let w = (angle.cos(), angle.sin());
+            #[unroll]
+            for lane in 0..lanes {
+                let p0 = first + lane * points;
+                let p1 = p0 + half * point_step;
+                let a = (re[p0], im[p0]);
+                let t = times::<F>(w, (re[p1], im[p1]));
+                re[p0] = a.0 + t.0;
+                im[p0] = a.1 + t.1;
+                re[p1] = a.0 - t.0;
+                im[p1] = a.1 - t.1;
+            }
+            b += units;
+        }
+        sync_cube();
     }
 }
 
