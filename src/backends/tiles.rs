@@ -107,6 +107,21 @@ fn times<F: Float>(a: (F, F), b: (F, F)) -> (F, F) {
     (a.0 * b.0 - a.1 * b.1, a.0 * b.1 + a.1 * b.0)
 }
 
+/// Writes the butterfly's `a + t` and `a - t` at `at.0` and `at.1`.
+#[cube]
+fn store_pair<F: Float>(
+    re: &mut Shared<[F]>,
+    im: &mut Shared<[F]>,
+    at: (usize, usize),
+    a: (F, F),
+    t: (F, F),
+) {
+    re[at.0] = a.0 + t.0;
+    im[at.0] = a.1 + t.1;
+    re[at.1] = a.0 - t.0;
+    im[at.1] = a.1 - t.1;
+}
+
 /// The butterflies of one axis of `lanes` bit-reversed tiles in shared memory, `points`
 /// apart. The axis is `[bits, lines, inner, outer_step, point_step]`: `lines` transforms of
 /// `2^bits` points per tile, point `p` of line `l` at `(l / inner) * outer_step + l % inner +
@@ -160,14 +175,8 @@ fn butterflies<F: Float>(
                 let v = times::<F>(w, b3);
                 // Times `∓i` (`sign` i).
                 let u3 = (-sign * v.1, sign * v.0);
-                re[p0] = b0.0 + u2.0;
-                im[p0] = b0.1 + u2.1;
-                re[p2] = b0.0 - u2.0;
-                im[p2] = b0.1 - u2.1;
-                re[p1] = b1.0 + u3.0;
-                im[p1] = b1.1 + u3.1;
-                re[p3] = b1.0 - u3.0;
-                im[p3] = b1.1 - u3.1;
+                store_pair::<F>(re, im, (p0, p2), b0, u2);
+                store_pair::<F>(re, im, (p1, p3), b1, u3);
             }
             b += units;
         }
@@ -188,10 +197,7 @@ fn butterflies<F: Float>(
                 let p1 = p0 + half * point_step;
                 let a = (re[p0], im[p0]);
                 let t = times::<F>(w, (re[p1], im[p1]));
-                re[p0] = a.0 + t.0;
-                im[p0] = a.1 + t.1;
-                re[p1] = a.0 - t.0;
-                im[p1] = a.1 - t.1;
+                store_pair::<F>(re, im, (p0, p1), a, t);
             }
             b += units;
         }
