@@ -18,18 +18,19 @@
 //! the two algorithms' results; a direct figure above `--peak-tflops` (the FFT's may pass it:
 //! it does fewer operations than the definition counts) or results that differ are not
 //! reported as a speedup. `--stages` adds the FFT path's stages alone (each operand's
-//! spectrum, each pass's product), for where a step's time goes.
+//! spectrum, each pass's product), for where a step's time goes. `--volume` times 3-D
+//! training steps on cubic volumes instead (`--size 32 --k 3 5 7`, say).
 
 use std::process::ExitCode;
 use std::time::Instant;
 
 use burn::backend::Dispatch;
-use burn::tensor::module::{conv2d, conv2d_weight_backward};
+use burn::tensor::module::{conv2d, conv2d_weight_backward, conv3d};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
 use burn_fftconv::{
     ConvGeometry, ConvPass, FftConvBackend, SpectrumKind, device_named, direct_conv2d_x_backward,
-    fft_conv2d, fft_conv2d_weight_backward, fft_conv2d_x_backward,
+    fft_conv2d, fft_conv2d_weight_backward, fft_conv2d_x_backward, fft_conv3d,
 };
 use clap::Parser;
 use clap::builder::RangedU64ValueParser;
@@ -71,6 +72,10 @@ struct Args {
     /// product (contraction and inverse transform), from spectra made beforehand.
     #[arg(long)]
     stages: bool,
+    /// Cubic volumes and 3-D kernels instead of square images and kernels: the training step
+    /// alone (`fft_conv3d` against burn's `conv3d`).
+    #[arg(long, conflicts_with = "stages")]
+    volume: bool,
 }
 
 /// A parser of whole numbers from 1 up.
@@ -78,26 +83,33 @@ fn positive() -> RangedU64ValueParser<usize> {
     RangedU64ValueParser::new().range(1..)
 }
 
-/// One measured geometry: `channels` in and out, square image and kernel, "same" padding,
-/// stride 1.
+/// One measured geometry: `channels` in and out, square (or cubic: `rank` 3) image and
+/// kernel, "same" padding, stride 1.
 struct Case {
     batch: usize,
     channels: usize,
     size: usize,
     kernel: usize,
+    rank: u32,
 }
 
 impl Case {
-    fn options(&self) -> ConvOptions<2> {
+    fn options<const R: usize>(&self) -> ConvOptions<R> {
         let before = self.kernel / 2;
         let pad = (before, self.kernel - 1 - before);
-        ConvOptions::new_with_padding([1, 1], [pad, pad], [1, 1], 1)
+        ConvOptions::new_with_padding([1; R], [pad; R], [1; R], 1)
     }
 
     /// Multiply-adds of one direct pass, times two.
     fn pass_flop(&self) -> f64 {
-        let (n, c, s, k) = (self.batch, self.channels, self.size, self.kernel);
-        2.0 * (n * c * c * s * s * k * k) as f64
+        let (n, c) = (self.batch, self.channels);
+        let (s, k) = (self.size.pow(self.rank), self.kernel.pow(self.rank));
+        2.0 * (n * c * c * s * k) as f64
+    }
+
+    /// The label of its size: `64x64`, `32x32x32`.
+    fn size_label(&self) -> String {
+        vec![self.size.to_string(); self.rank as usize].join("x")
     }
 }
 
@@ -146,25 +158,46 @@ fn weight_grad(case: &Case, Operands([x, w, dy]): &Operands, fft: bool) -> Vec<T
     )]
 }
 
-/// Forward and backward through autodiff with `x` and the weight tracked: the loss (as a
-/// 1x1x1x1 tensor) and both gradients.
-fn train_step(case: &Case, Operands([x, w, dy]): &Operands, fft: bool) -> Vec<Tensor<4>> {
+/// Forward and backward through autodiff of `conv` with `x` and the weight tracked: the loss
+/// and both gradients.
+fn autodiff_step<const D: usize>(
+    [x, w, dy]: &[Tensor<D>; 3],
+    conv: impl Fn(Tensor<D>, Tensor<D>) -> Tensor<D>,
+) -> [Tensor<D>; 3] {
     let x = x.clone().autodiff().require_grad();
     let w = w.clone().autodiff().require_grad();
-    let y = convolution(fft)(x.clone(), w.clone(), None, case.options());
-    let loss = (y * dy.clone().autodiff()).sum();
+    let loss = (conv(x.clone(), w.clone()) * dy.clone().autodiff()).sum();
     let grads = loss.backward();
-    vec![
-        loss.inner().reshape([1, 1, 1, 1]),
+    [
+        loss.inner().reshape([1; D]),
         x.grad(&grads).expect("x is tracked"),
         w.grad(&grads).expect("the weight is tracked"),
     ]
 }
 
+/// The training step of `case` (forward and backward through autodiff).
+fn train_step(case: &Case, Operands(operands): &Operands, fft: bool) -> Vec<Tensor<4>> {
+    let options = case.options();
+    autodiff_step(operands, |x, w| {
+        convolution(fft)(x, w, None, options.clone())
+    })
+    .to_vec()
+}
+
+/// The 3-D training step of `case` on `volumes` (`x`, `weight`, `dy`), its results as 4-D
+/// tensors.
+fn volume_train_step(case: &Case, volumes: &[Tensor<5>; 3], fft: bool) -> Vec<Tensor<4>> {
+    let options = case.options();
+    let conv = if fft { fft_conv3d } else { conv3d };
+    autodiff_step(volumes, |x, w| conv(x, w, None, options.clone()))
+        .map(|t| t.flatten::<4>(3, 4))
+        .to_vec()
+}
+
 /// The spectral stages of the FFT path for `case`, each on operands made beforehand: name and
 /// a run returning its result (spectra as 4-D tensors).
 fn stages(case: &Case, Operands([x, w, dy]): &Operands) -> Vec<(&'static str, StageRun)> {
-    let options = case.options();
+    let options = case.options::<2>();
     let geometry = ConvGeometry::new(
         &x.dims(),
         &w.dims(),
@@ -327,34 +360,57 @@ fn main() -> ExitCode {
                 channels: args.channels,
                 size,
                 kernel,
+                rank: if args.volume { 3 } else { 2 },
             };
-            let random = |shape: [usize; 4]| Tensor::random(shape, Distribution::Default, &device);
             let (n, c) = (args.batch, args.channels);
+            let random = |shape: [usize; 4]| Tensor::random(shape, Distribution::Default, &device);
             let operands = Operands([
                 random([n, c, size, size]),
                 random([c, c, kernel, kernel]),
                 random([n, c, size, size]),
             ]);
+            let volumes = args.volume.then(|| {
+                let random =
+                    |shape: [usize; 5]| Tensor::random(shape, Distribution::Default, &device);
+                [
+                    random([n, c, size, size, size]),
+                    random([c, c, kernel, kernel, kernel]),
+                    random([n, c, size, size, size]),
+                ]
+            });
+            let step = |fft: bool| match &volumes {
+                Some(volumes) => volume_train_step(&case, volumes, fft),
+                None => train_step(&case, &operands, fft),
+            };
             if !settled {
                 let start = Instant::now();
                 while start.elapsed().as_secs_f64() < args.settle_seconds {
                     for fft in [true, false] {
-                        checksum(train_step(&case, &operands, fft)).into_data();
+                        checksum(step(fft)).into_data();
                         device.sync().expect("the device synchronizes");
                     }
                 }
                 settled = true;
             }
-            for (name, pass, passes_in_flop) in passes {
-                let [fft_read, direct_read] = [true, false].map(|fft| {
-                    read_seconds(|| pass(&case, &operands, fft), args.warmup, args.reps)
-                });
-                let [fft, direct] = [true, false]
-                    .map(|fft| synced_seconds(|| pass(&case, &operands, fft), &device, args.reps));
-                let difference = relative_difference(
-                    pass(&case, &operands, true),
-                    pass(&case, &operands, false),
-                );
+            let timed: Vec<(&str, Box<dyn Fn(bool) -> Vec<Tensor<4>> + '_>, f64)> = if args.volume {
+                vec![("train_step", Box::new(step), 3.0)]
+            } else {
+                passes
+                    .iter()
+                    .map(|&(name, pass, passes_in_flop)| {
+                        let (case, operands) = (&case, &operands);
+                        let run: Box<dyn Fn(bool) -> Vec<Tensor<4>>> =
+                            Box::new(move |fft| pass(case, operands, fft));
+                        (name, run, passes_in_flop)
+                    })
+                    .collect()
+            };
+            for (name, run, passes_in_flop) in timed {
+                let [fft_read, direct_read] =
+                    [true, false].map(|fft| read_seconds(|| run(fft), args.warmup, args.reps));
+                let [fft, direct] =
+                    [true, false].map(|fft| synced_seconds(|| run(fft), &device, args.reps));
+                let difference = relative_difference(run(true), run(false));
                 let flop = passes_in_flop * case.pass_flop();
                 let [fft_rate, direct_rate] = [fft, direct].map(|t| flop / t / 1e9);
                 let peak = args.peak_tflops * 1e3;
@@ -372,7 +428,7 @@ fn main() -> ExitCode {
                 println!(
                     "{:>9} {kernel:>3} {name:>12} {:>10.3} {:>10.3} {speedup:>8} {fft_rate:>12.1} \
                      {direct_rate:>12.1} {difference:>9.1e} {:>12.3} {:>12.3}",
-                    format!("{size}x{size}"),
+                    case.size_label(),
                     fft * 1e3,
                     direct * 1e3,
                     fft_read * 1e3,
@@ -387,7 +443,7 @@ fn main() -> ExitCode {
                     let seconds = synced_seconds(&run, &device, args.reps);
                     println!(
                         "{:>9} {kernel:>3} {name:>12} {:>10.3}",
-                        format!("{size}x{size}"),
+                        case.size_label(),
                         seconds * 1e3
                     );
                 }
