@@ -33,8 +33,8 @@ use fftconv_kernels::{AxisGeometry, ConvGeometry, SpectrumKind};
 use crate::layout::{AxisTiles, DeviceTiling};
 use crate::ops::ConvPass;
 
-/// Units per cube of the tile kernels for tiles of `points`: one butterfly each per stage,
-/// within bounds.
+/// Units per cube of the tile kernels for tiles of `points`: one radix-2 butterfly each per
+/// stage, within bounds (a power of two from 32, so a multiple of any lane count).
 fn units_for(points: usize) -> usize {
     (points / 2).clamp(32, 256)
 }
@@ -54,7 +54,10 @@ const MAX_LANES: usize = 8;
 fn lanes_for(points: usize, channels: usize, dtype: DType) -> usize {
     let fit = SHARED_BYTES / (2 * points * dtype.size());
     let lanes = fit.min(MAX_LANES).min(channels.next_power_of_two()).max(1);
-    1 << lanes.ilog2()
+    let lanes = 1 << lanes.ilog2();
+    // The kernels keep each unit on one lane.
+    debug_assert!(units_for(points).is_multiple_of(lanes));
+    lanes
 }
 
 /// Reverses the lowest `bits` bits of `i`.
@@ -249,6 +252,27 @@ fn matrix_entry(
     }
 }
 
+/// Where image `(i0, i1)`'s tile `tile` lies in a spectrum ([`matrix_entry`]) at bin 0:
+/// `[groups, bins, rows, 2, columns]`, or `[groups, bins, 2, rows, 2 * columns]` for the
+/// weight's real form and the blocks of its gradient.
+#[cube]
+fn entry_offset<F: Float>(
+    spectrum: &Tensor<F>,
+    i0: usize,
+    i1: usize,
+    tile: usize,
+    tiles: usize,
+    per_group: usize,
+    #[comptime] weight: bool,
+) -> usize {
+    let (group, row, column) = matrix_entry(i0, i1, tile, tiles, per_group, weight);
+    let mut row_stride = spectrum.stride(2);
+    if weight {
+        row_stride = spectrum.stride(3);
+    }
+    group * spectrum.stride(0) + row * row_stride + column * spectrum.stride(4)
+}
+
 /// The sample of a source axis that point `q` of tile `t` holds, if any: the tile starts at
 /// `t * step - offset` of the source spread by `spread` (one sample every `spread` points),
 /// and holds `window` points.
@@ -380,18 +404,18 @@ fn tile_spectrum<F: Float>(
     sync_cube();
     transform::<F>(&mut re, &mut im, bits, false, units, lanes);
 
-    // Lanes innermost: neighbouring units write neighbouring columns.
-    let mut e = UNIT_POS as usize;
-    while e < comptime![bins * lanes] {
-        let (bin, lane) = (e / lanes, e % lanes);
-        let i1 = first + lane;
-        if i1 < images1 {
-            let (group, row, column) = matrix_entry(i0, i1, tile, tiles, per_group, weight);
-            let bin_at = group * spectrum.stride(0) + bin * spectrum.stride(1);
+    // Lanes innermost: neighbouring units write neighbouring columns. A unit keeps its lane
+    // (`units` is a multiple of `lanes`), so it finds its matrix entry once.
+    let lane = UNIT_POS as usize % lanes;
+    let i1 = first + lane;
+    if i1 < images1 {
+        let entry = entry_offset::<F>(&*spectrum, i0, i1, tile, tiles, per_group, weight);
+        let mut bin = UNIT_POS as usize / lanes;
+        while bin < bins {
+            let index = entry + bin * spectrum.stride(1);
             let at = lane * points + (bin / half2) * t2_len + bin % half2;
             if weight {
                 // The real form `[[A, B], [-B, A]]` (`[.., 2, rows, 2 * columns]`).
-                let index = bin_at + row * spectrum.stride(3) + column * spectrum.stride(4);
                 let columns = spectrum.shape(4) / 2;
                 let lower = index + spectrum.stride(2);
                 let imaginary = index + columns * spectrum.stride(4);
@@ -401,13 +425,12 @@ fn tile_spectrum<F: Float>(
                 spectrum[lower] = -im[at];
                 spectrum[lower_imaginary] = re[at];
             } else {
-                let index = bin_at + row * spectrum.stride(2) + column * spectrum.stride(4);
                 let imaginary = index + spectrum.stride(3);
                 spectrum[index] = re[at];
                 spectrum[imaginary] = im[at];
             }
+            bin += comptime![units / lanes];
         }
-        e += units;
     }
 }
 
@@ -444,11 +467,17 @@ fn tile_inverse<F: Float>(
 
     let mut re = Shared::<[F]>::new_slice(comptime![points * lanes]);
     let mut im = Shared::<[F]>::new_slice(comptime![points * lanes]);
-    // Lanes innermost: neighbouring units read neighbouring columns.
-    let mut e = UNIT_POS as usize;
-    while e < comptime![points * lanes] {
-        let (point, lane) = (e / lanes, e % lanes);
-        let i1 = first + lane;
+    // Lanes innermost: neighbouring units read neighbouring columns. A unit keeps its lane,
+    // so it finds its matrix entry once.
+    let lane = UNIT_POS as usize % lanes;
+    let i1 = first + lane;
+    let inside = i1 < images1;
+    let mut entry = 0usize;
+    if inside {
+        entry = entry_offset::<F>(z, i0, i1, tile, tiles, per_group, weight);
+    }
+    let mut point = UNIT_POS as usize / lanes;
+    while point < points {
         let (k0, k1, k2) = point_indices(point, t1_len, t2_len);
         // Bins past the half are the conjugates of their mirror images.
         let mirrored = k2 >= half2;
@@ -462,20 +491,17 @@ fn tile_inverse<F: Float>(
         );
         let mut value_re = F::new(0.0);
         let mut value_im = F::new(0.0);
-        if i1 < images1 {
-            let (group, row, column) = matrix_entry(i0, i1, tile, tiles, per_group, weight);
-            let bin_at = group * z.stride(0) + bin * z.stride(1);
+        if inside {
+            let index = entry + bin * z.stride(1);
             let sign = select(mirrored, F::new(-1.0), F::new(1.0));
             if weight {
                 // The blocks `[[Pr Xr, Pr Xi], [Pi Xr, Pi Xi]]` (`[.., 2, rows, 2 * columns]`)
                 // of the weight gradient's product: `(Pr Xr + Pi Xi) + i (Pr Xi - Pi Xr)`.
-                let index = bin_at + row * z.stride(3) + column * z.stride(4);
                 let columns = z.shape(4) / 2;
                 let lower = index + z.stride(2);
                 value_re = z[index] + z[lower + columns * z.stride(4)];
                 value_im = sign * (z[index + columns * z.stride(4)] - z[lower]);
             } else {
-                let index = bin_at + row * z.stride(2) + column * z.stride(4);
                 value_re = z[index];
                 value_im = sign * z[index + z.stride(3)];
             }
@@ -483,7 +509,7 @@ fn tile_inverse<F: Float>(
         let at = lane * points + bit_reversed(k0, k1, k2, bits);
         re[at] = value_re;
         im[at] = value_im;
-        e += units;
+        point += comptime![units / lanes];
     }
     sync_cube();
     transform::<F>(&mut re, &mut im, bits, true, units, lanes);
@@ -862,6 +888,7 @@ mod tests {
                 for dtype in [DType::F32, DType::F64] {
                     let lanes = lanes_for(points, channels, dtype);
                     assert!(lanes.is_power_of_two() && lanes <= MAX_LANES);
+                    assert!(units_for(points).is_multiple_of(lanes));
                     assert!(
                         lanes < 2 * channels,
                         "{lanes} lanes for {channels} channels"
