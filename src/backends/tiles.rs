@@ -232,29 +232,11 @@ fn transform<F: Float>(
     butterflies::<F>(re, im, depth, inverse, units, lanes, n);
 }
 
-/// Which matrix entry of a spectrum `[groups, bins, rows, 2, columns]` image `(i0, i1)`'s
-/// tile `tile` (of `tiles` per image) is: images of the batch are rows and channels columns
-/// (`x`, `dy` and results of their shape), or output channels rows and input channels columns
-/// (the weight and its gradient).
-#[cube]
-fn matrix_entry(
-    i0: usize,
-    i1: usize,
-    tile: usize,
-    tiles: usize,
-    per_group: usize,
-    #[comptime] weight: bool,
-) -> (usize, usize, usize) {
-    if weight {
-        (i0 / per_group, i0 % per_group, i1)
-    } else {
-        (i1 / per_group, i0 * tiles + tile, i1 % per_group)
-    }
-}
-
-/// Where image `(i0, i1)`'s tile `tile` lies in a spectrum ([`matrix_entry`]) at bin 0:
-/// `[groups, bins, rows, 2, columns]`, or `[groups, bins, 2, rows, 2 * columns]` for the
-/// weight's real form and the blocks of its gradient.
+/// Where image `(i0, i1)`'s tile `tile` (of `tiles` per image) lies in a spectrum at bin 0.
+/// Its matrix entry: images of the batch are rows and channels columns (`x`, `dy` and results
+/// of their shape), or output channels rows and input channels columns (the weight and its
+/// gradient). The layout: `[groups, bins, rows, 2, columns]`, or `[groups, bins, 2, rows, 2 *
+/// columns]` for the weight's real form and the blocks of its gradient.
 #[cube]
 fn entry_offset<F: Float>(
     spectrum: &Tensor<F>,
@@ -265,9 +247,14 @@ fn entry_offset<F: Float>(
     per_group: usize,
     #[comptime] weight: bool,
 ) -> usize {
-    let (group, row, column) = matrix_entry(i0, i1, tile, tiles, per_group, weight);
+    let mut group = i1 / per_group;
+    let mut row = i0 * tiles + tile;
+    let mut column = i1 % per_group;
     let mut row_stride = spectrum.stride(2);
     if weight {
+        group = i0 / per_group;
+        row = i0 % per_group;
+        column = i1;
         row_stride = spectrum.stride(3);
     }
     group * spectrum.stride(0) + row * row_stride + column * spectrum.stride(4)
