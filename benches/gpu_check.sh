@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Everything a GPU measurement needs, in one device call (time on the lent GPU machine is
-# minutes): the training step and its stages on the device (`gpu_bench`), 3-D training steps
-# (`gpu_bench --volume`), PyTorch's cuDNN and torch.fft on the same GPU, and a correctness
-# check of the device path (`tests/parity.rs`).
+# minutes): the training step, its stages and its memory on the device (`gpu_bench`), 3-D
+# training steps (`gpu_bench --volume`), PyTorch's cuDNN and torch.fft on the same GPU, and a
+# correctness check of the device path (`tests/parity.rs`).
 #
 # Build here, pack, then run there (see ../shared/gpu/README.md):
 #   cargo test --release --workspace --features burn-fftconv/wgpu --no-run
@@ -14,7 +14,8 @@
 # check add about two minutes.
 set -u
 cd "$(dirname "$0")/.."
-timeout "${GPU_CHECK_SECONDS:-170}" gpu_bench --device wgpu --k 3 5 7 15 --reps 5 --warmup 5 --stages
+timeout "${GPU_CHECK_SECONDS:-170}" gpu_bench --device wgpu --k 3 5 7 15 --reps 5 --warmup 5 \
+  --stages --memory
 timeout 60 gpu_bench --device wgpu --volume --size 32 --k 3 5 7 --batch 4 --channels 32 \
   --reps 3 --warmup 2 --settle-seconds 0
 timeout 30 python3 .device/torch_peer.py cuda --size 64 128 --k 3 5 7 15

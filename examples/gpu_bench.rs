@@ -76,6 +76,11 @@ struct Args {
     /// alone (`fft_conv3d` against burn's `conv3d`).
     #[arg(long, conflicts_with = "stages")]
     volume: bool,
+    /// Also report the device memory one training step reserves, FFT and direct: the growth
+    /// of the allocator's reserved bytes over a step run after a warm-up step and a memory
+    /// cleanup (the operands excluded; on a device that reports its pools).
+    #[arg(long)]
+    memory: bool,
 }
 
 /// A parser of whole numbers from 1 up.
@@ -291,6 +296,34 @@ fn synced_seconds(run: impl Fn() -> Vec<Tensor<4>>, device: &Device, reps: usize
     start.elapsed().as_secs_f64() / reps as f64
 }
 
+/// The bytes the device allocator reserves beyond what it held before `run`, run once after a
+/// warm-up run (compilation, autotuning) and a memory cleanup, while its results live: with
+/// pages kept for reuse, what the run needed at its peak. `None` where the device does not
+/// report its allocator.
+fn reserved_bytes(run: impl Fn() -> Vec<Tensor<4>>, device: &Device) -> Option<u64> {
+    checksum(run()).into_data();
+    let settled_reserve = || {
+        device.sync().expect("the device synchronizes");
+        device.memory_cleanup();
+        device.sync().expect("the device synchronizes");
+        device.memory_pool_usage().map(|usage| usage.bytes_reserved)
+    };
+    let before = settled_reserve()?;
+    let results = run();
+    device.sync().expect("the device synchronizes");
+    let after = device.memory_pool_usage()?.bytes_reserved;
+    drop(results);
+    Some(after.saturating_sub(before))
+}
+
+/// `bytes` in MiB, or `n/a`.
+fn mebibytes(bytes: Option<u64>) -> String {
+    bytes.map_or_else(
+        || "n/a".into(),
+        |b| format!("{:.1} MiB", b as f64 / 1048576.0),
+    )
+}
+
 /// The largest difference between two algorithms' results relative to the largest magnitude
 /// of the second's, after the timed runs: a timing of wrong values is no timing.
 fn relative_difference(results: Vec<Tensor<4>>, reference: Vec<Tensor<4>>) -> f64 {
@@ -391,6 +424,22 @@ fn main() -> ExitCode {
                     }
                 }
                 settled = true;
+            }
+            if args.memory {
+                let reserved = [true, false].map(|fft| reserved_bytes(|| step(fft), &device));
+                let ratio = match reserved {
+                    [Some(fft), Some(direct)] if direct > 0 => {
+                        format!("{:.2}x", fft as f64 / direct as f64)
+                    }
+                    _ => "n/a".into(),
+                };
+                println!(
+                    "{:>9} {kernel:>3} {:>12} {} (FFT) against {} (direct): {ratio}",
+                    case.size_label(),
+                    "step memory",
+                    mebibytes(reserved[0]),
+                    mebibytes(reserved[1]),
+                );
             }
             let timed: Vec<(&str, Box<dyn Fn(bool) -> Vec<Tensor<4>> + '_>, f64)> = if args.volume {
                 vec![("train_step", Box::new(step), 3.0)]
