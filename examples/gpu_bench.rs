@@ -19,7 +19,8 @@
 //! it does fewer operations than the definition counts) or results that differ are not
 //! reported as a speedup. `--stages` adds the FFT path's stages alone (each operand's
 //! spectrum, each pass's product), for where a step's time goes. `--volume` times 3-D
-//! training steps on cubic volumes instead (`--size 32 --k 3 5 7`, say).
+//! training steps on cubic volumes instead (`--size 32 --k 3 5 7`, say). `--memory` adds the
+//! device memory one training step reserves, FFT and direct.
 
 use std::process::ExitCode;
 use std::time::Instant;
