@@ -254,6 +254,9 @@ fn stages(case: &Case, Operands([x, w, dy]): &Operands) -> Vec<(&'static str, St
     runs
 }
 
+/// A timed pass, ready to run through the FFT (`true`) or directly.
+type AlgorithmRun<'a> = Box<dyn Fn(bool) -> Vec<Tensor<4>> + 'a>;
+
 /// A stage of [`stages`], ready to run.
 type StageRun = Box<dyn Fn() -> Vec<Tensor<4>>>;
 
@@ -442,15 +445,14 @@ fn main() -> ExitCode {
                     mebibytes(reserved[1]),
                 );
             }
-            let timed: Vec<(&str, Box<dyn Fn(bool) -> Vec<Tensor<4>> + '_>, f64)> = if args.volume {
+            let timed: Vec<(&str, AlgorithmRun, f64)> = if args.volume {
                 vec![("train_step", Box::new(step), 3.0)]
             } else {
                 passes
                     .iter()
                     .map(|&(name, pass, passes_in_flop)| {
                         let (case, operands) = (&case, &operands);
-                        let run: Box<dyn Fn(bool) -> Vec<Tensor<4>>> =
-                            Box::new(move |fft| pass(case, operands, fft));
+                        let run: AlgorithmRun = Box::new(move |fft| pass(case, operands, fft));
                         (name, run, passes_in_flop)
                     })
                     .collect()
