@@ -414,11 +414,11 @@ fn times<B: Backend>(a: &Complex<B>, b: &Complex<B>) -> Complex<B> {
     Complex::product(a, b, |x, y| B::float_mul(x.clone(), y.clone()))
 }
 
-/// Bluestein's chirp `exp(sign πi m² / n)` for `m < len`, its angle reduced modulo `2π` in
+/// Bluestein's chirp `exp(sign πi m² / n)` for `m < n`, its angle reduced modulo `2π` in
 /// integers.
-fn chirp(n: usize, len: usize, sign: f64) -> Vec<Complex64> {
+fn chirp(n: usize, sign: f64) -> Vec<Complex64> {
     let period = 2 * n as u128;
-    (0..len)
+    (0..n)
         .map(|m| {
             let turns = (m as u128 * m as u128 % period) as f64 / n as f64;
             Complex64::from_polar(1.0, sign * std::f64::consts::PI * turns)
@@ -459,9 +459,9 @@ fn dft_along<B: Backend + SignalOps>(
     let sign = if inverse { 1.0 } else { -1.0 };
     let (rank, len) = (z.re.shape().num_dims(), z.re.shape()[dim]);
     let m = (2 * n - 1).next_power_of_two();
-    let c = chirp(n, n, sign);
+    let c = chirp(n, sign);
     let mut kernel = vec![Complex64::new(0.0, 0.0); m];
-    for (j, value) in c.iter().take(n).enumerate() {
+    for (j, value) in c.iter().enumerate() {
         kernel[j] = value.conj() / m as f64;
         kernel[(m - j) % m] = kernel[j];
     }
