@@ -180,9 +180,26 @@ fn geometry<const D: usize, const N: usize>(
 
 /// Whether a call goes to burn's direct convolution instead: an empty batch (nothing to
 /// transform; burn's result and autodiff graph), or a geometry whose transforms or spectra
-/// exceed the [`SpectralBudget`](fftconv_kernels::SpectralBudget).
+/// exceed the [`SpectralBudget`](fftconv_kernels::SpectralBudget) on `x`'s device.
 fn computed_directly<const D: usize>(x: &Tensor<D>, geometry: &ConvGeometry) -> bool {
-    x.dims()[0] == 0 || fftconv_kernels::check_budget(geometry).is_err()
+    x.dims()[0] == 0 || !within_budget(&x.device(), geometry)
+}
+
+/// Whether the transforms and spectra of `geometry` fit the process's
+/// [`SpectralBudget`](fftconv_kernels::SpectralBudget) on `device`: those of the host kernels'
+/// plan (checked in wide integers, so absurd geometries stop there), and on CubeCL devices
+/// also those of the device tiling, whose spectra differ.
+pub(crate) fn within_budget(device: &Device, geometry: &ConvGeometry) -> bool {
+    if fftconv_kernels::check_budget(geometry).is_err() {
+        return false;
+    }
+    match device.clone().without_autodiff().as_dispatch() {
+        #[cfg(feature = "wgpu")]
+        DispatchDevice::Cube(_) => crate::layout::DeviceTiling::of(geometry)
+            .fits(geometry, &fftconv_kernels::SpectralBudget::current()),
+        #[allow(unreachable_patterns)]
+        _ => true,
+    }
 }
 
 /// The dtype the spectral kernels compute a `dtype` tensor in: half precision (f16, bf16) in

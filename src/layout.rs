@@ -8,7 +8,7 @@
 //! ([`DeviceTiling::spectrum_shape`]).
 
 use burn::tensor::Shape;
-use fftconv_kernels::{AxisGeometry, ConvGeometry, SpectrumKind};
+use fftconv_kernels::{AxisGeometry, ConvGeometry, SpectralBudget, SpectrumKind};
 
 /// Transform size per axis of the composed CubeCL spectra: the padded input rounded up to a
 /// power of two (burn-signal's sizes), and at least 2 (its device FFT needs a DC and a Nyquist
@@ -151,6 +151,22 @@ impl DeviceTiling {
             && spectra.into_iter().chain(operands).all(|n| n <= limit)
     }
 
+    /// Whether one transform and each spectrum of `geometry` under this tiling fit `budget`
+    /// (a spectrum's size counted in complex values: its floats over two).
+    pub(crate) fn fits(&self, geometry: &ConvGeometry, budget: &SpectralBudget) -> bool {
+        let points: usize = self.size().iter().product();
+        points <= budget.max_transform_points
+            && [
+                SpectrumKind::Input,
+                SpectrumKind::Weight,
+                SpectrumKind::OutputGrad,
+            ]
+            .iter()
+            .all(|kind| {
+                self.spectrum_shape(kind, geometry).num_elements() / 2 <= budget.max_spectrum_values
+            })
+    }
+
     /// The composed path's tiling: one transform of the whole padded image.
     pub(crate) fn whole(geometry: &ConvGeometry) -> Self {
         Self::Whole(transform_size(geometry))
@@ -226,7 +242,7 @@ pub(crate) fn real_shape(shape: &Shape, width: usize) -> Shape {
 
 #[cfg(test)]
 mod tests {
-    use fftconv_kernels::ConvGeometry;
+    use fftconv_kernels::{ConvGeometry, SpectralBudget, SpectrumKind};
     use fftconv_testing::{GeometryLimits, Sampler};
 
     use super::{AxisTiles, DeviceTiling, MAX_TILE_POINTS, MAX_TILE_SIDE};
@@ -277,6 +293,55 @@ mod tests {
     /// The benchmark layer (16 x 64 -> 64 channels, 64x64, "same") gets tiles smaller than
     /// the image up to kernel 15; a kernel larger than the largest tile side falls back to
     /// whole images.
+    /// A tiling fits a budget exactly as large as its largest spectrum and its transform, and
+    /// no smaller one.
+    #[test]
+    fn device_tilings_fit_the_budget_at_their_sizes() {
+        let geometries = [
+            ConvGeometry::new(
+                &[4, 8, 40, 40],
+                &[16, 8, 5, 5],
+                [1, 1],
+                [(2, 2); 2],
+                [1, 1],
+                1,
+            ),
+            ConvGeometry::new(
+                &[2, 6, 30, 30],
+                &[6, 3, 9, 9],
+                [2, 1],
+                [(4, 4); 2],
+                [1, 1],
+                2,
+            ),
+            ConvGeometry::new(&[1, 2, 100], &[3, 2, 70], [1], [(69, 0)], [1], 1),
+        ];
+        for geometry in geometries {
+            let geometry = geometry.unwrap();
+            let tiling = DeviceTiling::of(&geometry);
+            let points: usize = tiling.size().iter().product();
+            let values = [
+                SpectrumKind::Input,
+                SpectrumKind::Weight,
+                SpectrumKind::OutputGrad,
+            ]
+            .map(|kind| tiling.spectrum_shape(&kind, &geometry).num_elements() / 2)
+            .into_iter()
+            .max()
+            .unwrap();
+            let budget = |max_transform_points, max_spectrum_values| SpectralBudget {
+                max_transform_points,
+                max_spectrum_values,
+            };
+            assert!(
+                tiling.fits(&geometry, &budget(points, values)),
+                "{tiling:?}"
+            );
+            assert!(!tiling.fits(&geometry, &budget(points - 1, values)));
+            assert!(!tiling.fits(&geometry, &budget(points, values - 1)));
+        }
+    }
+
     #[test]
     fn device_tiles_of_the_benchmark_layer() {
         let layer = |kernel: usize| {

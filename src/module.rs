@@ -63,7 +63,7 @@ pub(crate) fn fft_pays(device: &Device, geometry: &ConvGeometry) -> bool {
             } else {
                 81
             };
-            taps >= least && fftconv_kernels::check_budget(geometry).is_ok()
+            taps >= least && crate::functional::within_budget(device, geometry)
         }
         #[allow(unreachable_patterns)]
         _ => prefers_fft(geometry),

@@ -15,7 +15,7 @@ use burn::tensor::module::{conv_transpose2d, conv_transpose3d};
 use burn::tensor::ops::{ConvTransposeOptions, PadMode};
 use fftconv_kernels::ConvGeometry;
 
-use crate::functional::{check_device, check_like_x, run_pass, widened};
+use crate::functional::{check_device, check_like_x, run_pass, widened, within_budget};
 use crate::module::{ConvAlgorithm, config_conversions, fft_pays, impl_fft_layer};
 use crate::ops::{BackwardMemory, ConvPass};
 
@@ -350,7 +350,7 @@ where
         zero_tail,
     }) = geometry
         .filter(|_| x.dims()[0] > 0)
-        .filter(|g| fftconv_kernels::check_budget(&g.convolution).is_ok())
+        .filter(|g| within_budget(&x.device(), &g.convolution))
     else {
         return DirectTransposed::conv_transpose(x, weight, bias, options);
     };

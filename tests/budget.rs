@@ -1,6 +1,6 @@
 //! The spectral budget is configurable: under a small one, `fft_conv2d`, `fft_conv3d` and
 //! their gradients run burn's direct convolution (no transform; in 3-D with the asymmetric
-//! padding burn's `conv3d` refuses) and `Auto` layers choose direct. The only test of this
+//! padding burn's `conv3d` refuses; on wgpu too) and `Auto` layers choose direct. The only test of this
 //! binary, since the budget is process-wide.
 
 use burn::nn::conv::Conv2dConfig;
@@ -22,6 +22,7 @@ fn over_a_small_budget_convolutions_run_directly() {
     let x = Tensor::<4>::random([2, 16, 32, 32], Distribution::Default, &device);
     let w = Tensor::<4>::random([16, 16, 7, 7], Distribution::Default, &device);
     let dy = Tensor::<4>::random([2, 16, 32, 32], Distribution::Default, &device);
+    let (x_host, w_host) = (x.to_data(), w.to_data());
     let options = ConvOptions::new([1, 1], [3, 3], [1, 1], 1);
     let geometry = burn_fftconv::ConvGeometry::new(
         &x.dims(),
@@ -90,6 +91,16 @@ fn over_a_small_budget_convolutions_run_directly() {
         TransformCount::default(),
         "nothing was transformed"
     );
+    // On a CubeCL device too: burn's direct convolution, to the bit.
+    #[cfg(feature = "wgpu")]
+    if let Some(wgpu) = common::wgpu_or_skip("over_a_small_budget_convolutions_run_directly") {
+        let [x, w] = [&x_host, &w_host].map(|t| Tensor::<4>::from_data(t.clone(), &wgpu));
+        let options = ConvOptions::new([1, 1], [3, 3], [1, 1], 1);
+        let direct = conv2d(x.clone(), w.clone(), None, options.clone()).into_data();
+        fft_conv2d(x, w, None, options)
+            .into_data()
+            .assert_eq(&direct, true);
+    }
 
     // A small spectrum limit refuses too.
     SpectralBudget {
