@@ -422,9 +422,9 @@ fn tile_spectrum<F: Float>(
 }
 
 /// One cube per tile of `lanes` neighbouring result images of dimension 1: the tiles'
-/// spectra from the half spectra `z` (`[groups, bins, rows, 2, columns]`, for the weight
-/// gradient the blocks of [`contract`]'s product, `[groups, bins, 2, rows, 2 * columns]`), transformed back
-/// (unnormalized). Tiles that do not overlap (`y`, `dw`) go straight to their values of `out`
+/// spectra from the half spectra `z` (`[groups, bins, rows, 2, columns]`; for the weight
+/// gradient, the blocks of [`contract`]'s product, `[groups, bins, 2, rows, 2 * columns]`),
+/// transformed back (unnormalized). Tiles that do not overlap (`y`, `dw`) go straight to their values of `out`
 /// `[d0, d1, o0, o1, o2]` as [`assemble`] places them; overlapping ones (`dx`) to `out` `[d0,
 /// count0, count1, count2, d1, t0, t1, t2]`, for [`assemble`] to add up.
 #[cube(launch)]
