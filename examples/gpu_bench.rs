@@ -122,6 +122,17 @@ impl Case {
 /// `x`, `weight`, `dy`.
 struct Operands([Tensor<4>; 3]);
 
+/// The operands of one geometry: images, or volumes (`x`, `weight`, `dy`) for `--volume`.
+enum Inputs {
+    Images(Operands),
+    Volumes([Tensor<5>; 3]),
+}
+
+/// A random tensor of `shape` on `device`.
+fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
+    Tensor::random(shape, Distribution::Default, device)
+}
+
 /// A pass: returns every result it computes.
 type Pass = fn(&Case, &Operands, bool) -> Vec<Tensor<4>>;
 
@@ -400,24 +411,22 @@ fn main() -> ExitCode {
                 rank: if args.volume { 3 } else { 2 },
             };
             let (n, c) = (args.batch, args.channels);
-            let random = |shape: [usize; 4]| Tensor::random(shape, Distribution::Default, &device);
-            let operands = Operands([
-                random([n, c, size, size]),
-                random([c, c, kernel, kernel]),
-                random([n, c, size, size]),
-            ]);
-            let volumes = args.volume.then(|| {
-                let random =
-                    |shape: [usize; 5]| Tensor::random(shape, Distribution::Default, &device);
-                [
-                    random([n, c, size, size, size]),
-                    random([c, c, kernel, kernel, kernel]),
-                    random([n, c, size, size, size]),
-                ]
-            });
-            let step = |fft: bool| match &volumes {
-                Some(volumes) => volume_train_step(&case, volumes, fft),
-                None => train_step(&case, &operands, fft),
+            let inputs = if args.volume {
+                Inputs::Volumes([
+                    random([n, c, size, size, size], &device),
+                    random([c, c, kernel, kernel, kernel], &device),
+                    random([n, c, size, size, size], &device),
+                ])
+            } else {
+                Inputs::Images(Operands([
+                    random([n, c, size, size], &device),
+                    random([c, c, kernel, kernel], &device),
+                    random([n, c, size, size], &device),
+                ]))
+            };
+            let step = |fft: bool| match &inputs {
+                Inputs::Volumes(volumes) => volume_train_step(&case, volumes, fft),
+                Inputs::Images(operands) => train_step(&case, operands, fft),
             };
             if !settled {
                 let start = Instant::now();
@@ -445,17 +454,16 @@ fn main() -> ExitCode {
                     mebibytes(reserved[1]),
                 );
             }
-            let timed: Vec<(&str, AlgorithmRun, f64)> = if args.volume {
-                vec![("train_step", Box::new(step), 3.0)]
-            } else {
-                passes
+            let timed: Vec<(&str, AlgorithmRun, f64)> = match &inputs {
+                Inputs::Volumes(_) => vec![("train_step", Box::new(step), 3.0)],
+                Inputs::Images(operands) => passes
                     .iter()
                     .map(|&(name, pass, passes_in_flop)| {
-                        let (case, operands) = (&case, &operands);
+                        let case = &case;
                         let run: AlgorithmRun = Box::new(move |fft| pass(case, operands, fft));
                         (name, run, passes_in_flop)
                     })
-                    .collect()
+                    .collect(),
             };
             for (name, run, passes_in_flop) in timed {
                 let [fft_read, direct_read] =
@@ -487,8 +495,8 @@ fn main() -> ExitCode {
                     direct_read * 1e3,
                 );
             }
-            if args.stages {
-                for (name, run) in stages(&case, &operands) {
+            if let (true, Inputs::Images(operands)) = (args.stages, &inputs) {
+                for (name, run) in stages(&case, operands) {
                     for _ in 0..args.warmup {
                         checksum(run()).into_data();
                     }
