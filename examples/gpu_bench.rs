@@ -20,7 +20,8 @@
 //! reported as a speedup. `--stages` adds the FFT path's stages alone (each operand's
 //! spectrum, each pass's product), for where a step's time goes. `--volume` times 3-D
 //! training steps on cubic volumes instead (`--size 32 --k 3 5 7`, say). `--memory` adds the
-//! device memory one training step reserves, FFT and direct.
+//! device memory one training step reserves, FFT and direct. `--stride 2` times strided
+//! layers.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -54,6 +55,9 @@ struct Args {
     /// Kernel sizes (square).
     #[arg(long = "k", num_args = 1.., default_values_t = [3, 5, 7, 15], value_parser = positive())]
     kernels: Vec<usize>,
+    /// Stride on every axis (the padding stays "same"'s: `k / 2` before, the rest after).
+    #[arg(long, default_value_t = 1, value_parser = positive())]
+    stride: usize,
     /// Untimed steps first (compilation, autotuning).
     #[arg(long, default_value_t = 3, value_parser = positive())]
     warmup: usize,
@@ -90,12 +94,13 @@ fn positive() -> RangedU64ValueParser<usize> {
 }
 
 /// One measured geometry: `channels` in and out, square (or cubic: `rank` 3) image and
-/// kernel, "same" padding, stride 1.
+/// kernel, "same" padding, `stride` on every axis.
 struct Case {
     batch: usize,
     channels: usize,
     size: usize,
     kernel: usize,
+    stride: usize,
     rank: u32,
 }
 
@@ -103,14 +108,19 @@ impl Case {
     fn options<const R: usize>(&self) -> ConvOptions<R> {
         let before = self.kernel / 2;
         let pad = (before, self.kernel - 1 - before);
-        ConvOptions::new_with_padding([1; R], [pad; R], [1; R], 1)
+        ConvOptions::new_with_padding([self.stride; R], [pad; R], [1; R], 1)
+    }
+
+    /// Output length per axis: the "same" padding keeps `size` stride-1 outputs.
+    fn output(&self) -> usize {
+        (self.size - 1) / self.stride + 1
     }
 
     /// Multiply-adds of one direct pass, times two.
     fn pass_flop(&self) -> f64 {
         let (n, c) = (self.batch, self.channels);
-        let (s, k) = (self.size.pow(self.rank), self.kernel.pow(self.rank));
-        2.0 * (n * c * c * s * k) as f64
+        let (o, k) = (self.output().pow(self.rank), self.kernel.pow(self.rank));
+        2.0 * (n * c * c * o * k) as f64
     }
 
     /// The label of its size: `64x64`, `32x32x32`.
@@ -375,9 +385,16 @@ fn main() -> ExitCode {
     };
     println!(
         "device {device:?}, f32, batch {}, {} -> {} channels; ms = mean of {} runs back to back \
-         between device synchronizations, after {} warm-up; rate = direct-equivalent FLOP / \
-         time, peak {} TFLOP/s; read ms = median time until a result is read, unsynchronized",
-        args.batch, args.channels, args.channels, args.reps, args.warmup, args.peak_tflops,
+         between device synchronizations, after {} warm-up; stride {}; rate = \
+         direct-equivalent FLOP / time, peak {} TFLOP/s; read ms = median time until a result \
+         is read, unsynchronized",
+        args.batch,
+        args.channels,
+        args.channels,
+        args.reps,
+        args.warmup,
+        args.stride,
+        args.peak_tflops,
     );
     println!(
         "{:>9} {:>3} {:>12} {:>10} {:>10} {:>8} {:>12} {:>12} {:>9} {:>12} {:>12}",
@@ -408,20 +425,21 @@ fn main() -> ExitCode {
                 channels: args.channels,
                 size,
                 kernel,
+                stride: args.stride,
                 rank: if args.volume { 3 } else { 2 },
             };
-            let (n, c) = (args.batch, args.channels);
+            let (n, c, o) = (args.batch, args.channels, case.output());
             let inputs = if args.volume {
                 Inputs::Volumes([
                     random([n, c, size, size, size], &device),
                     random([c, c, kernel, kernel, kernel], &device),
-                    random([n, c, size, size, size], &device),
+                    random([n, c, o, o, o], &device),
                 ])
             } else {
                 Inputs::Images(Operands([
                     random([n, c, size, size], &device),
                     random([c, c, kernel, kernel], &device),
-                    random([n, c, size, size], &device),
+                    random([n, c, o, o], &device),
                 ]))
             };
             let step = |fft: bool| match &inputs {

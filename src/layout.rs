@@ -37,27 +37,38 @@ pub(crate) const MAX_TILE_POINTS: usize = 2048;
 /// The largest tile side of the CubeCL tile kernels.
 const MAX_TILE_SIDE: usize = 64;
 
-/// Overlap-save tiling of one axis on CubeCL devices: `count` tiles of `tile` points, `step`
-/// stride-1 outputs apart (`tile - dilated_kernel + 1`, the outputs one tile computes).
+/// The polyphase components of `geometry`'s input that its kernel meets, over all axes
+/// ([`AxisGeometry::phase_count`]): the tile kernels' stride-1 correlation takes that many
+/// columns per input channel.
+pub(crate) fn phase_count(geometry: &ConvGeometry) -> usize {
+    geometry
+        .axes()
+        .iter()
+        .map(AxisGeometry::phase_count)
+        .product()
+}
+
+/// Overlap-save tiling of one axis's polyphase correlation on CubeCL devices: `count` tiles of
+/// `tile` points, `step` outputs apart (`tile - phase_kernel + 1`, the outputs one tile
+/// computes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct AxisTiles {
     /// Transform size (a power of two).
     pub tile: usize,
-    /// Stride-1 outputs per tile.
+    /// Outputs per tile.
     pub step: usize,
     /// Tiles along the axis.
     pub count: usize,
 }
 
 impl AxisTiles {
-    /// `tile`-point tiles over `axis`: enough to cover its stride-1 outputs.
+    /// `tile`-point tiles over `axis`: enough to cover its outputs.
     fn new(axis: &AxisGeometry, tile: usize) -> Self {
-        let step = tile + 1 - axis.dilated_kernel();
-        let outputs = axis.padded_input() + 1 - axis.dilated_kernel();
+        let step = tile + 1 - axis.phase_kernel();
         Self {
             tile,
             step,
-            count: outputs.div_ceil(step),
+            count: axis.output().div_ceil(step),
         }
     }
 
@@ -82,12 +93,13 @@ pub(crate) enum DeviceTiling {
 
 impl DeviceTiling {
     /// The tiling of `geometry`: the tiles of least modeled work (channel contraction per
-    /// bin, transforms per channel and point) among powers of two that fit a tile.
+    /// bin, transforms per channel and point) among powers of two that hold a polyphase
+    /// sub-kernel and fit a tile.
     pub(crate) fn of(geometry: &ConvGeometry) -> Self {
         let axes = geometry.axes();
         let sides = |axis: &AxisGeometry| {
-            let first = axis.dilated_kernel().next_power_of_two();
-            let last = axis.padded_input().next_power_of_two().min(MAX_TILE_SIDE);
+            let first = axis.phase_kernel().next_power_of_two();
+            let last = axis.phase_image().next_power_of_two().min(MAX_TILE_SIDE);
             (0..=MAX_TILE_SIDE.trailing_zeros())
                 .map(|p| 1 << p)
                 .filter(move |&t| t >= first && t <= last)
@@ -99,8 +111,9 @@ impl DeviceTiling {
             *slot = sides(axis);
         }
         let groups = geometry.groups();
-        let contraction = (geometry.in_channels() * geometry.out_channels() / groups) as f64;
-        let channels = (geometry.in_channels() + geometry.out_channels()) as f64;
+        let in_columns = geometry.in_channels() * phase_count(geometry);
+        let contraction = (in_columns * geometry.out_channels() / groups) as f64;
+        let channels = (in_columns + geometry.out_channels()) as f64;
         let work = |tiles: &[AxisTiles; 3]| {
             let points: usize = tiles.iter().map(|t| t.tile).product();
             let bins = (points / tiles[2].tile * (tiles[2].tile / 2 + 1)) as f64;
@@ -137,7 +150,8 @@ impl DeviceTiling {
             SpectrumKind::OutputGrad,
         ]
         .map(|kind| tiling.spectrum_shape(&kind, geometry).num_elements());
-        let overlapping_tiles = [geometry.batch(), geometry.in_channels(), count, points]
+        let in_columns = geometry.in_channels() * phase_count(geometry);
+        let overlapping_tiles = [geometry.batch(), in_columns, count, points]
             .iter()
             .try_fold(1usize, |product, &n| product.checked_mul(n));
         let operands = [
@@ -189,7 +203,8 @@ impl DeviceTiling {
     }
 
     /// The shape of a spectrum of `kind` under this tiling: per-bin matrices of image tiles
-    /// by channels for `x` and `dy`, and output by input channels for the weight.
+    /// by channels for `x` and `dy`, and output by input channels for the weight; under
+    /// tiles, each input channel is [`phase_count`] columns, one per polyphase component.
     ///
     /// For tiles, `[groups, bins, rows, 2, columns]`: each row its real parts, then its
     /// imaginary parts, so that each pass is one real matrix product. The weight's matrix
@@ -202,12 +217,14 @@ impl DeviceTiling {
         let groups = geometry.groups();
         let per_group = |channels: usize| channels / groups;
         let image_tiles = geometry.batch() * self.tiles();
+        let phases = match self {
+            Self::Tiles(_) => phase_count(geometry),
+            Self::Whole(_) => 1,
+        };
+        let in_columns = per_group(geometry.in_channels()) * phases;
         let (rows, columns) = match kind {
-            SpectrumKind::Input => (image_tiles, per_group(geometry.in_channels())),
-            SpectrumKind::Weight => (
-                per_group(geometry.out_channels()),
-                per_group(geometry.in_channels()),
-            ),
+            SpectrumKind::Input => (image_tiles, in_columns),
+            SpectrumKind::Weight => (per_group(geometry.out_channels()), in_columns),
             SpectrumKind::OutputGrad => (image_tiles, per_group(geometry.out_channels())),
         };
         match (self, kind) {
@@ -247,9 +264,9 @@ mod tests {
 
     use super::{AxisTiles, DeviceTiling, MAX_TILE_POINTS, MAX_TILE_SIDE};
 
-    /// Every geometry whose dilated kernel fits a tile gets tiles that cover its stride-1
-    /// outputs, none of them idle, each holding the dilated kernel; other geometries transform
-    /// whole images.
+    /// Every geometry whose polyphase sub-kernels fit a tile gets tiles that cover its
+    /// outputs, none of them idle, each holding a sub-kernel; other geometries transform whole
+    /// images.
     #[test]
     fn device_tiles_cover_the_outputs() {
         let mut sampler = Sampler::new(3);
@@ -268,7 +285,7 @@ mod tests {
                         let smallest_tile: Vec<usize> = g
                             .axes()
                             .iter()
-                            .map(|a| a.dilated_kernel().next_power_of_two())
+                            .map(|a| a.phase_kernel().next_power_of_two())
                             .collect();
                         let fits = smallest_tile.iter().all(|&t| t <= MAX_TILE_SIDE)
                             && smallest_tile.iter().product::<usize>() <= MAX_TILE_POINTS;
@@ -281,18 +298,15 @@ mod tests {
                 assert!(points <= MAX_TILE_POINTS, "{g:?}");
                 assert!(tiles[..3 - rank].iter().all(|t| *t == AxisTiles::UNIT));
                 for (t, a) in tiles[3 - rank..].iter().zip(g.axes()) {
-                    let outputs = a.padded_input() + 1 - a.dilated_kernel();
-                    assert!(t.tile.is_power_of_two() && t.tile >= a.dilated_kernel());
-                    assert_eq!(t.step, t.tile + 1 - a.dilated_kernel());
+                    let outputs = a.output();
+                    assert!(t.tile.is_power_of_two() && t.tile >= a.phase_kernel());
+                    assert_eq!(t.step, t.tile + 1 - a.phase_kernel());
                     assert!(t.count * t.step >= outputs && (t.count - 1) * t.step < outputs);
                 }
             }
         }
     }
 
-    /// The benchmark layer (16 x 64 -> 64 channels, 64x64, "same") gets tiles smaller than
-    /// the image up to kernel 15; a kernel larger than the largest tile side falls back to
-    /// whole images.
     /// A tiling fits a budget exactly as large as its largest spectrum and its transform, and
     /// no smaller one.
     #[test]
@@ -342,6 +356,9 @@ mod tests {
         }
     }
 
+    /// The benchmark layer (16 x 64 -> 64 channels, 64x64, "same") gets tiles smaller than
+    /// the image up to kernel 15; a kernel larger than the largest tile side falls back to
+    /// whole images.
     #[test]
     fn device_tiles_of_the_benchmark_layer() {
         let layer = |kernel: usize| {

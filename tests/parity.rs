@@ -294,6 +294,61 @@ fn wgpu_f32_is_right_on_large_tiles() {
     wgpu_f32_matches_on(&wgpu, &geometries, 12);
 }
 
+/// Strided geometries, which CubeCL devices split into polyphase components: one component
+/// per axis (a 1x1 downsampling layer; stride and dilation with a common factor), fewer
+/// components than the stride (a kernel shorter than it), all of them (stride 3, dilation 2),
+/// with groups, and a benchmark-sized layer.
+#[cfg(feature = "wgpu")]
+#[test]
+fn wgpu_f32_is_right_on_polyphase_components() {
+    let Some(wgpu) = common::wgpu_or_skip("wgpu_f32_is_right_on_polyphase_components") else {
+        return;
+    };
+    let geometries = [
+        (
+            [2, 4, 17, 16],
+            [6, 4, 1, 1],
+            [2, 2],
+            [(0, 0), (0, 0)],
+            [1, 1],
+            1,
+        ),
+        (
+            [2, 3, 20, 21],
+            [4, 3, 3, 3],
+            [2, 2],
+            [(2, 2), (2, 1)],
+            [2, 2],
+            1,
+        ),
+        (
+            [2, 4, 30, 29],
+            [4, 2, 2, 2],
+            [4, 4],
+            [(1, 0), (0, 1)],
+            [1, 1],
+            2,
+        ),
+        (
+            [1, 2, 40, 33],
+            [3, 2, 5, 4],
+            [3, 3],
+            [(4, 3), (1, 2)],
+            [2, 1],
+            1,
+        ),
+        (
+            [2, 8, 64, 64],
+            [8, 8, 7, 7],
+            [2, 2],
+            [(3, 3), (3, 3)],
+            [1, 1],
+            1,
+        ),
+    ];
+    wgpu_f32_matches_on(&wgpu, &geometries, 13);
+}
+
 /// The 2-D geometry of a convolution: input and weight shapes, stride, padding, dilation,
 /// groups.
 #[cfg(feature = "wgpu")]

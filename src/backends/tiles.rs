@@ -1,22 +1,31 @@
 //! The tile kernels of the CubeCL backends: overlap-save convolution over small tiles (three
 //! axes; a 1-D or 2-D geometry's leading axes have one point) whose FFTs run in shared
-//! memory, one cube per tile of up to eight neighbouring channels of one image.
+//! memory, one cube per tile of up to eight neighbouring channels (or polyphase components)
+//! of one image.
 //!
-//! - [`spectrum`]: one launch gathers each tile (zero padding, the weight's dilation, the
-//!   output gradient spread onto the stride-1 grid), transforms it and writes its half
-//!   spectrum straight into the bin-major matrices of the channel contraction.
+//! - [`spectrum`]: one launch gathers each tile (zero padding, the polyphase components, the
+//!   weight's dilation), transforms it and writes its half spectrum straight into the
+//!   bin-major matrices of the channel contraction.
 //! - [`contract`]: the channel contraction of each bin, one real batched matmul per pass.
 //! - [`inverse`]: one launch rebuilds each result tile's full spectrum from its half
-//!   (Hermitian symmetry), transforms it back and writes the values it holds at their stride
-//!   or dilation (`y`, `dw`); the input gradient's tiles overlap, and a second launch, one
-//!   unit per value, adds up the tiles that cover each.
+//!   (Hermitian symmetry), transforms it back and writes the values it holds where they belong
+//!   (`y`, `dw`); the input gradient's tiles overlap, and a second launch, one unit per value,
+//!   adds up the tiles that cover each.
 //!
-//! Tile `t` of an axis starts at stride-1 output `t * step`: an input tile holds the padded
-//! input from there (`tile` samples), an output-gradient tile the `step` gradients from there,
-//! followed by zeros, and the weight tile the dilated kernel. So the forward tile's first
-//! `step` values are the correlation's (overlap-save), the input gradient's tiles overlap by
-//! `tile - step` (overlap-add), and the weight gradient's single tile sums every tile's
-//! correlation without wrapping (see `docs/correctness.md`).
+//! Every axis is a stride-1 correlation of polyphase components: with stride `s`, component
+//! `j` of the padded input holds its samples `u s + r_j`, where `r_j = j dilation mod s`, and
+//! component `j` of the weight the taps whose dilated offset is `r_j` modulo `s`, at that
+//! offset over `s` (`phase_kernel` points). The output is the sum of the components'
+//! correlations, so the components are columns of the channel contraction, `phase_count`
+//! per input channel, next to each other (see `docs/correctness.md`). Without stride an axis
+//! has one component, its padded input and dilated kernel.
+//!
+//! Tile `t` of an axis starts at output `t * step`: an input tile holds a component from
+//! there (`tile` samples), an output-gradient tile the `step` gradients from there, followed
+//! by zeros, and the weight tile a component of the kernel. So the forward tile's first `step`
+//! values are the correlation's (overlap-save), the input gradient's tiles overlap by `tile -
+//! step` (overlap-add), and the weight gradient's single tile sums every tile's correlation
+//! without wrapping.
 // The launch functions that `#[cube(launch)]` generates take every argument, and `#[cube]`
 // code has the remainder operator, not `is_multiple_of`.
 #![allow(clippy::too_many_arguments, clippy::manual_is_multiple_of)]
@@ -30,7 +39,7 @@ use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use cubecl::prelude::*;
 use fftconv_kernels::{AxisGeometry, ConvGeometry, SpectrumKind};
 
-use crate::layout::{AxisTiles, DeviceTiling};
+use crate::layout::{AxisTiles, DeviceTiling, phase_count};
 use crate::ops::ConvPass;
 
 /// Units per cube of the tile kernels for tiles of `points`: one radix-2 butterfly each per
@@ -260,12 +269,24 @@ fn entry_offset<F: Float>(
     group * spectrum.stride(0) + row * row_stride + column * spectrum.stride(4)
 }
 
-/// The sample of a source axis that point `q` of tile `t` holds, if any: the tile starts at
-/// `t * step - offset` of the source spread by `spread` (one sample every `spread` points),
-/// and holds `window` points.
+/// The sample of a source axis that point `q` of tile `t` of polyphase component `phase`
+/// holds, if any: the tile holds `window` points from `t * step` of the component, whose
+/// point `u` lies at `u * scale + residue - offset` of the source spread by `spread` (one
+/// sample every `spread` points), the component's residue being `phase * phase_spacing mod
+/// scale`.
 #[cube]
-fn source_index(t: usize, q: usize, axis: &TileAxisArgs, len: usize) -> (bool, usize) {
-    let position = t * axis.step + q;
+fn source_index(
+    t: usize,
+    q: usize,
+    phase: usize,
+    axis: &TileAxisArgs,
+    len: usize,
+) -> (bool, usize) {
+    let mut position = t * axis.step + q;
+    // Axes without stride (a scale of 1, one component) are the common case: no remainder.
+    if axis.scale > 1 {
+        position = position * axis.scale + (phase * axis.phase_spacing) % axis.scale;
+    }
     let mut inside = false;
     let mut index = 0usize;
     if q < axis.window && position >= axis.offset {
@@ -283,22 +304,38 @@ fn source_index(t: usize, q: usize, axis: &TileAxisArgs, len: usize) -> (bool, u
     (inside, index)
 }
 
-/// Where point `point` of tile `tile` lies in the spatial axes of `tensor` `[d0, d1, s0, s1,
-/// s2]` (an offset from its image's first value), if it lies there.
+/// Where point `point` of tile `tile` of polyphase component `phase` lies in the spatial
+/// axes of `tensor` `[d0, d1, s0, s1, s2]` (an offset from its image's first value), if it
+/// lies there.
 #[cube]
 fn tile_sample<F: Float>(
     tensor: &Tensor<F>,
     tile: (usize, usize, usize),
     point: (usize, usize, usize),
+    phase: usize,
     axes: &TileAxes,
 ) -> (bool, usize) {
     let (t0, t1, t2) = tile;
     let (q0, q1, q2) = point;
-    let (in0, s0) = source_index(t0, q0, &axes.depth, tensor.shape(2));
-    let (in1, s1) = source_index(t1, q1, &axes.height, tensor.shape(3));
-    let (in2, s2) = source_index(t2, q2, &axes.width, tensor.shape(4));
+    let (j0, j1, j2) = phase_indices(phase, axes);
+    let (in0, s0) = source_index(t0, q0, j0, &axes.depth, tensor.shape(2));
+    let (in1, s1) = source_index(t1, q1, j1, &axes.height, tensor.shape(3));
+    let (in2, s2) = source_index(t2, q2, j2, &axes.width, tensor.shape(4));
     let offset = s0 * tensor.stride(2) + s1 * tensor.stride(3) + s2 * tensor.stride(4);
     (in0 && in1 && in2, offset)
+}
+
+/// The polyphase components of a launch per channel: their product over the axes.
+#[cube]
+fn phases_of(axes: &TileAxes) -> usize {
+    axes.depth.phases * axes.height.phases * axes.width.phases
+}
+
+/// Polyphase component `phase` of a channel as its three indices, one per axis.
+#[cube]
+fn phase_indices(phase: usize, axes: &TileAxes) -> (usize, usize, usize) {
+    let (p1, p2) = (axes.height.phases, axes.width.phases);
+    (phase / (p1 * p2), (phase / p2) % p1, phase % p2)
 }
 
 /// Tile `index` of an image as its three indices.
@@ -334,11 +371,11 @@ fn cube_images(images1: usize, tiles: usize, #[comptime] lanes: usize) -> (usize
     (cube / (blocks * tiles), tile, first)
 }
 
-/// One cube per tile of `lanes` neighbouring channels of one image of `source` `[d0, d1, s0,
-/// s1, s2]`: gathers the tiles, transforms them and writes their half spectra into
-/// `spectrum` `[groups, bins, rows, 2, columns]` (the weight's real form `[groups, bins, 2,
-/// rows, 2 * columns]`), lanes innermost (the channels are neighbouring columns of the
-/// matrices).
+/// One cube per tile of `lanes` neighbouring columns (channels times their polyphase
+/// components) of one image of `source` `[d0, d1, s0, s1, s2]`: gathers the tiles, transforms
+/// them and writes their half spectra into `spectrum` `[groups, bins, rows, 2, columns]` (the
+/// weight's real form `[groups, bins, 2, rows, 2 * columns]`), lanes innermost (neighbouring
+/// columns of the matrices).
 #[cube(launch)]
 fn tile_spectrum<F: Float>(
     source: &Tensor<F>,
@@ -363,7 +400,8 @@ fn tile_spectrum<F: Float>(
         factor = F::new(1.0) / F::cast_from(points);
     }
     let tiles = axes.depth.count * axes.height.count * axes.width.count;
-    let images1 = source.shape(1);
+    let phases = phases_of(&axes);
+    let images1 = source.shape(1) * phases;
     if CUBE_POS >= source.shape(0) * tiles * ((images1 + comptime![lanes - 1]) / lanes) {
         terminate!();
     }
@@ -378,10 +416,11 @@ fn tile_spectrum<F: Float>(
         let (lane, point) = (e / points, e % points);
         let i1 = first + lane;
         let (q0, q1, q2) = point_indices(point, t1_len, t2_len);
-        let (inside, offset) = tile_sample::<F>(source, tile_at, (q0, q1, q2), &axes);
+        let (inside, offset) = tile_sample::<F>(source, tile_at, (q0, q1, q2), i1 % phases, &axes);
         let mut value = F::new(0.0);
         if inside && i1 < images1 {
-            value = source[i0 * source.stride(0) + i1 * source.stride(1) + offset] * factor;
+            let channel = i1 / phases;
+            value = source[i0 * source.stride(0) + channel * source.stride(1) + offset] * factor;
         }
         let at = lane * points + bit_reversed(q0, q1, q2, bits);
         re[at] = value;
@@ -421,12 +460,13 @@ fn tile_spectrum<F: Float>(
     }
 }
 
-/// One cube per tile of `lanes` neighbouring result images of dimension 1: the tiles'
-/// spectra from the half spectra `z` (`[groups, bins, rows, 2, columns]`; for the weight
-/// gradient, the blocks of [`contract`]'s product, `[groups, bins, 2, rows, 2 * columns]`),
-/// transformed back (unnormalized). Tiles that do not overlap (`y`, `dw`) go straight to their values of `out`
-/// `[d0, d1, o0, o1, o2]` as [`assemble`] places them; overlapping ones (`dx`) to `out` `[d0,
-/// count0, count1, count2, d1, t0, t1, t2]`, for [`assemble`] to add up.
+/// One cube per tile of `lanes` neighbouring columns of the result (`images1` of them: its
+/// images of dimension 1 times their polyphase components): the tiles' spectra from the half
+/// spectra `z` (`[groups, bins, rows, 2, columns]`; for the weight gradient, the blocks of
+/// [`contract`]'s product, `[groups, bins, 2, rows, 2 * columns]`), transformed back
+/// (unnormalized). Tiles that do not overlap (`y`, `dw`) go straight to their values of `out`
+/// `[d0, d1, o0, o1, o2]`; overlapping ones (`dx`) to `out` `[d0, count0, count1, count2,
+/// images1, t0, t1, t2]`, for [`assemble`] to add up.
 #[cube(launch)]
 fn tile_inverse<F: Float>(
     z: &Tensor<F>,
@@ -447,6 +487,7 @@ fn tile_inverse<F: Float>(
     let points = comptime![1usize << (bits[0] + bits[1] + bits[2])];
     let half2 = comptime![(1usize << bits[2]) / 2 + 1];
     let tiles = axes.depth.count * axes.height.count * axes.width.count;
+    let phases = phases_of(&axes);
     if CUBE_POS >= out.shape(0) * tiles * ((images1 + comptime![lanes - 1]) / lanes) {
         terminate!();
     }
@@ -523,9 +564,14 @@ fn tile_inverse<F: Float>(
         while e < comptime![points * lanes] {
             let (lane, point) = (e / points, e % points);
             let i1 = first + lane;
-            let (inside, offset) =
-                tile_sample::<F>(&*out, tile_at, point_indices(point, t1_len, t2_len), &axes);
-            let at = i0 * out.stride(0) + i1 * out.stride(1) + offset;
+            let (inside, offset) = tile_sample::<F>(
+                &*out,
+                tile_at,
+                point_indices(point, t1_len, t2_len),
+                i1 % phases,
+                &axes,
+            );
+            let at = i0 * out.stride(0) + (i1 / phases) * out.stride(1) + offset;
             if inside && i1 < images1 {
                 out[at] = re[e] * factor;
             }
@@ -535,8 +581,7 @@ fn tile_inverse<F: Float>(
 }
 
 /// One unit per value of `out` `[d0, d1, o0, o1, o2]`: the sum of the points of `tiles` `[d0,
-/// count0, count1, count2, d1, t0, t1, t2]` that fall on it, value `o` lying at stride-1
-/// position `o * spread + offset`.
+/// count0, count1, count2, d1 * phases, t0, t1, t2]` that fall on it (see [`component_point`]).
 #[cube(launch)]
 fn assemble<F: Float>(
     tiles: &Tensor<F>,
@@ -558,31 +603,58 @@ fn assemble<F: Float>(
     let image = ABSOLUTE_POS / (o2_len * o1_len * o0_len);
     let (i0, i1) = (image / out.shape(1), image % out.shape(1));
     let (depth, height, width) = (&axes.depth, &axes.height, &axes.width);
-    let v0 = o0 * depth.spread + depth.offset;
-    let v1 = o1 * height.spread + height.offset;
-    let v2 = o2 * width.spread + width.offset;
+    let (met0, v0, j0) = component_point(o0, depth);
+    let (met1, v1, j1) = component_point(o1, height);
+    let (met2, v2, j2) = component_point(o2, width);
     let (first0, last0) = covering_tiles(v0, depth);
     let (first1, last1) = covering_tiles(v1, height);
     let (first2, last2) = covering_tiles(v2, width);
+    let phases = phases_of(&axes);
+    let column = i1 * phases + (j0 * height.phases + j1) * width.phases + j2;
     let mut sum = F::new(0.0);
-    for t0 in first0..last0 {
-        for t1 in first1..last1 {
-            for t2 in first2..last2 {
-                let q0 = v0 - t0 * depth.step;
-                let q1 = v1 - t1 * height.step;
-                let q2 = v2 - t2 * width.step;
-                let tile = (((i0 * depth.count + t0) * height.count + t1) * width.count + t2)
-                    * out.shape(1)
-                    + i1;
-                sum += tiles[tile * points + (q0 * t1_len + q1) * t2_len + q2];
+    if met0 && met1 && met2 {
+        for t0 in first0..last0 {
+            for t1 in first1..last1 {
+                for t2 in first2..last2 {
+                    let q0 = v0 - t0 * depth.step;
+                    let q1 = v1 - t1 * height.step;
+                    let q2 = v2 - t2 * width.step;
+                    let tile = (((i0 * depth.count + t0) * height.count + t1) * width.count + t2)
+                        * out.shape(1)
+                        * phases
+                        + column;
+                    sum += tiles[tile * points + (q0 * t1_len + q1) * t2_len + q2];
+                }
             }
         }
     }
     out[ABSOLUTE_POS] = sum;
 }
 
-/// The tiles `first..last` of `axis` whose `window` points from `t * step` hold stride-1
-/// position `v`.
+/// Where value `o` of a result axis lies among the polyphase components of `axis`: whether a
+/// component holds it (its residue modulo `scale` is one that kernel taps meet), its point in
+/// that component and the component. The value lies at `o + offset` before splitting.
+#[cube]
+fn component_point(o: usize, axis: &TileAxisArgs) -> (bool, usize, usize) {
+    let position = o + axis.offset;
+    let mut met = true;
+    let mut point = position;
+    let mut component = 0usize;
+    if axis.scale > 1 {
+        let residue = position % axis.scale;
+        point = position / axis.scale;
+        met = false;
+        for j in 0..axis.phases {
+            if (j * axis.phase_spacing) % axis.scale == residue {
+                met = true;
+                component = j;
+            }
+        }
+    }
+    (met, point, component)
+}
+
+/// The tiles `first..last` of `axis` whose `window` points from `t * step` hold point `v`.
 #[cube]
 fn covering_tiles(v: usize, axis: &TileAxisArgs) -> (usize, usize) {
     let mut first = 0usize;
@@ -595,7 +667,9 @@ fn covering_tiles(v: usize, axis: &TileAxisArgs) -> (usize, usize) {
 }
 
 /// One axis of a tile launch: tile origins `step` apart (`count` tiles), `window` points of
-/// each tile used, source samples `spread` points apart from `-offset`.
+/// each tile used, `phases` polyphase components per channel (component `j` meets the source
+/// at residue `j * phase_spacing` modulo `scale`, and its point `u` at `u * scale` plus that
+/// residue), source samples `spread` points apart from `-offset` (see [`source_index`]).
 #[derive(CubeType, CubeLaunch)]
 struct TileAxisArgs {
     step: usize,
@@ -603,6 +677,9 @@ struct TileAxisArgs {
     window: usize,
     spread: usize,
     offset: usize,
+    scale: usize,
+    phases: usize,
+    phase_spacing: usize,
 }
 
 /// The three axes of a tile launch.
@@ -630,16 +707,31 @@ pub(crate) fn spectrum(
     let args = |index: usize| {
         let (tile, axis) = (&tiles[index], axes[index]);
         let Some(axis) = axis else {
-            return axis_args(tile, 1, 1, 1, 0);
+            return axis_args(tile, 1, 1, 1, 0, None);
         };
         match kind {
-            SpectrumKind::Input => axis_args(tile, tile.count, tile.tile, 1, axis.pad_begin()),
-            SpectrumKind::Weight => axis_args(tile, 1, axis.dilated_kernel(), axis.dilation(), 0),
-            SpectrumKind::OutputGrad => axis_args(tile, tile.count, tile.step, axis.stride(), 0),
+            SpectrumKind::Input => axis_args(
+                tile,
+                tile.count,
+                tile.tile,
+                1,
+                axis.pad_begin(),
+                Some(&axis),
+            ),
+            SpectrumKind::Weight => {
+                let window = axis.phase_kernel();
+                axis_args(tile, 1, window, axis.dilation(), 0, Some(&axis))
+            }
+            SpectrumKind::OutputGrad => axis_args(tile, tile.count, tile.step, 1, 0, None),
         }
     };
+    // The input's and the weight's columns are their channels' polyphase components.
+    let phases = match kind {
+        SpectrumKind::Input | SpectrumKind::Weight => phase_count(geometry),
+        SpectrumKind::OutputGrad => 1,
+    };
     let per_group = match kind {
-        SpectrumKind::Input => geometry.in_channels(),
+        SpectrumKind::Input => geometry.in_channels() * phases,
         SpectrumKind::Weight | SpectrumKind::OutputGrad => geometry.out_channels(),
     } / geometry.groups();
     let weight = kind == SpectrumKind::Weight;
@@ -649,7 +741,8 @@ pub(crate) fn spectrum(
         tiles.iter().map(|t| t.count).product()
     };
     let points = tiles.iter().map(|t| t.tile).product();
-    let [images0, images1] = [0, 1].map(|dim| source.meta.shape()[dim]);
+    let [images0, channels] = [0, 1].map(|dim| source.meta.shape()[dim]);
+    let images1 = channels * phases;
     let lanes = lanes_for(points, images1, dtype);
     let cube_count = images0 * tile_count * images1.div_ceil(lanes);
     let units = units_for(points);
@@ -688,27 +781,40 @@ pub(crate) fn inverse(
     let counts = tiles.map(|t| if weight { 1 } else { t.count });
     let images = [result_shape[0], result_shape[1]];
     let sizes = tiles.map(|t| t.tile);
-    // Where each result value lies on the stride-1 grid of the tiles, per axis.
+    // Where each result value lies in the tiles of its polyphase component, per axis.
     let placement = |index: usize| -> (usize, TileAxisArgsLaunch) {
         let tile = &tiles[index];
         let Some(axis) = axes[index] else {
-            return (1, axis_args(tile, 1, 1, 1, 0));
+            return (1, axis_args(tile, 1, 1, 1, 0, None));
         };
         match pass {
             ConvPass::Forward => (
                 axis.output(),
-                axis_args(tile, tile.count, tile.step, axis.stride(), 0),
+                axis_args(tile, tile.count, tile.step, 1, 0, None),
             ),
             ConvPass::InputGrad => (
                 axis.input(),
-                axis_args(tile, tile.count, tile.tile, 1, axis.pad_begin()),
+                axis_args(
+                    tile,
+                    tile.count,
+                    tile.tile,
+                    1,
+                    axis.pad_begin(),
+                    Some(&axis),
+                ),
             ),
             ConvPass::WeightGrad => (
                 axis.kernel(),
-                axis_args(tile, 1, tile.tile, axis.dilation(), 0),
+                axis_args(tile, 1, tile.tile, axis.dilation(), 0, Some(&axis)),
             ),
         }
     };
+    // The input gradient's and the weight gradient's columns are polyphase components.
+    let phases = match pass {
+        ConvPass::Forward => 1,
+        ConvPass::InputGrad | ConvPass::WeightGrad => phase_count(geometry),
+    };
+    let columns = images[1] * phases;
     let lens = [0, 1, 2].map(|index| placement(index).0);
     let empty = |shape: Vec<usize>| {
         empty_device_contiguous_dtype(client.clone(), device.clone(), Shape::from(shape), dtype)
@@ -719,17 +825,17 @@ pub(crate) fn inverse(
     let tile_out = if overlap {
         let [c0, c1, c2] = counts;
         let [s0, s1, s2] = sizes;
-        empty(vec![images[0], c0, c1, c2, images[1], s0, s1, s2])
+        empty(vec![images[0], c0, c1, c2, columns, s0, s1, s2])
     } else {
         out.clone()
     };
     let per_group = match pass {
-        ConvPass::InputGrad => geometry.in_channels(),
+        ConvPass::InputGrad => geometry.in_channels() * phases,
         ConvPass::Forward | ConvPass::WeightGrad => geometry.out_channels(),
     } / geometry.groups();
     let points = sizes.iter().product();
-    let lanes = lanes_for(points, images[1], dtype);
-    let cube_count = images[0] * counts.iter().product::<usize>() * images[1].div_ceil(lanes);
+    let lanes = lanes_for(points, columns, dtype);
+    let cube_count = images[0] * counts.iter().product::<usize>() * columns.div_ceil(lanes);
     let units = units_for(points);
     if cube_count > 0 {
         tile_inverse::launch(
@@ -739,7 +845,7 @@ pub(crate) fn inverse(
             z.into_tensor_arg(),
             tile_out.clone().into_tensor_arg(),
             TileAxesLaunch::new(placement(0).1, placement(1).1, placement(2).1),
-            images[1],
+            columns,
             per_group,
             sizes.map(bits),
             weight,
@@ -819,15 +925,29 @@ fn dims(t: &CubeTensor) -> [usize; 5] {
 }
 
 /// The launch arguments of one axis: `count` tiles `tiles.step` apart, `window` points of
-/// each used, source samples `spread` points apart from `-offset`.
+/// each used, source samples `spread` points apart from `-offset`, and the polyphase
+/// components of `axis` (one, with no stride, where `None`).
 fn axis_args(
     tiles: &AxisTiles,
     count: usize,
     window: usize,
     spread: usize,
     offset: usize,
+    axis: Option<&AxisGeometry>,
 ) -> TileAxisArgsLaunch {
-    TileAxisArgsLaunch::new(tiles.step, count, window, spread, offset)
+    let (scale, phases, phase_spacing) = axis.map_or((1, 1, 0), |axis| {
+        (axis.stride(), axis.phase_count(), axis.dilation())
+    });
+    TileAxisArgsLaunch::new(
+        tiles.step,
+        count,
+        window,
+        spread,
+        offset,
+        scale,
+        phases,
+        phase_spacing,
+    )
 }
 
 /// `log2(size)` of a power of two.
