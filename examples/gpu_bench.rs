@@ -20,8 +20,8 @@
 //! reported as a speedup. `--stages` adds the FFT path's stages alone (each operand's
 //! spectrum, each pass's product), for where a step's time goes. `--volume` times 3-D
 //! training steps on cubic volumes instead (`--size 32 --k 3 5 7`, say). `--memory` adds the
-//! device memory one training step reserves, FFT and direct. `--stride 2` times strided
-//! layers.
+//! device memory one training step reserves, FFT and direct. `--stride 2` and `--dilation 2`
+//! time strided and dilated layers.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -55,9 +55,13 @@ struct Args {
     /// Kernel sizes (square).
     #[arg(long = "k", num_args = 1.., default_values_t = [3, 5, 7, 15], value_parser = positive())]
     kernels: Vec<usize>,
-    /// Stride on every axis (the padding stays "same"'s: `k / 2` before, the rest after).
+    /// Stride on every axis (the padding stays "same"'s: half the dilated kernel before, the
+    /// rest after).
     #[arg(long, default_value_t = 1, value_parser = positive())]
     stride: usize,
+    /// Dilation on every axis.
+    #[arg(long, default_value_t = 1, value_parser = positive())]
+    dilation: usize,
     /// Untimed steps first (compilation, autotuning).
     #[arg(long, default_value_t = 3, value_parser = positive())]
     warmup: usize,
@@ -94,21 +98,22 @@ fn positive() -> RangedU64ValueParser<usize> {
 }
 
 /// One measured geometry: `channels` in and out, square (or cubic: `rank` 3) image and
-/// kernel, "same" padding, `stride` on every axis.
+/// kernel, "same" padding, `stride` and `dilation` on every axis.
 struct Case {
     batch: usize,
     channels: usize,
     size: usize,
     kernel: usize,
     stride: usize,
+    dilation: usize,
     rank: u32,
 }
 
 impl Case {
     fn options<const R: usize>(&self) -> ConvOptions<R> {
-        let before = self.kernel / 2;
-        let pad = (before, self.kernel - 1 - before);
-        ConvOptions::new_with_padding([self.stride; R], [pad; R], [1; R], 1)
+        let span = self.dilation * (self.kernel - 1);
+        let pad = (span / 2, span - span / 2);
+        ConvOptions::new_with_padding([self.stride; R], [pad; R], [self.dilation; R], 1)
     }
 
     /// Output length per axis: the "same" padding keeps `size` stride-1 outputs.
@@ -385,7 +390,7 @@ fn main() -> ExitCode {
     };
     println!(
         "device {device:?}, f32, batch {}, {} -> {} channels; ms = mean of {} runs back to back \
-         between device synchronizations, after {} warm-up; stride {}; rate = \
+         between device synchronizations, after {} warm-up; stride {}, dilation {}; rate = \
          direct-equivalent FLOP / time, peak {} TFLOP/s; read ms = median time until a result \
          is read, unsynchronized",
         args.batch,
@@ -394,6 +399,7 @@ fn main() -> ExitCode {
         args.reps,
         args.warmup,
         args.stride,
+        args.dilation,
         args.peak_tflops,
     );
     println!(
@@ -426,6 +432,7 @@ fn main() -> ExitCode {
                 size,
                 kernel,
                 stride: args.stride,
+                dilation: args.dilation,
                 rank: if args.volume { 3 } else { 2 },
             };
             let (n, c, o) = (args.batch, args.channels, case.output());

@@ -37,8 +37,8 @@ pub(crate) const MAX_TILE_POINTS: usize = 2048;
 /// The largest tile side of the CubeCL tile kernels.
 const MAX_TILE_SIDE: usize = 64;
 
-/// The polyphase components of `geometry`'s input that its kernel meets, over all axes
-/// ([`AxisGeometry::phase_count`]): the tile kernels' stride-1 correlation takes that many
+/// The polyphase components of `geometry`'s input that its kernel meets on strided axes, over
+/// all axes ([`AxisGeometry::phase_count`]): the tile kernels' contraction takes that many
 /// columns per input channel.
 pub(crate) fn phase_count(geometry: &ConvGeometry) -> usize {
     geometry
@@ -48,27 +48,69 @@ pub(crate) fn phase_count(geometry: &ConvGeometry) -> usize {
         .product()
 }
 
-/// Overlap-save tiling of one axis's polyphase correlation on CubeCL devices: `count` tiles of
-/// `tile` points, `step` outputs apart (`tile - phase_kernel + 1`, the outputs one tile
-/// computes).
+/// How the tile kernels split one axis into stride-1 correlations of kernels with as few
+/// zeros as the geometry allows (see `tiles.rs`): a strided axis into the polyphase
+/// components of its input, which are columns of the channel contraction; a dilated axis
+/// without stride into the components of its output and input, each the correlation of the
+/// dense kernel, which are rows of the contraction (images of their own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AxisSplit {
+    /// Input components per channel (column components), 1 without stride.
+    pub columns: usize,
+    /// Output components (row components): the dilation, or the outputs where fewer; 1 with
+    /// stride or without dilation.
+    pub rows: usize,
+    /// Points of a component's kernel.
+    pub kernel: usize,
+    /// Outputs of the longest component.
+    pub outputs: usize,
+}
+
+impl AxisSplit {
+    /// The split of `axis`.
+    pub(crate) fn of(axis: &AxisGeometry) -> Self {
+        if axis.stride() > 1 {
+            Self {
+                columns: axis.phase_count(),
+                rows: 1,
+                kernel: axis.phase_kernel(),
+                outputs: axis.output(),
+            }
+        } else {
+            Self {
+                columns: 1,
+                rows: axis.dilation().min(axis.output()),
+                kernel: axis.kernel(),
+                outputs: axis.output().div_ceil(axis.dilation()),
+            }
+        }
+    }
+}
+
+/// Overlap-save tiling of one axis's split correlation ([`AxisSplit`]) on CubeCL devices:
+/// `count` tiles of `tile` points, `step` outputs apart (`tile - kernel + 1`, the outputs one
+/// tile computes), in each of `rows` row components.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct AxisTiles {
     /// Transform size (a power of two).
     pub tile: usize,
     /// Outputs per tile.
     pub step: usize,
-    /// Tiles along the axis.
+    /// Tiles along the axis per row component.
     pub count: usize,
+    /// Row components ([`AxisSplit::rows`]).
+    pub rows: usize,
 }
 
 impl AxisTiles {
-    /// `tile`-point tiles over `axis`: enough to cover its outputs.
-    fn new(axis: &AxisGeometry, tile: usize) -> Self {
-        let step = tile + 1 - axis.phase_kernel();
+    /// `tile`-point tiles over `split`: enough to cover its outputs.
+    fn new(split: &AxisSplit, tile: usize) -> Self {
+        let step = tile + 1 - split.kernel;
         Self {
             tile,
             step,
-            count: axis.output().div_ceil(step),
+            count: split.outputs.div_ceil(step),
+            rows: split.rows,
         }
     }
 
@@ -77,6 +119,7 @@ impl AxisTiles {
         tile: 1,
         step: 1,
         count: 1,
+        rows: 1,
     };
 }
 
@@ -93,17 +136,20 @@ pub(crate) enum DeviceTiling {
 
 impl DeviceTiling {
     /// The tiling of `geometry`: the tiles of least modeled work (channel contraction per
-    /// bin, transforms per channel and point) among powers of two that hold a polyphase
-    /// sub-kernel and fit a tile.
+    /// bin, transforms per channel and point) among powers of two that hold a component's
+    /// kernel ([`AxisSplit`]) and fit a tile.
     pub(crate) fn of(geometry: &ConvGeometry) -> Self {
         let axes = geometry.axes();
         let sides = |axis: &AxisGeometry| {
-            let first = axis.phase_kernel().next_power_of_two();
-            let last = axis.phase_image().next_power_of_two().min(MAX_TILE_SIDE);
+            let split = AxisSplit::of(axis);
+            let first = split.kernel.next_power_of_two();
+            let last = (split.outputs + split.kernel - 1)
+                .next_power_of_two()
+                .min(MAX_TILE_SIDE);
             (0..=MAX_TILE_SIDE.trailing_zeros())
                 .map(|p| 1 << p)
                 .filter(move |&t| t >= first && t <= last)
-                .map(|t| AxisTiles::new(axis, t))
+                .map(|t| AxisTiles::new(&split, t))
                 .collect::<Vec<_>>()
         };
         let mut candidates: [Vec<AxisTiles>; 3] = std::array::from_fn(|_| vec![AxisTiles::UNIT]);
@@ -117,7 +163,7 @@ impl DeviceTiling {
         let work = |tiles: &[AxisTiles; 3]| {
             let points: usize = tiles.iter().map(|t| t.tile).product();
             let bins = (points / tiles[2].tile * (tiles[2].tile / 2 + 1)) as f64;
-            let count: usize = tiles.iter().map(|t| t.count).product();
+            let count: usize = tiles.iter().map(|t| t.count * t.rows).product();
             let points = points as f64;
             count as f64
                 * (4.0 * bins * contraction + 10.0 * channels * points * (points.log2() + 1.0))
@@ -142,8 +188,8 @@ impl DeviceTiling {
     /// choose their index width.
     fn indexable(tiles: &[AxisTiles; 3], geometry: &ConvGeometry) -> bool {
         let points: usize = tiles.iter().map(|t| t.tile).product();
-        let count: usize = tiles.iter().map(|t| t.count).product();
         let tiling = Self::Tiles(*tiles);
+        let count = tiling.tiles();
         let spectra = [
             SpectrumKind::Input,
             SpectrumKind::Weight,
@@ -194,10 +240,10 @@ impl DeviceTiling {
         }
     }
 
-    /// Tiles per image.
+    /// Tiles per image, over all row components.
     fn tiles(&self) -> usize {
         match self {
-            Self::Tiles(axes) => axes.iter().map(|a| a.count).product(),
+            Self::Tiles(axes) => axes.iter().map(|a| a.count * a.rows).product(),
             Self::Whole(_) => 1,
         }
     }
@@ -262,11 +308,12 @@ mod tests {
     use fftconv_kernels::{ConvGeometry, SpectralBudget, SpectrumKind};
     use fftconv_testing::{GeometryLimits, Sampler};
 
-    use super::{AxisTiles, DeviceTiling, MAX_TILE_POINTS, MAX_TILE_SIDE};
+    use super::{AxisSplit, AxisTiles, DeviceTiling, MAX_TILE_POINTS, MAX_TILE_SIDE};
 
-    /// Every geometry whose polyphase sub-kernels fit a tile gets tiles that cover its
-    /// outputs, none of them idle, each holding a sub-kernel; other geometries transform whole
-    /// images.
+    /// Every geometry whose components' kernels fit a tile gets tiles that cover each
+    /// component's outputs, none of them idle, each holding the kernel; other geometries
+    /// transform whole images. Components: the stride's on strided axes, the dilation's
+    /// (or one per output, where fewer) on the others.
     #[test]
     fn device_tiles_cover_the_outputs() {
         let mut sampler = Sampler::new(3);
@@ -285,7 +332,7 @@ mod tests {
                         let smallest_tile: Vec<usize> = g
                             .axes()
                             .iter()
-                            .map(|a| a.phase_kernel().next_power_of_two())
+                            .map(|a| AxisSplit::of(a).kernel.next_power_of_two())
                             .collect();
                         let fits = smallest_tile.iter().all(|&t| t <= MAX_TILE_SIDE)
                             && smallest_tile.iter().product::<usize>() <= MAX_TILE_POINTS;
@@ -298,9 +345,19 @@ mod tests {
                 assert!(points <= MAX_TILE_POINTS, "{g:?}");
                 assert!(tiles[..3 - rank].iter().all(|t| *t == AxisTiles::UNIT));
                 for (t, a) in tiles[3 - rank..].iter().zip(g.axes()) {
-                    let outputs = a.output();
-                    assert!(t.tile.is_power_of_two() && t.tile >= a.phase_kernel());
-                    assert_eq!(t.step, t.tile + 1 - a.phase_kernel());
+                    let split = AxisSplit::of(a);
+                    let outputs = split.outputs;
+                    assert!(t.tile.is_power_of_two() && t.tile >= split.kernel);
+                    assert_eq!(t.step, t.tile + 1 - split.kernel);
+                    if a.stride() > 1 {
+                        assert_eq!((t.rows, split.columns), (1, a.phase_count()));
+                        assert_eq!(split.kernel, a.phase_kernel());
+                    } else {
+                        assert_eq!((t.rows, split.columns), (a.dilation().min(a.output()), 1));
+                        assert_eq!(split.kernel, a.kernel());
+                        // Row component `b` has outputs `b, b + d, ...`: the first the most.
+                        assert_eq!(outputs, a.output().div_ceil(a.dilation()));
+                    }
                     assert!(t.count * t.step >= outputs && (t.count - 1) * t.step < outputs);
                 }
             }
@@ -354,6 +411,19 @@ mod tests {
             assert!(!tiling.fits(&geometry, &budget(points - 1, values)));
             assert!(!tiling.fits(&geometry, &budget(points, values - 1)));
         }
+    }
+
+    /// A dilated kernel wider than the largest tile (65 taps) gets tiles: its row components
+    /// correlate the dense kernel (3 taps), one component per residue of the dilation.
+    #[test]
+    fn dilated_kernels_wider_than_a_tile_get_tiles() {
+        let causal = ConvGeometry::new(&[1, 2, 300], &[3, 2, 3], [1], [(64, 0)], [32], 1).unwrap();
+        let DeviceTiling::Tiles(tiles) = DeviceTiling::of(&causal) else {
+            panic!("no tiles for a dilated kernel of 65 taps");
+        };
+        assert_eq!(tiles[2].rows, 32);
+        assert_eq!(tiles[2].step, tiles[2].tile - 2);
+        assert!(tiles[2].count * tiles[2].step >= 300_usize.div_ceil(32));
     }
 
     /// The benchmark layer (16 x 64 -> 64 channels, 64x64, "same") gets tiles smaller than

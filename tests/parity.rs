@@ -349,6 +349,61 @@ fn wgpu_f32_is_right_on_polyphase_components() {
     wgpu_f32_matches_on(&wgpu, &geometries, 13);
 }
 
+/// Dilated axes without stride, which CubeCL devices split into the components of their
+/// output (rows of the contraction, each with the dense kernel): a causal filter of dilation
+/// 32 whose dilated kernel (65 taps) fits no tile, dilation on both axes, a dilation larger
+/// than the outputs, a strided axis beside a dilated one, with groups, and a depthwise layer.
+#[cfg(feature = "wgpu")]
+#[test]
+fn wgpu_f32_is_right_on_dilated_axes() {
+    let Some(wgpu) = common::wgpu_or_skip("wgpu_f32_is_right_on_dilated_axes") else {
+        return;
+    };
+    let geometries = [
+        (
+            [1, 2, 1, 300],
+            [3, 2, 1, 3],
+            [1, 1],
+            [(0, 0), (64, 0)],
+            [1, 32],
+            1,
+        ),
+        (
+            [2, 3, 25, 22],
+            [4, 3, 3, 2],
+            [1, 1],
+            [(3, 3), (1, 2)],
+            [3, 4],
+            1,
+        ),
+        (
+            [1, 2, 10, 10],
+            [2, 2, 2, 2],
+            [1, 1],
+            [(0, 0), (0, 0)],
+            [7, 8],
+            1,
+        ),
+        (
+            [2, 4, 31, 30],
+            [6, 2, 3, 3],
+            [2, 1],
+            [(1, 1), (2, 2)],
+            [1, 2],
+            2,
+        ),
+        (
+            [1, 4, 20, 20],
+            [4, 1, 3, 3],
+            [1, 1],
+            [(2, 2), (2, 2)],
+            [2, 2],
+            4,
+        ),
+    ];
+    wgpu_f32_matches_on(&wgpu, &geometries, 14);
+}
+
 /// The 2-D geometry of a convolution: input and weight shapes, stride, padding, dilation,
 /// groups.
 #[cfg(feature = "wgpu")]

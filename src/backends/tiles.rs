@@ -12,13 +12,18 @@
 //!   (`y`, `dw`); the input gradient's tiles overlap, and a second launch, one unit per value,
 //!   adds up the tiles that cover each.
 //!
-//! Every axis is a stride-1 correlation of polyphase components: with stride `s`, component
-//! `j` of the padded input holds its samples `u s + r_j`, where `r_j = j dilation mod s`, and
-//! component `j` of the weight the taps whose dilated offset is `r_j` modulo `s`, at that
-//! offset over `s` (`phase_kernel` points). The output is the sum of the components'
-//! correlations, so the components are columns of the channel contraction, `phase_count`
-//! per input channel, next to each other (see `docs/correctness.md`). Without stride an axis
-//! has one component, its padded input and dilated kernel.
+//! Every axis is a stride-1 correlation of polyphase components (see `docs/correctness.md`
+//! and [`AxisSplit`]):
+//!
+//! - with stride `s`, column component `j` of the padded input holds its samples `u s + r_j`,
+//!   where `r_j = j dilation mod s`, and component `j` of the weight the taps whose dilated
+//!   offset is `r_j` modulo `s`, at that offset over `s` (`phase_kernel` points). The output
+//!   is the sum of the components' correlations, so they are columns of the channel
+//!   contraction, `phase_count` per input channel, next to each other;
+//! - without stride, with dilation `d`, row component `b` of the output holds its values `a d
+//!   + b`, the correlation of the dense kernel with the input's samples `u d + b`: the
+//!   components are images of their own, rows of the contraction;
+//! - an axis with neither has one component, its padded input and kernel.
 //!
 //! Tile `t` of an axis starts at output `t * step`: an input tile holds a component from
 //! there (`tile` samples), an output-gradient tile the `step` gradients from there, followed
@@ -39,7 +44,7 @@ use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use cubecl::prelude::*;
 use fftconv_kernels::{AxisGeometry, ConvGeometry, SpectrumKind};
 
-use crate::layout::{AxisTiles, DeviceTiling, phase_count};
+use crate::layout::{AxisSplit, AxisTiles, DeviceTiling, phase_count};
 use crate::ops::ConvPass;
 
 /// Units per cube of the tile kernels for tiles of `points`: one radix-2 butterfly each per
@@ -304,23 +309,26 @@ fn source_index(
     (inside, index)
 }
 
-/// Where point `point` of tile `tile` of polyphase component `phase` lies in the spatial
-/// axes of `tensor` `[d0, d1, s0, s1, s2]` (an offset from its image's first value), if it
-/// lies there.
+/// Where point `point` of tile `tile` lies in the spatial axes of `tensor` `[d0, d1, s0, s1,
+/// s2]` (an offset from its image's first value), if it lies there: the tile of column
+/// component `phase` and of row components `rows` (an axis has one kind at most, so their
+/// indices add up).
 #[cube]
 fn tile_sample<F: Float>(
     tensor: &Tensor<F>,
     tile: (usize, usize, usize),
     point: (usize, usize, usize),
     phase: usize,
+    rows: (usize, usize, usize),
     axes: &TileAxes,
 ) -> (bool, usize) {
     let (t0, t1, t2) = tile;
     let (q0, q1, q2) = point;
     let (j0, j1, j2) = phase_indices(phase, axes);
-    let (in0, s0) = source_index(t0, q0, j0, &axes.depth, tensor.shape(2));
-    let (in1, s1) = source_index(t1, q1, j1, &axes.height, tensor.shape(3));
-    let (in2, s2) = source_index(t2, q2, j2, &axes.width, tensor.shape(4));
+    let (b0, b1, b2) = rows;
+    let (in0, s0) = source_index(t0, q0, j0 + b0, &axes.depth, tensor.shape(2));
+    let (in1, s1) = source_index(t1, q1, j1 + b1, &axes.height, tensor.shape(3));
+    let (in2, s2) = source_index(t2, q2, j2 + b2, &axes.width, tensor.shape(4));
     let offset = s0 * tensor.stride(2) + s1 * tensor.stride(3) + s2 * tensor.stride(4);
     (in0 && in1 && in2, offset)
 }
@@ -338,11 +346,24 @@ fn phase_indices(phase: usize, axes: &TileAxes) -> (usize, usize, usize) {
     (phase / (p1 * p2), (phase / p2) % p1, phase % p2)
 }
 
-/// Tile `index` of an image as its three indices.
+/// Tiles per image of a launch: the tiles of each row component.
 #[cube]
-fn tile_indices(index: usize, axes: &TileAxes) -> (usize, usize, usize) {
-    let (c1, c2) = (axes.height.count, axes.width.count);
-    (index / (c1 * c2), (index / c2) % c1, index % c2)
+fn tiles_of(axes: &TileAxes) -> usize {
+    let counts = axes.depth.count * axes.height.count * axes.width.count;
+    counts * axes.depth.rows * axes.height.rows * axes.width.rows
+}
+
+/// Tile `index` of an image (row components outermost) as its three tile indices and its
+/// three row components.
+#[cube]
+fn tile_indices(index: usize, axes: &TileAxes) -> ((usize, usize, usize), (usize, usize, usize)) {
+    let (c0, c1, c2) = (axes.depth.count, axes.height.count, axes.width.count);
+    let (r1, r2) = (axes.height.rows, axes.width.rows);
+    let row = index / (c0 * c1 * c2);
+    (
+        ((index / (c1 * c2)) % c0, (index / c2) % c1, index % c2),
+        (row / (r1 * r2), (row / r2) % r1, row % r2),
+    )
 }
 
 /// Point `e` of a tile of `[t0, t1, t2]` points as its three indices.
@@ -399,14 +420,14 @@ fn tile_spectrum<F: Float>(
     if scaled {
         factor = F::new(1.0) / F::cast_from(points);
     }
-    let tiles = axes.depth.count * axes.height.count * axes.width.count;
+    let tiles = tiles_of(&axes);
     let phases = phases_of(&axes);
     let images1 = source.shape(1) * phases;
     if CUBE_POS >= source.shape(0) * tiles * ((images1 + comptime![lanes - 1]) / lanes) {
         terminate!();
     }
     let (i0, tile, first) = cube_images(images1, tiles, lanes);
-    let tile_at = tile_indices(tile, &axes);
+    let (tile_at, rows_at) = tile_indices(tile, &axes);
 
     let mut re = Shared::<[F]>::new_slice(comptime![points * lanes]);
     let mut im = Shared::<[F]>::new_slice(comptime![points * lanes]);
@@ -416,7 +437,8 @@ fn tile_spectrum<F: Float>(
         let (lane, point) = (e / points, e % points);
         let i1 = first + lane;
         let (q0, q1, q2) = point_indices(point, t1_len, t2_len);
-        let (inside, offset) = tile_sample::<F>(source, tile_at, (q0, q1, q2), i1 % phases, &axes);
+        let (inside, offset) =
+            tile_sample::<F>(source, tile_at, (q0, q1, q2), i1 % phases, rows_at, &axes);
         let mut value = F::new(0.0);
         if inside && i1 < images1 {
             let channel = i1 / phases;
@@ -486,7 +508,7 @@ fn tile_inverse<F: Float>(
     let t2_len = comptime![1usize << bits[2]];
     let points = comptime![1usize << (bits[0] + bits[1] + bits[2])];
     let half2 = comptime![(1usize << bits[2]) / 2 + 1];
-    let tiles = axes.depth.count * axes.height.count * axes.width.count;
+    let tiles = tiles_of(&axes);
     let phases = phases_of(&axes);
     if CUBE_POS >= out.shape(0) * tiles * ((images1 + comptime![lanes - 1]) / lanes) {
         terminate!();
@@ -560,7 +582,7 @@ fn tile_inverse<F: Float>(
         if weight {
             factor = F::cast_from(points);
         }
-        let tile_at = tile_indices(tile, &axes);
+        let (tile_at, rows_at) = tile_indices(tile, &axes);
         while e < comptime![points * lanes] {
             let (lane, point) = (e / points, e % points);
             let i1 = first + lane;
@@ -569,6 +591,7 @@ fn tile_inverse<F: Float>(
                 tile_at,
                 point_indices(point, t1_len, t2_len),
                 i1 % phases,
+                rows_at,
                 &axes,
             );
             let at = i0 * out.stride(0) + (i1 / phases) * out.stride(1) + offset;
@@ -581,7 +604,8 @@ fn tile_inverse<F: Float>(
 }
 
 /// One unit per value of `out` `[d0, d1, o0, o1, o2]`: the sum of the points of `tiles` `[d0,
-/// count0, count1, count2, d1 * phases, t0, t1, t2]` that fall on it (see [`component_point`]).
+/// tiles, d1 * phases, t0, t1, t2]` (tiles as [`tile_indices`] orders them) that fall on it
+/// (see [`component_point`]).
 #[cube(launch)]
 fn assemble<F: Float>(
     tiles: &Tensor<F>,
@@ -609,8 +633,14 @@ fn assemble<F: Float>(
     let (first0, last0) = covering_tiles(v0, depth);
     let (first1, last1) = covering_tiles(v1, height);
     let (first2, last2) = covering_tiles(v2, width);
+    // A component is a row one on axes with row components, else a column one.
+    let (c0, b0) = column_or_row(j0, depth);
+    let (c1, b1) = column_or_row(j1, height);
+    let (c2, b2) = column_or_row(j2, width);
     let phases = phases_of(&axes);
-    let column = i1 * phases + (j0 * height.phases + j1) * width.phases + j2;
+    let column = i1 * phases + (c0 * height.phases + c1) * width.phases + c2;
+    let row = (b0 * height.rows + b1) * width.rows + b2;
+    let (tiles_per_image, columns) = (tiles_of(&axes), out.shape(1) * phases);
     let mut sum = F::new(0.0);
     if met0 && met1 && met2 {
         for t0 in first0..last0 {
@@ -619,10 +649,9 @@ fn assemble<F: Float>(
                     let q0 = v0 - t0 * depth.step;
                     let q1 = v1 - t1 * height.step;
                     let q2 = v2 - t2 * width.step;
-                    let tile = (((i0 * depth.count + t0) * height.count + t1) * width.count + t2)
-                        * out.shape(1)
-                        * phases
-                        + column;
+                    let in_image =
+                        ((row * depth.count + t0) * height.count + t1) * width.count + t2;
+                    let tile = (i0 * tiles_per_image + in_image) * columns + column;
                     sum += tiles[tile * points + (q0 * t1_len + q1) * t2_len + q2];
                 }
             }
@@ -631,9 +660,10 @@ fn assemble<F: Float>(
     out[ABSOLUTE_POS] = sum;
 }
 
-/// Where value `o` of a result axis lies among the polyphase components of `axis`: whether a
-/// component holds it (its residue modulo `scale` is one that kernel taps meet), its point in
-/// that component and the component. The value lies at `o + offset` before splitting.
+/// Where value `o` of a result axis lies among the components (column or row ones) of
+/// `axis`: whether a component holds it (its residue modulo `scale` is one that kernel taps
+/// meet), its point in that component and the component. The value lies at `o + offset`
+/// before splitting.
 #[cube]
 fn component_point(o: usize, axis: &TileAxisArgs) -> (bool, usize, usize) {
     let position = o + axis.offset;
@@ -644,7 +674,7 @@ fn component_point(o: usize, axis: &TileAxisArgs) -> (bool, usize, usize) {
         let residue = position % axis.scale;
         point = position / axis.scale;
         met = false;
-        for j in 0..axis.phases {
+        for j in 0..axis.phases * axis.rows {
             if (j * axis.phase_spacing) % axis.scale == residue {
                 met = true;
                 component = j;
@@ -652,6 +682,13 @@ fn component_point(o: usize, axis: &TileAxisArgs) -> (bool, usize, usize) {
         }
     }
     (met, point, component)
+}
+
+/// Component `j` of `axis` as a column component and a row component, one of them 0.
+#[cube]
+fn column_or_row(j: usize, axis: &TileAxisArgs) -> (usize, usize) {
+    let row = axis.rows > 1;
+    (select(row, 0usize, j), select(row, j, 0usize))
 }
 
 /// The tiles `first..last` of `axis` whose `window` points from `t * step` hold point `v`.
@@ -666,10 +703,11 @@ fn covering_tiles(v: usize, axis: &TileAxisArgs) -> (usize, usize) {
     (first, last)
 }
 
-/// One axis of a tile launch: tile origins `step` apart (`count` tiles), `window` points of
-/// each tile used, `phases` polyphase components per channel (component `j` meets the source
-/// at residue `j * phase_spacing` modulo `scale`, and its point `u` at `u * scale` plus that
-/// residue), source samples `spread` points apart from `-offset` (see [`source_index`]).
+/// One axis of a tile launch: tile origins `step` apart (`count` tiles per row component),
+/// `window` points of each tile used, `phases` column components per channel and `rows` row
+/// components per image (one of them 1; component `j` meets the source at residue `j *
+/// phase_spacing` modulo `scale`, and its point `u` at `u * scale` plus that residue), source
+/// samples `spread` points apart from `-offset` (see [`source_index`]).
 #[derive(CubeType, CubeLaunch)]
 struct TileAxisArgs {
     step: usize,
@@ -679,6 +717,7 @@ struct TileAxisArgs {
     offset: usize,
     scale: usize,
     phases: usize,
+    rows: usize,
     phase_spacing: usize,
 }
 
@@ -707,7 +746,7 @@ pub(crate) fn spectrum(
     let args = |index: usize| {
         let (tile, axis) = (&tiles[index], axes[index]);
         let Some(axis) = axis else {
-            return axis_args(tile, 1, 1, 1, 0, None);
+            return axis_args(tile, 1, 1, 1, 0, Split::None);
         };
         match kind {
             SpectrumKind::Input => axis_args(
@@ -716,13 +755,16 @@ pub(crate) fn spectrum(
                 tile.tile,
                 1,
                 axis.pad_begin(),
-                Some(&axis),
+                Split::Both(&axis),
             ),
             SpectrumKind::Weight => {
-                let window = axis.phase_kernel();
-                axis_args(tile, 1, window, axis.dilation(), 0, Some(&axis))
+                let window = AxisSplit::of(&axis).kernel;
+                let spread = weight_spread(&axis);
+                axis_args(tile, 1, window, spread, 0, Split::Columns(&axis))
             }
-            SpectrumKind::OutputGrad => axis_args(tile, tile.count, tile.step, 1, 0, None),
+            SpectrumKind::OutputGrad => {
+                axis_args(tile, tile.count, tile.step, 1, 0, Split::Rows(&axis))
+            }
         }
     };
     // The input's and the weight's columns are their channels' polyphase components.
@@ -738,7 +780,7 @@ pub(crate) fn spectrum(
     let tile_count: usize = if weight {
         1
     } else {
-        tiles.iter().map(|t| t.count).product()
+        tiles.iter().map(|t| t.count * t.rows).product()
     };
     let points = tiles.iter().map(|t| t.tile).product();
     let [images0, channels] = [0, 1].map(|dim| source.meta.shape()[dim]);
@@ -778,19 +820,23 @@ pub(crate) fn inverse(
     let result_shape = pass.result_shape(geometry);
     let axes = axes3(geometry);
     let weight = pass == ConvPass::WeightGrad;
-    let counts = tiles.map(|t| if weight { 1 } else { t.count });
+    let tile_count: usize = if weight {
+        1
+    } else {
+        tiles.iter().map(|t| t.count * t.rows).product()
+    };
     let images = [result_shape[0], result_shape[1]];
     let sizes = tiles.map(|t| t.tile);
-    // Where each result value lies in the tiles of its polyphase component, per axis.
+    // Where each result value lies in the tiles of its component, per axis.
     let placement = |index: usize| -> (usize, TileAxisArgsLaunch) {
         let tile = &tiles[index];
         let Some(axis) = axes[index] else {
-            return (1, axis_args(tile, 1, 1, 1, 0, None));
+            return (1, axis_args(tile, 1, 1, 1, 0, Split::None));
         };
         match pass {
             ConvPass::Forward => (
                 axis.output(),
-                axis_args(tile, tile.count, tile.step, 1, 0, None),
+                axis_args(tile, tile.count, tile.step, 1, 0, Split::Rows(&axis)),
             ),
             ConvPass::InputGrad => (
                 axis.input(),
@@ -800,13 +846,14 @@ pub(crate) fn inverse(
                     tile.tile,
                     1,
                     axis.pad_begin(),
-                    Some(&axis),
+                    Split::Both(&axis),
                 ),
             ),
-            ConvPass::WeightGrad => (
-                axis.kernel(),
-                axis_args(tile, 1, tile.tile, axis.dilation(), 0, Some(&axis)),
-            ),
+            ConvPass::WeightGrad => {
+                let spread = weight_spread(&axis);
+                let args = axis_args(tile, 1, tile.tile, spread, 0, Split::Columns(&axis));
+                (axis.kernel(), args)
+            }
         }
     };
     // The input gradient's and the weight gradient's columns are polyphase components.
@@ -823,9 +870,8 @@ pub(crate) fn inverse(
     // The input gradient's tiles overlap: they are added up in a second launch.
     let overlap = pass == ConvPass::InputGrad;
     let tile_out = if overlap {
-        let [c0, c1, c2] = counts;
         let [s0, s1, s2] = sizes;
-        empty(vec![images[0], c0, c1, c2, columns, s0, s1, s2])
+        empty(vec![images[0], tile_count, columns, s0, s1, s2])
     } else {
         out.clone()
     };
@@ -835,7 +881,7 @@ pub(crate) fn inverse(
     } / geometry.groups();
     let points = sizes.iter().product();
     let lanes = lanes_for(points, columns, dtype);
-    let cube_count = images[0] * counts.iter().product::<usize>() * columns.div_ceil(lanes);
+    let cube_count = images[0] * tile_count * columns.div_ceil(lanes);
     let units = units_for(points);
     if cube_count > 0 {
         tile_inverse::launch(
@@ -924,20 +970,50 @@ fn dims(t: &CubeTensor) -> [usize; 5] {
     [shape[0], shape[1], shape[2], shape[3], shape[4]]
 }
 
+/// The components an operand's tiles take on an axis ([`AxisSplit`]).
+#[derive(Clone, Copy)]
+enum Split<'a> {
+    /// None: a unit axis.
+    None,
+    /// Column components on a strided axis, row ones on a dilated one: `x` and `dx`.
+    Both(&'a AxisGeometry),
+    /// Column components only: the weight and its gradient.
+    Columns(&'a AxisGeometry),
+    /// Row components only: `y` and `dy`.
+    Rows(&'a AxisGeometry),
+}
+
+/// The spacing of the weight's taps in its tiles: the dilation on a strided axis (its column
+/// components' kernels keep what the stride leaves of it), none on the others (the row
+/// components' kernel is dense).
+fn weight_spread(axis: &AxisGeometry) -> usize {
+    if axis.stride() > 1 {
+        axis.dilation()
+    } else {
+        1
+    }
+}
+
 /// The launch arguments of one axis: `count` tiles `tiles.step` apart, `window` points of
-/// each used, source samples `spread` points apart from `-offset`, and the polyphase
-/// components of `axis` (one, with no stride, where `None`).
+/// each used, source samples `spread` points apart from `-offset`, and the components `split`
+/// takes.
 fn axis_args(
     tiles: &AxisTiles,
     count: usize,
     window: usize,
     spread: usize,
     offset: usize,
-    axis: Option<&AxisGeometry>,
+    split: Split,
 ) -> TileAxisArgsLaunch {
-    let (scale, phases, phase_spacing) = axis.map_or((1, 1, 0), |axis| {
-        (axis.stride(), axis.phase_count(), axis.dilation())
-    });
+    let (scale, phases, rows, phase_spacing) = match split {
+        Split::Both(axis) | Split::Columns(axis) if axis.stride() > 1 => {
+            (axis.stride(), axis.phase_count(), 1, axis.dilation())
+        }
+        Split::Both(axis) | Split::Rows(axis) if axis.stride() == 1 && axis.dilation() > 1 => {
+            (axis.dilation(), 1, tiles.rows, 1)
+        }
+        _ => (1, 1, 1, 0),
+    };
     TileAxisArgsLaunch::new(
         tiles.step,
         count,
@@ -946,6 +1022,7 @@ fn axis_args(
         offset,
         scale,
         phases,
+        rows,
         phase_spacing,
     )
 }
