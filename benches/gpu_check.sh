@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything a GPU measurement needs, in one device call (time on the lent GPU machine is
 # minutes): the training step, its stages and its memory on the device (`gpu_bench`), 3-D
-# training steps (`gpu_bench --volume`), PyTorch's cuDNN and torch.fft on the same GPU, and a
+# training steps (`gpu_bench --volume`), strided and dilated layers, PyTorch's cuDNN and torch.fft on the same GPU, and a
 # correctness check of the device path (`tests/parity.rs`).
 #
 # Build here, pack, then run there (see ../shared/gpu/README.md):
@@ -10,14 +10,18 @@
 #   cp "$(ls -t "$CARGO_TARGET_DIR"/release/deps/parity-* | grep -v '\.d$' | head -1)" /tmp/parity
 #   ../shared/gpu/pack.sh /tmp/gpu_bench /tmp/parity
 #   run: bash .device/run.sh bash benches/gpu_check.sh      (carry [".device"])
-# GPU_CHECK_SECONDS (default 170) bounds the 2-D benchmark; the 3-D one, the peer and the
-# check add about two minutes.
+# GPU_CHECK_SECONDS (default 170) bounds the 2-D benchmark; the 3-D, strided and dilated
+# ones, the peer and the check add at most four minutes.
 set -u
 cd "$(dirname "$0")/.."
 timeout "${GPU_CHECK_SECONDS:-170}" gpu_bench --device wgpu --k 3 5 7 15 --reps 5 --warmup 5 \
   --stages --memory
 timeout 60 gpu_bench --device wgpu --volume --size 32 --k 3 5 7 --batch 4 --channels 32 \
   --reps 3 --warmup 2 --settle-seconds 0
+timeout 45 gpu_bench --device wgpu --size 64 --k 3 7 --stride 2 --reps 5 --warmup 3 \
+  --settle-seconds 0
+timeout 45 gpu_bench --device wgpu --size 64 --k 3 5 --dilation 2 --reps 5 --warmup 3 \
+  --settle-seconds 0
 timeout 30 python3 .device/torch_peer.py cuda --size 64 128 --k 3 5 7 15
 FFTCONV_WGPU_CASES=12 FFTCONV_WGPU_SEED=21 timeout 40 parity wgpu_f32 --nocapture 2>&1 \
   | grep -aE "largest|test result|panicked"
