@@ -297,7 +297,8 @@ fn wgpu_f32_is_right_on_large_tiles() {
 /// Strided geometries, which CubeCL devices split into polyphase components: one component
 /// per axis (a 1x1 downsampling layer; stride and dilation with a common factor), fewer
 /// components than the stride (a kernel shorter than it), all of them (stride 3, dilation 2),
-/// with groups, and a benchmark-sized layer.
+/// with groups, a patch embedding (kernel and stride 16: a one-point sub-kernel) and a
+/// benchmark-sized layer.
 #[cfg(feature = "wgpu")]
 #[test]
 fn wgpu_f32_is_right_on_polyphase_components() {
@@ -335,6 +336,14 @@ fn wgpu_f32_is_right_on_polyphase_components() {
             [3, 3],
             [(4, 3), (1, 2)],
             [2, 1],
+            1,
+        ),
+        (
+            [2, 3, 32, 48],
+            [8, 3, 16, 16],
+            [16, 16],
+            [(0, 0), (0, 0)],
+            [1, 1],
             1,
         ),
         (

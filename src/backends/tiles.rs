@@ -20,8 +20,8 @@
 //!   offset is `r_j` modulo `s`, at that offset over `s` (`phase_kernel` points). The output
 //!   is the sum of the components' correlations, so they are columns of the channel
 //!   contraction, `phase_count` per input channel, next to each other;
-//! - without stride, with dilation `d`, row component `b` of the output holds its values `a d
-//!   + b`, the correlation of the dense kernel with the input's samples `u d + b`: the
+//! - without stride, with dilation `d`, row component `b` of the output holds its values
+//!   `a d + b`, the correlation of the dense kernel with the input's samples `u d + b`: the
 //!   components are images of their own, rows of the contraction;
 //! - an axis with neither has one component, its padded input and kernel.
 //!
