@@ -34,8 +34,18 @@ pub(crate) fn half_bins(size: &[usize]) -> Vec<usize> {
 /// 16 KiB of shared memory, the least a WebGPU device offers (32 KiB in f64).
 pub(crate) const MAX_TILE_POINTS: usize = 2048;
 
-/// The largest tile side of the CubeCL tile kernels.
+/// The largest tile side of the CubeCL tile kernels where a tile spans more than one axis: a
+/// tile with one axis of more than one point (a 1-D filter) may fill [`MAX_TILE_POINTS`]
+/// along it, so that long filters run on tiles too.
 const MAX_TILE_SIDE: usize = 64;
+
+/// Whether a tile of `sides` (points per axis) fits the tile kernels: [`MAX_TILE_POINTS`] in
+/// all, and [`MAX_TILE_SIDE`] a side unless the tile spans one axis.
+fn tile_fits(sides: &[usize]) -> bool {
+    let spanned = sides.iter().filter(|&&side| side > 1).count();
+    sides.iter().product::<usize>() <= MAX_TILE_POINTS
+        && (spanned <= 1 || sides.iter().all(|&side| side <= MAX_TILE_SIDE))
+}
 
 /// The polyphase components of `geometry`'s input that its kernel meets on strided axes, over
 /// all axes ([`AxisGeometry::phase_count`]): the tile kernels' contraction takes that many
@@ -145,11 +155,15 @@ impl DeviceTiling {
             let first = split.kernel.next_power_of_two();
             let last = (split.outputs + split.kernel - 1)
                 .next_power_of_two()
-                .min(MAX_TILE_SIDE);
-            (0..=MAX_TILE_SIDE.trailing_zeros())
+                .min(MAX_TILE_POINTS);
+            (0..=MAX_TILE_POINTS.trailing_zeros())
                 .map(|p| 1 << p)
                 .filter(move |&t| t >= first && t <= last)
                 .map(|t| AxisTiles::new(&split, t))
+                // A long tile computes at least a quarter of its points as outputs: past that,
+                // its overlap makes more work than the whole transform (a filter of 1,800
+                // taps would leave a 2,048-point tile 249 outputs).
+                .filter(|t| t.tile <= MAX_TILE_SIDE || 4 * t.step >= t.tile)
                 .collect::<Vec<_>>()
         };
         let mut candidates: [Vec<AxisTiles>; 3] = std::array::from_fn(|_| vec![AxisTiles::UNIT]);
@@ -176,7 +190,7 @@ impl DeviceTiling {
                     .iter()
                     .flat_map(move |&h| widths.iter().map(move |&w| [d, h, w]))
             })
-            .filter(|tiles| tiles.iter().map(|t| t.tile).product::<usize>() <= MAX_TILE_POINTS)
+            .filter(|tiles| tile_fits(&tiles.map(|t| t.tile)))
             .min_by(|a, b| work(a).total_cmp(&work(b)))
             .filter(|tiles| Self::indexable(tiles, geometry))
             .map_or_else(|| Self::whole(geometry), Self::Tiles)
@@ -308,7 +322,7 @@ mod tests {
     use fftconv_kernels::{ConvGeometry, SpectralBudget, SpectrumKind};
     use fftconv_testing::{GeometryLimits, Sampler};
 
-    use super::{AxisSplit, AxisTiles, DeviceTiling, MAX_TILE_POINTS, MAX_TILE_SIDE};
+    use super::{AxisSplit, AxisTiles, DeviceTiling, tile_fits};
 
     /// Every geometry whose components' kernels fit a tile gets tiles that cover each
     /// component's outputs, none of them idle, each holding the kernel; other geometries
@@ -334,15 +348,12 @@ mod tests {
                             .iter()
                             .map(|a| AxisSplit::of(a).kernel.next_power_of_two())
                             .collect();
-                        let fits = smallest_tile.iter().all(|&t| t <= MAX_TILE_SIDE)
-                            && smallest_tile.iter().product::<usize>() <= MAX_TILE_POINTS;
-                        assert!(!fits, "{g:?}");
+                        assert!(!tile_fits(&smallest_tile), "{g:?}");
                         assert_eq!(size.len(), rank);
                         continue;
                     }
                 };
-                let points: usize = tiles.iter().map(|t| t.tile).product();
-                assert!(points <= MAX_TILE_POINTS, "{g:?}");
+                assert!(tile_fits(&tiles.map(|t| t.tile)), "{g:?}");
                 assert!(tiles[..3 - rank].iter().all(|t| *t == AxisTiles::UNIT));
                 for (t, a) in tiles[3 - rank..].iter().zip(g.axes()) {
                     let split = AxisSplit::of(a);
@@ -413,17 +424,56 @@ mod tests {
         }
     }
 
-    /// A dilated kernel wider than the largest tile (65 taps) gets tiles: its row components
-    /// correlate the dense kernel (3 taps), one component per residue of the dilation.
+    /// Tiles span more than 64 points along one axis only, and keep a quarter of their points
+    /// as outputs there: a 1-D filter of 1,000 taps gets tiles of 2,048 points, a 1-D filter
+    /// of 1,800 taps and a 2-D kernel of 65 by 3 taps whole images.
+    #[test]
+    fn long_tiles_span_one_axis() {
+        assert!(tile_fits(&[1, 1, 2048]) && tile_fits(&[1, 2048, 1]) && tile_fits(&[2, 32, 32]));
+        assert!(!tile_fits(&[1, 1, 4096]) && !tile_fits(&[1, 128, 4]) && !tile_fits(&[2, 2, 1024]));
+        let long =
+            ConvGeometry::new(&[1, 2, 5000], &[2, 2, 1000], [1], [(999, 0)], [1], 1).unwrap();
+        let DeviceTiling::Tiles(tiles) = DeviceTiling::of(&long) else {
+            panic!("no tiles for a filter of 1,000 taps");
+        };
+        assert_eq!((tiles[2].tile, tiles[2].step), (2048, 1049));
+        let longer =
+            ConvGeometry::new(&[1, 2, 5000], &[2, 2, 1800], [1], [(1799, 0)], [1], 1).unwrap();
+        assert!(matches!(DeviceTiling::of(&longer), DeviceTiling::Whole(_)));
+        let wide = ConvGeometry::new(
+            &[1, 1, 70, 70],
+            &[1, 1, 65, 3],
+            [1, 1],
+            [(0, 0), (1, 1)],
+            [1, 1],
+            1,
+        )
+        .unwrap();
+        assert!(matches!(DeviceTiling::of(&wide), DeviceTiling::Whole(_)));
+    }
+
+    /// A dilated kernel wider than the largest 2-D tile (65 by 65 taps) gets tiles: its row
+    /// components correlate the dense kernel (3 by 3 taps), one component per residue of the
+    /// dilation.
     #[test]
     fn dilated_kernels_wider_than_a_tile_get_tiles() {
-        let causal = ConvGeometry::new(&[1, 2, 300], &[3, 2, 3], [1], [(64, 0)], [32], 1).unwrap();
-        let DeviceTiling::Tiles(tiles) = DeviceTiling::of(&causal) else {
-            panic!("no tiles for a dilated kernel of 65 taps");
+        let dilated = ConvGeometry::new(
+            &[1, 2, 100, 100],
+            &[3, 2, 3, 3],
+            [1, 1],
+            [(32, 32); 2],
+            [32, 32],
+            1,
+        )
+        .unwrap();
+        let DeviceTiling::Tiles(tiles) = DeviceTiling::of(&dilated) else {
+            panic!("no tiles for a dilated kernel of 65 by 65 taps");
         };
-        assert_eq!(tiles[2].rows, 32);
-        assert_eq!(tiles[2].step, tiles[2].tile - 2);
-        assert!(tiles[2].count * tiles[2].step >= 300_usize.div_ceil(32));
+        for axis in &tiles[1..] {
+            assert_eq!(axis.rows, 32);
+            assert_eq!(axis.step, axis.tile - 2);
+            assert!(axis.count * axis.step >= 100_usize.div_ceil(32));
+        }
     }
 
     /// The benchmark layer (16 x 64 -> 64 channels, 64x64, "same") gets tiles smaller than

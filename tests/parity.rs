@@ -232,9 +232,9 @@ fn wgpu_f32_is_right_where_it_failed_before() {
 }
 
 /// Geometries whose tiles on CubeCL devices are the largest (32 and 64 points a side, 2,048
-/// points), with stride, dilation, groups and a 1-D causal filter, and two whose kernels fit
-/// no tile (whole images, the composed path): the random geometries above are too small to
-/// reach them.
+/// points, and long 1-D tiles for a causal filter of 300 taps), with stride, dilation, groups
+/// and a shorter 1-D causal filter, and two whose kernels fit no tile (whole images, the
+/// composed path): the random geometries above are too small to reach them.
 #[cfg(feature = "wgpu")]
 #[test]
 fn wgpu_f32_is_right_on_large_tiles() {
@@ -242,6 +242,14 @@ fn wgpu_f32_is_right_on_large_tiles() {
         return;
     };
     let geometries = [
+        (
+            [1, 2, 1, 2000],
+            [3, 2, 1, 300],
+            [1, 1],
+            [(0, 0), (299, 0)],
+            [1, 1],
+            1,
+        ),
         (
             [1, 2, 70, 90],
             [3, 2, 17, 9],
@@ -360,8 +368,9 @@ fn wgpu_f32_is_right_on_polyphase_components() {
 
 /// Dilated axes without stride, which CubeCL devices split into the components of their
 /// output (rows of the contraction, each with the dense kernel): a causal filter of dilation
-/// 32 whose dilated kernel (65 taps) fits no tile, dilation on both axes, a dilation larger
-/// than the outputs, a strided axis beside a dilated one, with groups, and a depthwise layer.
+/// 32 (65 dilated taps), 3x3 taps of dilation 32 (wider than a 2-D tile), dilation on both
+/// axes, a dilation larger than the outputs, a strided axis beside a dilated one, with groups,
+/// and a depthwise layer.
 #[cfg(feature = "wgpu")]
 #[test]
 fn wgpu_f32_is_right_on_dilated_axes() {
@@ -369,6 +378,14 @@ fn wgpu_f32_is_right_on_dilated_axes() {
         return;
     };
     let geometries = [
+        (
+            [1, 2, 100, 100],
+            [3, 2, 3, 3],
+            [1, 1],
+            [(32, 32), (32, 32)],
+            [32, 32],
+            1,
+        ),
         (
             [1, 2, 1, 300],
             [3, 2, 1, 3],
