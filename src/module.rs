@@ -37,7 +37,7 @@ pub use fftconv_kernels::cost::prefers_fft;
 ///   `'ndarray/train_step/n16_c64_f64_64x64_k3_g64/'`): FFT 70.9x faster at kernel 3, 327x at
 ///   kernel 7, and 2.4x on the depthwise kernel-3 layer, where Flex's direct convolution wins.
 /// - CubeCL devices: for kernels of 25 taps (5x5) or more where the tile kernels run on 1-D
-///   and 2-D geometries (the polyphase sub-kernels fit a tile), 81 (9x9) or more otherwise (3-D,
+///   and 2-D geometries (the kernels of their polyphase components fit a tile), 81 (9x9) or more otherwise (3-D,
 ///   not measured with tiles on a GPU; larger kernels, whose whole images are transformed),
 ///   within the spectral budget. Measured on an NVIDIA
 ///   H100 over Vulkan, training step N16 64->64, "same" padding, one run (`gpu_bench --k 3 5
