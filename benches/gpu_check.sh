@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Everything a GPU measurement needs, in one device call (time on the lent GPU machine is
 # minutes): the training step, its stages and its memory on the device (`gpu_bench`), 3-D
-# training steps (`gpu_bench --volume`), strided and dilated layers, PyTorch's cuDNN and torch.fft on the same GPU, and a
+# training steps (`gpu_bench --volume`), strided and dilated layers, long causal 1-D filters
+# (`long_conv1d`), PyTorch's cuDNN and torch.fft on the same GPU, and a
 # correctness check of the device path (`tests/parity.rs`).
 #
 # Build here, pack, then run there (see ../shared/gpu/README.md):
 #   cargo test --release --workspace --features burn-fftconv/wgpu --no-run
 #   cp "$CARGO_TARGET_DIR"/release/examples/gpu_bench /tmp/gpu_bench
+#   cp "$CARGO_TARGET_DIR"/release/examples/long_conv1d /tmp/long_conv1d
 #   cp "$(ls -t "$CARGO_TARGET_DIR"/release/deps/parity-* | grep -v '\.d$' | head -1)" /tmp/parity
-#   ../shared/gpu/pack.sh /tmp/gpu_bench /tmp/parity
+#   ../shared/gpu/pack.sh /tmp/gpu_bench /tmp/long_conv1d /tmp/parity
 #   run: bash .device/run.sh bash benches/gpu_check.sh      (carry [".device"])
-# GPU_CHECK_SECONDS (default 170) bounds the 2-D benchmark; the 3-D, strided and dilated
-# ones, the peer and the check add at most four minutes.
+# GPU_CHECK_SECONDS (default 170) bounds the 2-D benchmark; the 3-D, strided, dilated and
+# 1-D ones, the peer and the check add at most five minutes.
 set -u
 cd "$(dirname "$0")/.."
 timeout "${GPU_CHECK_SECONDS:-170}" gpu_bench --device wgpu --k 3 5 7 15 --reps 5 --warmup 5 \
@@ -22,6 +24,9 @@ timeout 45 gpu_bench --device wgpu --size 64 --k 3 7 --stride 2 --reps 5 --warmu
   --settle-seconds 0
 timeout 45 gpu_bench --device wgpu --size 64 --k 3 5 --dilation 2 --reps 5 --warmup 3 \
   --settle-seconds 0
+for taps in 256 1024; do
+  timeout 30 long_conv1d --device wgpu --kernel "$taps" --reps 3 --deadline 5
+done
 timeout 30 python3 .device/torch_peer.py cuda --size 64 128 --k 3 5 7 15
 FFTCONV_WGPU_CASES=12 FFTCONV_WGPU_SEED=21 timeout 40 parity wgpu_f32 --nocapture 2>&1 \
   | grep -aE "largest|test result|panicked"
