@@ -255,7 +255,7 @@ impl DeviceTiling {
     }
 
     /// Tiles per image, over all row components.
-    fn tiles(&self) -> usize {
+    pub(crate) fn tiles(&self) -> usize {
         match self {
             Self::Tiles(axes) => axes.iter().map(|a| a.count * a.rows).product(),
             Self::Whole(_) => 1,

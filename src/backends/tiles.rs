@@ -742,46 +742,9 @@ pub(crate) fn spectrum(
     let (client, dtype) = (source.client.clone(), source.dtype);
     let spectrum =
         empty_device_contiguous_dtype(client.clone(), source.device.clone(), shape, dtype);
-    let axes = axes3(geometry);
-    let args = |index: usize| {
-        let (tile, axis) = (&tiles[index], axes[index]);
-        let Some(axis) = axis else {
-            return axis_args(tile, 1, 1, 1, 0, Split::None);
-        };
-        match kind {
-            SpectrumKind::Input => axis_args(
-                tile,
-                tile.count,
-                tile.tile,
-                1,
-                axis.pad_begin(),
-                Split::Both(&axis),
-            ),
-            SpectrumKind::Weight => {
-                let window = AxisSplit::of(&axis).kernel;
-                let spread = weight_spread(&axis);
-                axis_args(tile, 1, window, spread, 0, Split::Columns(&axis))
-            }
-            SpectrumKind::OutputGrad => {
-                axis_args(tile, tile.count, tile.step, 1, 0, Split::Rows(&axis))
-            }
-        }
-    };
-    // The input's and the weight's columns are their channels' polyphase components.
-    let phases = match kind {
-        SpectrumKind::Input | SpectrumKind::Weight => phase_count(geometry),
-        SpectrumKind::OutputGrad => 1,
-    };
-    let per_group = match kind {
-        SpectrumKind::Input => geometry.in_channels() * phases,
-        SpectrumKind::Weight | SpectrumKind::OutputGrad => geometry.out_channels(),
-    } / geometry.groups();
+    let (phases, per_group) = channel_columns(kind, geometry);
     let weight = kind == SpectrumKind::Weight;
-    let tile_count: usize = if weight {
-        1
-    } else {
-        tiles.iter().map(|t| t.count * t.rows).product()
-    };
+    let tile_count = tiles_per_image(kind, tiles);
     let points = tiles.iter().map(|t| t.tile).product();
     let [images0, channels] = [0, 1].map(|dim| source.meta.shape()[dim]);
     let images1 = channels * phases;
@@ -795,7 +758,7 @@ pub(crate) fn spectrum(
             CubeDim::new_1d(units as u32),
             source.into_tensor_arg(),
             spectrum.clone().into_tensor_arg(),
-            TileAxesLaunch::new(args(0), args(1), args(2)),
+            tile_axes(kind, geometry, tiles),
             per_group,
             tiles.map(|t| bits(t.tile)),
             weight,
@@ -818,70 +781,28 @@ pub(crate) fn inverse(
     let z = into_contiguous(z);
     let (client, device, dtype) = (z.client.clone(), z.device.clone(), z.dtype);
     let result_shape = pass.result_shape(geometry);
-    let axes = axes3(geometry);
-    let weight = pass == ConvPass::WeightGrad;
-    let tile_count: usize = if weight {
-        1
-    } else {
-        tiles.iter().map(|t| t.count * t.rows).product()
-    };
-    let images = [result_shape[0], result_shape[1]];
+    let kind = pass.result_kind();
+    let weight = kind == SpectrumKind::Weight;
+    let tile_count = tiles_per_image(kind, tiles);
+    let (phases, per_group) = channel_columns(kind, geometry);
+    let [images0, images1] = [result_shape[0], result_shape[1]];
+    let columns = images1 * phases;
     let sizes = tiles.map(|t| t.tile);
-    // Where each result value lies in the tiles of its component, per axis.
-    let placement = |index: usize| -> (usize, TileAxisArgsLaunch) {
-        let tile = &tiles[index];
-        let Some(axis) = axes[index] else {
-            return (1, axis_args(tile, 1, 1, 1, 0, Split::None));
-        };
-        match pass {
-            ConvPass::Forward => (
-                axis.output(),
-                axis_args(tile, tile.count, tile.step, 1, 0, Split::Rows(&axis)),
-            ),
-            ConvPass::InputGrad => (
-                axis.input(),
-                axis_args(
-                    tile,
-                    tile.count,
-                    tile.tile,
-                    1,
-                    axis.pad_begin(),
-                    Split::Both(&axis),
-                ),
-            ),
-            ConvPass::WeightGrad => {
-                let spread = weight_spread(&axis);
-                let args = axis_args(tile, 1, tile.tile, spread, 0, Split::Columns(&axis));
-                (axis.kernel(), args)
-            }
-        }
-    };
-    // The input gradient's and the weight gradient's columns are polyphase components.
-    let phases = match pass {
-        ConvPass::Forward => 1,
-        ConvPass::InputGrad | ConvPass::WeightGrad => phase_count(geometry),
-    };
-    let columns = images[1] * phases;
-    let lens = [0, 1, 2].map(|index| placement(index).0);
     let empty = |shape: Vec<usize>| {
         empty_device_contiguous_dtype(client.clone(), device.clone(), Shape::from(shape), dtype)
     };
-    let out = empty(vec![images[0], images[1], lens[0], lens[1], lens[2]]);
+    let out = empty(volume_shape(&result_shape));
     // The input gradient's tiles overlap: they are added up in a second launch.
     let overlap = pass == ConvPass::InputGrad;
     let tile_out = if overlap {
         let [s0, s1, s2] = sizes;
-        empty(vec![images[0], tile_count, columns, s0, s1, s2])
+        empty(vec![images0, tile_count, columns, s0, s1, s2])
     } else {
         out.clone()
     };
-    let per_group = match pass {
-        ConvPass::InputGrad => geometry.in_channels() * phases,
-        ConvPass::Forward | ConvPass::WeightGrad => geometry.out_channels(),
-    } / geometry.groups();
     let points = sizes.iter().product();
     let lanes = lanes_for(points, columns, dtype);
-    let cube_count = images[0] * tile_count * columns.div_ceil(lanes);
+    let cube_count = images0 * tile_count * columns.div_ceil(lanes);
     let units = units_for(points);
     if cube_count > 0 {
         tile_inverse::launch(
@@ -890,7 +811,7 @@ pub(crate) fn inverse(
             CubeDim::new_1d(units as u32),
             z.into_tensor_arg(),
             tile_out.clone().into_tensor_arg(),
-            TileAxesLaunch::new(placement(0).1, placement(1).1, placement(2).1),
+            tile_axes(kind, geometry, tiles),
             columns,
             per_group,
             sizes.map(bits),
@@ -910,7 +831,7 @@ pub(crate) fn inverse(
             cube_dim,
             tile_out.into_tensor_arg(),
             out.clone().into_tensor_arg(),
-            TileAxesLaunch::new(placement(0).1, placement(1).1, placement(2).1),
+            tile_axes(kind, geometry, tiles),
             sizes.map(bits),
             element(dtype),
         );
@@ -961,6 +882,60 @@ pub(crate) fn contract(lhs: CubeTensor, rhs: CubeTensor, pass: ConvPass) -> Cube
             let columns = products.shape()[3];
             B::float_reshape(products, Shape::from([g, bins, 2, out_channels, columns]))
         }
+    }
+}
+
+/// Where the values of the `kind` operand, or of the result in its role, lie in `tiles`: the
+/// launch axes of its gathers and scatters.
+fn tile_axes(
+    kind: SpectrumKind,
+    geometry: &ConvGeometry,
+    tiles: &[AxisTiles; 3],
+) -> TileAxesLaunch {
+    let axes = axes3(geometry);
+    let args = |index: usize| {
+        let (tile, axis) = (&tiles[index], axes[index]);
+        let Some(axis) = axis else {
+            return axis_args(tile, 1, 1, 1, 0, Split::None);
+        };
+        match kind {
+            SpectrumKind::Input => {
+                let pad = axis.pad_begin();
+                axis_args(tile, tile.count, tile.tile, 1, pad, Split::Both(&axis))
+            }
+            SpectrumKind::Weight => {
+                let window = AxisSplit::of(&axis).kernel;
+                let spread = weight_spread(&axis);
+                axis_args(tile, 1, window, spread, 0, Split::Columns(&axis))
+            }
+            SpectrumKind::OutputGrad => {
+                axis_args(tile, tile.count, tile.step, 1, 0, Split::Rows(&axis))
+            }
+        }
+    };
+    TileAxesLaunch::new(args(0), args(1), args(2))
+}
+
+/// The columns per channel of the `kind` operand (the polyphase components of the input's and
+/// the weight's channels; one for `dy`), and the matrix entries per group that its images of
+/// dimension 1 index (the input's columns; the weight's and `dy`'s output channels).
+fn channel_columns(kind: SpectrumKind, geometry: &ConvGeometry) -> (usize, usize) {
+    let phases = match kind {
+        SpectrumKind::Input | SpectrumKind::Weight => phase_count(geometry),
+        SpectrumKind::OutputGrad => 1,
+    };
+    let per_group = match kind {
+        SpectrumKind::Input => geometry.in_channels() * phases,
+        SpectrumKind::Weight | SpectrumKind::OutputGrad => geometry.out_channels(),
+    } / geometry.groups();
+    (phases, per_group)
+}
+
+/// Tiles per image of the `kind` operand: the weight has one.
+fn tiles_per_image(kind: SpectrumKind, tiles: &[AxisTiles; 3]) -> usize {
+    match kind {
+        SpectrumKind::Weight => 1,
+        SpectrumKind::Input | SpectrumKind::OutputGrad => DeviceTiling::Tiles(*tiles).tiles(),
     }
 }
 
@@ -1045,12 +1020,17 @@ fn element(dtype: DType) -> ElemType {
 
 /// `tensor` with three spatial axes (unit ones before those of a 1-D or 2-D tensor).
 fn as_volumes(tensor: CubeTensor) -> CubeTensor {
-    let shape = tensor.shape();
+    let shape = volume_shape(&tensor.shape());
+    CubeBackend::float_reshape(tensor, Shape::from(shape))
+}
+
+/// `shape` with three spatial axes (unit ones before those of a 1-D or 2-D shape).
+fn volume_shape(shape: &[usize]) -> Vec<usize> {
     let spatial = &shape[2..];
     let mut volume = vec![shape[0], shape[1]];
     volume.extend(std::iter::repeat_n(1, 3 - spatial.len()));
     volume.extend_from_slice(spatial);
-    CubeBackend::float_reshape(tensor, Shape::from(volume))
+    volume
 }
 
 /// The three axes of `geometry` as the tile kernels see them (none where a 1-D or 2-D
