@@ -58,6 +58,12 @@ pub(crate) fn phase_count(geometry: &ConvGeometry) -> usize {
         .product()
 }
 
+/// The input's columns in the tile kernels' contraction: its channels times their
+/// [`phase_count`] polyphase components.
+pub(crate) fn in_columns(geometry: &ConvGeometry) -> usize {
+    geometry.in_channels() * phase_count(geometry)
+}
+
 /// How the tile kernels split one axis into stride-1 correlations of kernels with as few
 /// zeros as the geometry allows (see `tiles.rs`): a strided axis into the polyphase
 /// components of its input, which are columns of the channel contraction; a dilated axis
@@ -65,6 +71,8 @@ pub(crate) fn phase_count(geometry: &ConvGeometry) -> usize {
 /// dense kernel, which are rows of the contraction (images of their own).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct AxisSplit {
+    /// Whether the axis is strided: its components are columns, else rows.
+    pub strided: bool,
     /// Input components per channel (column components), 1 without stride.
     pub columns: usize,
     /// Output components (row components): the dilation, or the outputs where fewer; 1 with
@@ -74,6 +82,15 @@ pub(crate) struct AxisSplit {
     pub kernel: usize,
     /// Outputs of the longest component.
     pub outputs: usize,
+    /// Source samples between neighbouring points of a component: the stride, or the
+    /// dilation where there is none.
+    pub scale: usize,
+    /// What the residue (modulo `scale`) of a component adds to the previous one's: the
+    /// dilation for column components, 1 for row ones.
+    pub spacing: usize,
+    /// Points between neighbouring taps of a component's kernel in the weight: the dilation
+    /// on a strided axis, 1 on the others (their kernel is dense).
+    pub kernel_spread: usize,
 }
 
 impl AxisSplit {
@@ -81,17 +98,25 @@ impl AxisSplit {
     pub(crate) fn of(axis: &AxisGeometry) -> Self {
         if axis.stride() > 1 {
             Self {
+                strided: true,
                 columns: axis.phase_count(),
                 rows: 1,
                 kernel: axis.phase_kernel(),
                 outputs: axis.output(),
+                scale: axis.stride(),
+                spacing: axis.dilation(),
+                kernel_spread: axis.dilation(),
             }
         } else {
             Self {
+                strided: false,
                 columns: 1,
                 rows: axis.dilation().min(axis.output()),
                 kernel: axis.kernel(),
                 outputs: axis.output().div_ceil(axis.dilation()),
+                scale: axis.dilation(),
+                spacing: 1,
+                kernel_spread: 1,
             }
         }
     }
@@ -171,7 +196,7 @@ impl DeviceTiling {
             *slot = sides(axis);
         }
         let groups = geometry.groups();
-        let in_columns = geometry.in_channels() * phase_count(geometry);
+        let in_columns = in_columns(geometry);
         let contraction = (in_columns * geometry.out_channels() / groups) as f64;
         let channels = (in_columns + geometry.out_channels()) as f64;
         let work = |tiles: &[AxisTiles; 3]| {
@@ -210,7 +235,7 @@ impl DeviceTiling {
             SpectrumKind::OutputGrad,
         ]
         .map(|kind| tiling.spectrum_shape(&kind, geometry).num_elements());
-        let in_columns = geometry.in_channels() * phase_count(geometry);
+        let in_columns = in_columns(geometry);
         let overlapping_tiles = [geometry.batch(), in_columns, count, points]
             .iter()
             .try_fold(1usize, |product, &n| product.checked_mul(n));

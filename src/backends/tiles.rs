@@ -44,7 +44,7 @@ use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use cubecl::prelude::*;
 use fftconv_kernels::{AxisGeometry, ConvGeometry, SpectrumKind};
 
-use crate::layout::{AxisSplit, AxisTiles, DeviceTiling, phase_count};
+use crate::layout::{AxisSplit, AxisTiles, DeviceTiling, in_columns, phase_count};
 use crate::ops::ConvPass;
 
 /// Units per cube of the tile kernels for tiles of `points`: one radix-2 butterfly each per
@@ -898,18 +898,18 @@ fn tile_axes(
         let Some(axis) = axis else {
             return axis_args(tile, 1, 1, 1, 0, Split::None);
         };
+        let split = AxisSplit::of(&axis);
         match kind {
             SpectrumKind::Input => {
                 let pad = axis.pad_begin();
-                axis_args(tile, tile.count, tile.tile, 1, pad, Split::Both(&axis))
+                axis_args(tile, tile.count, tile.tile, 1, pad, Split::Both(split))
             }
             SpectrumKind::Weight => {
-                let window = AxisSplit::of(&axis).kernel;
-                let spread = weight_spread(&axis);
-                axis_args(tile, 1, window, spread, 0, Split::Columns(&axis))
+                let (window, spread) = (split.kernel, split.kernel_spread);
+                axis_args(tile, 1, window, spread, 0, Split::Columns(split))
             }
             SpectrumKind::OutputGrad => {
-                axis_args(tile, tile.count, tile.step, 1, 0, Split::Rows(&axis))
+                axis_args(tile, tile.count, tile.step, 1, 0, Split::Rows(split))
             }
         }
     };
@@ -925,7 +925,7 @@ fn channel_columns(kind: SpectrumKind, geometry: &ConvGeometry) -> (usize, usize
         SpectrumKind::OutputGrad => 1,
     };
     let per_group = match kind {
-        SpectrumKind::Input => geometry.in_channels() * phases,
+        SpectrumKind::Input => in_columns(geometry),
         SpectrumKind::Weight | SpectrumKind::OutputGrad => geometry.out_channels(),
     } / geometry.groups();
     (phases, per_group)
@@ -945,28 +945,17 @@ fn dims(t: &CubeTensor) -> [usize; 5] {
     [shape[0], shape[1], shape[2], shape[3], shape[4]]
 }
 
-/// The components an operand's tiles take on an axis ([`AxisSplit`]).
+/// The components an operand's tiles take on an axis split as [`AxisSplit`] says.
 #[derive(Clone, Copy)]
-enum Split<'a> {
+enum Split {
     /// None: a unit axis.
     None,
     /// Column components on a strided axis, row ones on a dilated one: `x` and `dx`.
-    Both(&'a AxisGeometry),
+    Both(AxisSplit),
     /// Column components only: the weight and its gradient.
-    Columns(&'a AxisGeometry),
+    Columns(AxisSplit),
     /// Row components only: `y` and `dy`.
-    Rows(&'a AxisGeometry),
-}
-
-/// The spacing of the weight's taps in its tiles: the dilation on a strided axis (its column
-/// components' kernels keep what the stride leaves of it), none on the others (the row
-/// components' kernel is dense).
-fn weight_spread(axis: &AxisGeometry) -> usize {
-    if axis.stride() > 1 {
-        axis.dilation()
-    } else {
-        1
-    }
+    Rows(AxisSplit),
 }
 
 /// The launch arguments of one axis: `count` tiles `tiles.step` apart, `window` points of
@@ -981,12 +970,8 @@ fn axis_args(
     split: Split,
 ) -> TileAxisArgsLaunch {
     let (scale, phases, rows, phase_spacing) = match split {
-        Split::Both(axis) | Split::Columns(axis) if axis.stride() > 1 => {
-            (axis.stride(), axis.phase_count(), 1, axis.dilation())
-        }
-        Split::Both(axis) | Split::Rows(axis) if axis.stride() == 1 && axis.dilation() > 1 => {
-            (axis.dilation(), 1, tiles.rows, 1)
-        }
+        Split::Both(s) | Split::Columns(s) if s.strided => (s.scale, s.columns, 1, s.spacing),
+        Split::Both(s) | Split::Rows(s) if !s.strided => (s.scale, 1, s.rows, s.spacing),
         _ => (1, 1, 1, 0),
     };
     TileAxisArgsLaunch::new(
