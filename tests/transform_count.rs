@@ -6,9 +6,10 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
 use burn_fftconv::{BackwardMemory, TransformCount, fft_conv2d_with_memory};
 
+/// One training step on a 6x6 input, small enough for one tile (an 8-point transform).
 fn step(stride: usize, train_weight: bool, memory: BackwardMemory) -> TransformCount {
     let device = Device::flex().autodiff();
-    let x = Tensor::<4>::random([2, 3, 8, 8], Distribution::Default, &device).require_grad();
+    let x = Tensor::<4>::random([2, 3, 6, 6], Distribution::Default, &device).require_grad();
     let mut weight = Tensor::<4>::random([4, 3, 3, 3], Distribution::Default, &device);
     if train_weight {
         weight = weight.require_grad();

@@ -1,6 +1,7 @@
 //! The spectral kernels alone, stage by stage, on one geometry of the layer benches
 //! (batch 16, 64 -> 64 channels, 64x64, "same" padding): where the time of a training step
-//! goes. Select the kernel size with `FFTCONV_BENCH_KERNEL` (default 7).
+//! goes. Select the kernel size with `FFTCONV_BENCH_KERNEL` (default 7), and a tile size
+//! other than the cost model's with `FFTCONV_BENCH_TILE` (outputs per tile along both axes).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -10,10 +11,8 @@ use fftconv_kernels::{ConvGeometry, SpectralConv};
 use fftconv_testing::Sampler;
 
 fn stages(c: &mut Criterion) {
-    let kernel: usize = std::env::var("FFTCONV_BENCH_KERNEL")
-        .ok()
-        .and_then(|k| k.parse().ok())
-        .unwrap_or(7);
+    let setting = |name: &str| -> Option<usize> { std::env::var(name).ok()?.parse().ok() };
+    let kernel = setting("FFTCONV_BENCH_KERNEL").unwrap_or(7);
     let pad = (kernel / 2, kernel - 1 - kernel / 2);
     let geometry = ConvGeometry::new(
         &[16, 64, 64, 64],
@@ -24,7 +23,12 @@ fn stages(c: &mut Criterion) {
         1,
     )
     .expect("valid geometry");
-    let plan = SpectralConv::<f32>::new(geometry).unwrap();
+    let plan = match setting("FFTCONV_BENCH_TILE") {
+        Some(tile) => SpectralConv::<f32>::with_tile(geometry, [1, tile, tile]),
+        None => SpectralConv::<f32>::new(geometry),
+    }
+    .expect("within the spectral budget");
+    eprintln!("tile {:?}, transform {:?}", plan.tile(), plan.fft_size());
     let mut sampler = Sampler::new(1);
     let mut values = |shape: Vec<usize>| -> Vec<f32> {
         sampler

@@ -337,6 +337,7 @@ impl<T: Scalar> SpectralConv<T> {
         let tiles = self.tile_count();
         self.fft.forward(
             x.len() / map_len * tiles * phases,
+            channels * phases,
             Self::leading(self.layout.span),
             self.data_scale(),
             |image, buffer| {
@@ -361,6 +362,7 @@ impl<T: Scalar> SpectralConv<T> {
         let fft = self.layout.fft;
         self.fft.forward(
             weight.len() / taps * phases,
+            self.spectrum_matrix(SpectrumKind::Weight)[1],
             Self::leading(self.geometry.spatial(|a| a.phase_kernel())),
             T::one(),
             |image, buffer| {
@@ -387,6 +389,7 @@ impl<T: Scalar> SpectralConv<T> {
         let fft = self.layout.fft;
         self.fft.forward(
             output_grad.len() / map_len * tiles,
+            channels,
             Self::leading(self.layout.tile),
             self.data_scale(),
             |image, buffer| {

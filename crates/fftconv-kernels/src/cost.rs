@@ -10,6 +10,7 @@
 use std::sync::RwLock;
 
 use crate::budget::SpectralBudget;
+use crate::fft::fast_len;
 use crate::geometry::{AxisGeometry, ConvGeometry, GeometryError};
 use crate::tiling::TileLayout;
 
@@ -262,10 +263,9 @@ impl CostModel {
 }
 
 /// Tile sizes worth trying along one of the three axes, increasing: every tile whose
-/// transform length is a `2^a 3^b` size of at least [`MIN_TILE_FFT`] (rustfft's radix-2 and
-/// radix-3 passes run markedly faster than its radix-5 and radix-7 ones, which the flop count
-/// does not see), even along the last axis, and the whole output. Enumerated from the sizes,
-/// so a huge axis has few candidates.
+/// transform length is a [`fast_len`] of at least [`MIN_TILE_FFT`] (rustfft runs those
+/// markedly faster per point than other lengths, which the flop count does not see), and the
+/// whole output. Enumerated from the sizes, so a huge axis has few candidates.
 fn tile_candidates(geometry: &ConvGeometry, axis: usize) -> Vec<usize> {
     let a = geometry.axes3()[axis];
     let taps = a.phase_kernel();
@@ -277,9 +277,7 @@ fn tile_candidates(geometry: &ConvGeometry, axis: usize) -> Vec<usize> {
     };
     let mut candidates: Vec<usize> = powers(1, 2)
         .flat_map(|p2| powers(p2, 3))
-        .filter(|&span| {
-            span >= MIN_TILE_FFT.max(spans.start) && (axis < 2 || span.is_multiple_of(2))
-        })
+        .filter(|&span| span >= MIN_TILE_FFT.max(spans.start) && fast_len(span, axis == 2) == span)
         .map(|span| span - taps + 1)
         .collect();
     candidates.sort_unstable();

@@ -1,13 +1,14 @@
 //! Batched real FFTs of zero-padded images of up to three dimensions, laid out bin-major so
 //! that the channel contraction of each frequency bin is a dense matrix product.
 //!
-//! A transform of shape `[d0, d1, d2]` runs a real FFT along each row (the last axis,
-//! `realfft`), then complex FFTs (`rustfft`) along the leading axes longer than one: each
+//! A transform of shape `[d0, d1, d2]` runs a real FFT along each row (the last axis, two rows
+//! per complex FFT: [`crate::real_rows`]), then complex FFTs along the leading axes longer
+//! than one, all with `rustfft`: each
 //! stage moves the axis just transformed to the front (a transpose) so that the next one is
 //! contiguous. Axes of length one are skipped, so a 2-D image is a `[1, h, w]` transform at
 //! no extra cost. The spectrum of one image is kept in the order the stages leave it, and a
 //! batch of `count` images is stored bin-major, `[bins][count]`. Plans are built once per
-//! shape and shared by all threads, from one rustfft/realfft planner per scalar type, so
+//! shape and shared by all threads, from one rustfft planner per scalar type, so
 //! shapes that share 1-D lengths share their 1-D plans and twiddle tables.
 
 use std::any::Any;
@@ -18,13 +19,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use num_complex::Complex;
 use rayon::prelude::*;
-use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use rustfft::{Fft, FftPlanner};
 
 use crate::memory;
+use crate::real_rows::RealRows;
 
 /// The floating-point types the kernels run in: `f32` and `f64`.
-pub trait Scalar: realfft::FftNum + Default + bytemuck::Pod + sealed::Sealed {}
+pub trait Scalar: rustfft::FftNum + Default + bytemuck::Pod + sealed::Sealed {}
 
 impl Scalar for f32 {}
 impl Scalar for f64 {}
@@ -55,10 +56,9 @@ fn plan_cache<T: Scalar>() -> &'static PlanCache<T> {
         .expect("`Scalar` is sealed to f32 and f64")
 }
 
-/// The 1-D planners of one scalar type: they keep every 1-D plan they made, so a new shape
+/// The 1-D planner of one scalar type: it keeps every 1-D plan it made, so a new shape
 /// reuses the 1-D plans of earlier shapes.
 struct Planners<T: Scalar> {
-    real: RealFftPlanner<T>,
     complex: FftPlanner<T>,
 }
 
@@ -90,7 +90,6 @@ impl<T: Scalar> PlanCache<T> {
                 clock: 0,
             }),
             planners: Mutex::new(Planners {
-                real: RealFftPlanner::new(),
                 complex: FftPlanner::new(),
             }),
         }
@@ -186,34 +185,35 @@ impl TransformCount {
     }
 }
 
-/// The smallest `n >= target` of the form `2^a 3^b 5^c 7^d`, even when `even` is set (real FFTs
-/// of even length run a half-length complex FFT, so they are about twice as fast). Found by
-/// walking the products `3^b 5^c 7^d`, not by testing every integer, so a huge target costs a
-/// few thousand steps. Panics if no such `n` fits in `usize`.
+/// Lengths of the form `2^a 3^b` that rustfft 6.4 runs markedly slower than their
+/// neighbours on x86_64 (AVX): 18 points took 52 ns against 15 ns for 24, 6 points 8 ns
+/// against 4 ns for 8 (batched complex FFTs on this project's 2-core AMD EPYC).
+const SLOW_LENGTHS: [usize; 2] = [6, 18];
+
+/// The smallest `n >= target` of the form `2^a 3^b`, other than the [`SLOW_LENGTHS`], even
+/// when `even` is set (a real row's transform then pairs evenly with its Hermitian mirror).
+/// Lengths with factors 5 or 7 are left out: rustfft ran them 2-4x slower per point than
+/// their `2^a 3^b` neighbours (70 points 232 ns against 51 ns for 72, 100 points 297 ns
+/// against 138 ns for 108). Found by walking the powers of 3, not by testing every integer,
+/// so a huge target costs a few hundred steps. Panics if no such `n` fits in `usize`.
 pub fn fast_len(target: usize, even: bool) -> usize {
     if target <= 1 {
         return 1;
     }
-    // The smallest `odd * 2^a >= target`, with `a >= 1` when `even`.
+    // The smallest `odd * 2^a >= target`, with `a >= 1` when `even`, that is not slow.
     let doubled_past = |odd: usize| {
         let mut n = if even { odd.checked_mul(2) } else { Some(odd) };
-        while let Some(value) = n.filter(|&v| v < target) {
+        while let Some(value) = n.filter(|&v| v < target || SLOW_LENGTHS.contains(&v)) {
             n = value.checked_mul(2);
         }
         n
     };
-    // Powers of `factor` times `base`, up to the first one past `target`.
-    let powers = |base: usize, factor: usize| {
-        std::iter::successors(Some(base), move |&p| {
-            (p < target).then(|| p.checked_mul(factor)).flatten()
-        })
-    };
-    powers(1, 3)
-        .flat_map(|p3| powers(p3, 5))
-        .flat_map(|p5| powers(p5, 7))
-        .filter_map(doubled_past)
-        .min()
-        .unwrap_or_else(|| panic!("no FFT length of at least {target} fits in usize"))
+    std::iter::successors(Some(1usize), |&p| {
+        (p < target).then(|| p.checked_mul(3)).flatten()
+    })
+    .filter_map(doubled_past)
+    .min()
+    .unwrap_or_else(|| panic!("no FFT length of at least {target} fits in usize"))
 }
 
 /// Plans for the real FFT of one shape `[d0, d1, d2]`.
@@ -221,8 +221,8 @@ pub struct FftPlan<T: Scalar> {
     shape: [usize; 3],
     /// The leading axes (0, 1) longer than one, outermost first: the complex stages.
     complex_axes: Vec<usize>,
-    row_forward: Arc<dyn RealToComplex<T>>,
-    row_inverse: Arc<dyn ComplexToReal<T>>,
+    /// Real transforms of the rows (the last axis).
+    rows: RealRows<T>,
     /// `[forward, inverse]` complex plans of the leading axes 0 and 1.
     leading: [[Arc<dyn Fft<T>>; 2]; 2],
     /// Complex row transforms, forward and inverse, for [`FftPlan::complex_in_place`] only:
@@ -256,8 +256,7 @@ impl<T: Scalar> FftPlan<T> {
         Self {
             shape,
             complex_axes: (0..2).filter(|&axis| shape[axis] > 1).collect(),
-            row_forward: planners.real.plan_fft_forward(shape[2]),
-            row_inverse: planners.real.plan_fft_inverse(shape[2]),
+            rows: RealRows::new(shape[2], &mut planners.complex),
             leading,
             row_complex: OnceLock::new(),
         }
@@ -301,20 +300,16 @@ impl<T: Scalar> FftPlan<T> {
 
     fn workspace(&self) -> Workspace<T> {
         let row_complex = self.row_complex.get().into_iter().flatten();
-        let scratch = [
-            self.row_forward.get_scratch_len(),
-            self.row_inverse.get_scratch_len(),
-        ]
-        .into_iter()
-        .chain(
-            self.leading
-                .iter()
-                .flatten()
-                .chain(row_complex)
-                .map(|plan| plan.get_inplace_scratch_len()),
-        )
-        .max()
-        .unwrap_or(0);
+        let scratch = std::iter::once(self.rows.scratch_len())
+            .chain(
+                self.leading
+                    .iter()
+                    .flatten()
+                    .chain(row_complex)
+                    .map(|plan| plan.get_inplace_scratch_len()),
+            )
+            .max()
+            .unwrap_or(0);
         Workspace {
             real: vec![T::default(); self.points()],
             rows: vec![Complex::default(); self.bins().max(self.points())],
@@ -323,14 +318,18 @@ impl<T: Scalar> FftPlan<T> {
         }
     }
 
-    /// Calls `visit(row)` for the rows `i0 * d1 + i1` with `i0 < extent[0]` and
-    /// `i1 < extent[1]`: the rows of an image's corner that may differ from zero.
-    fn corner_rows(&self, extent: [usize; 2], mut visit: impl FnMut(usize)) {
-        for i0 in 0..extent[0].min(self.shape[0]) {
-            for i1 in 0..extent[1].min(self.shape[1]) {
-                visit(i0 * self.shape[1] + i1);
-            }
-        }
+    /// The rows `i0 * d1 + i1` with `i0 < extent[0]` and `i1 < extent[1]`, the rows of an
+    /// image's corner that may differ from zero: their number, and the `j`-th of them.
+    fn corner(&self, extent: [usize; 2]) -> (usize, impl Fn(usize) -> usize + use<T>) {
+        let [e0, e1] = [0, 1].map(|i| extent[i].min(self.shape[i]));
+        let d1 = self.shape[1];
+        (e0 * e1, move |j| j / e1 * d1 + j % e1)
+    }
+
+    /// Calls `visit(row)` for the rows of the `extent` corner.
+    fn corner_rows(&self, extent: [usize; 2], visit: impl FnMut(usize)) {
+        let (count, row) = self.corner(extent);
+        (0..count).map(row).for_each(visit);
     }
 
     /// The spectrum of the image in `ws.real` (row-major, zero outside its `filled` corner of
@@ -341,26 +340,28 @@ impl<T: Scalar> FftPlan<T> {
     fn forward_image(
         &self,
         ws: &mut Workspace<T>,
+        real: &[T],
         filled: [usize; 2],
         scale: T,
         out: &mut [Complex<T>],
     ) {
-        let [d0, d1, width] = self.shape;
+        let [d0, d1, _] = self.shape;
         let half = self.half_width();
         let rows = if self.complex_axes.is_empty() {
             &mut *out
         } else {
             &mut ws.rows[..self.bins()]
         };
-        self.corner_rows(filled, |row| {
-            let real_row = &mut ws.real[row * width..][..width];
-            if scale != T::one() {
-                real_row.iter_mut().for_each(|v| *v = *v * scale);
-            }
-            self.row_forward
-                .process_with_scratch(real_row, &mut rows[row * half..][..half], &mut ws.scratch)
-                .expect("buffer sizes come from the plan");
-        });
+        let (count, row) = self.corner(filled);
+        self.rows.forward(
+            real,
+            rows,
+            count,
+            row,
+            scale,
+            &mut ws.spectrum,
+            &mut ws.scratch,
+        );
         match self.complex_axes[..] {
             [] => {}
             [axis] => {
@@ -414,34 +415,15 @@ impl<T: Scalar> FftPlan<T> {
                 rows
             }
         };
-        self.corner_rows(used, |row| {
-            self.row_to_real(
-                &mut rows[row * half..][..half],
-                row,
-                &mut ws.real,
-                &mut ws.scratch,
-            );
-        });
-    }
-
-    /// The inverse real FFT of one half-spectrum row into row `row` of `real`.
-    fn row_to_real(
-        &self,
-        row: &mut [Complex<T>],
-        index: usize,
-        real: &mut [T],
-        scratch: &mut [Complex<T>],
-    ) {
-        let width = self.shape[2];
-        // A real signal's DC and Nyquist bins are real; rounding leaves an imaginary residue
-        // that the inverse real FFT rejects.
-        row[0].im = T::default();
-        if width.is_multiple_of(2) {
-            row[row.len() - 1].im = T::default();
-        }
-        self.row_inverse
-            .process_with_scratch(row, &mut real[index * width..][..width], scratch)
-            .expect("imaginary parts of DC and Nyquist were cleared");
+        let (count, row) = self.corner(used);
+        self.rows.inverse(
+            rows,
+            &mut ws.real,
+            count,
+            row,
+            &mut ws.spectrum,
+            &mut ws.scratch,
+        );
     }
 
     /// Transforms `count` images and returns their spectra bin-major, `[bins][count]`.
@@ -449,41 +431,76 @@ impl<T: Scalar> FftPlan<T> {
     /// inside its corner of `filled` indices along the two leading axes only: the transforms
     /// of the zero rows and lines are skipped. Images are multiplied by `scale` before they
     /// are transformed.
+    ///
+    /// The images form a matrix of `columns` columns, as in one bin's matrix of a spectrum
+    /// (rows of tiles, columns of channels). They are filled column by column inside blocks
+    /// of neighbouring rows: neighbouring tiles of one channel read neighbouring input, so the
+    /// gathers stream through memory. Filled row by row, every gather jumped to another
+    /// channel, and gathering took about half the time of an input spectrum.
     pub fn forward(
         &self,
         count: usize,
+        columns: usize,
         filled: [usize; 2],
         scale: T,
         fill: impl Fn(usize, &mut [T]) + Sync,
     ) -> Vec<Complex<T>> {
-        let bins = self.bins();
+        let (bins, points) = (self.bins(), self.points());
         let mut bin_major = memory::with_capacity(count * bins);
         let out = DisjointWrites::new(bin_major.spare_capacity_mut());
-        // Blocks of images, so that each bin's row of the output is written in runs of
-        // `IMAGE_BLOCK` values rather than one value at a time.
-        (0..count.div_ceil(IMAGE_BLOCK))
+        let columns = columns.max(1);
+        assert_eq!(count % columns, 0, "{count} images in {columns} columns");
+        let rows = count / columns;
+        // Blocks of `block_columns` neighbouring columns, so that each bin's row of the output
+        // is written in runs of that many values rather than one value at a time, and of as
+        // many rows as keep the block's spectra within `BLOCK_VALUES`.
+        let block_columns = IMAGE_BLOCK.min(columns);
+        let column_blocks = columns.div_ceil(block_columns);
+        let block_rows = (BLOCK_VALUES / (block_columns * bins)).clamp(1, rows.max(1));
+        (0..rows.div_ceil(block_rows) * column_blocks)
             .into_par_iter()
             .for_each_init(
                 || {
-                    let block = vec![Complex::default(); IMAGE_BLOCK * bins];
-                    (self.workspace(), block)
+                    let block = vec![Complex::default(); block_rows * block_columns * bins];
+                    let staged = vec![T::default(); block_rows * block_columns * points];
+                    (self.workspace(), block, staged)
                 },
-                |(ws, block), b| {
-                    let first = b * IMAGE_BLOCK;
-                    let images = IMAGE_BLOCK.min(count - first);
-                    for (j, spectrum) in block.chunks_exact_mut(bins).take(images).enumerate() {
-                        ws.real.fill(T::default());
-                        fill(first + j, &mut ws.real);
-                        self.forward_image(ws, filled, scale, spectrum);
+                |(ws, block, staged), b| {
+                    let (row, column) = (
+                        b / column_blocks * block_rows,
+                        b % column_blocks * block_columns,
+                    );
+                    let (height, width) = (
+                        block_rows.min(rows - row),
+                        block_columns.min(columns - column),
+                    );
+                    for c in 0..width {
+                        for r in 0..height {
+                            let slot = r * width + c;
+                            let image = &mut staged[slot * points..][..points];
+                            image.fill(T::default());
+                            fill((row + r) * columns + column + c, image);
+                        }
+                    }
+                    for slot in 0..height * width {
+                        self.forward_image(
+                            ws,
+                            &staged[slot * points..][..points],
+                            filled,
+                            scale,
+                            &mut block[slot * bins..][..bins],
+                        );
                     }
                     for k in 0..bins {
-                        // SAFETY: block `b` alone writes the images `first..first + images` of
-                        // every bin.
-                        let run = unsafe { out.run(k * count + first, images) };
-                        for (value, &spectrum) in
-                            run.iter_mut().zip(block[k..].iter().step_by(bins))
-                        {
-                            value.write(spectrum);
+                        for r in 0..height {
+                            // SAFETY: block `b` alone writes the images of its rows and
+                            // columns, in every bin.
+                            let run =
+                                unsafe { out.run(k * count + (row + r) * columns + column, width) };
+                            let slots = block[r * width * bins + k..].iter().step_by(bins);
+                            for (value, &spectrum) in run.iter_mut().zip(slots) {
+                                value.write(spectrum);
+                            }
                         }
                     }
                 },
@@ -623,16 +640,15 @@ impl<T: Scalar> FftPlan<T> {
             .for_each_init(
                 || self.workspace(),
                 |ws, (spectrum, map)| {
-                    ws.real.copy_from_slice(map);
-                    for (real_row, complex_row) in ws
-                        .real
-                        .chunks_exact_mut(self.shape[2])
-                        .zip(spectrum.chunks_exact_mut(half))
-                    {
-                        self.row_forward
-                            .process_with_scratch(real_row, complex_row, &mut ws.scratch)
-                            .expect("buffer sizes come from the plan");
-                    }
+                    self.rows.forward(
+                        map,
+                        spectrum,
+                        map.len() / self.shape[2],
+                        |j| j,
+                        T::one(),
+                        &mut ws.spectrum,
+                        &mut ws.scratch,
+                    );
                     self.leading_axes_standard(
                         spectrum,
                         &mut ws.spectrum,
@@ -659,9 +675,14 @@ impl<T: Scalar> FftPlan<T> {
                     let rows = &mut ws.rows[..self.bins()];
                     rows.copy_from_slice(spectrum);
                     self.leading_axes_standard(rows, &mut ws.spectrum, half, true, &mut ws.scratch);
-                    for (index, row) in rows.chunks_exact_mut(half).enumerate() {
-                        self.row_to_real(row, index, map, &mut ws.scratch);
-                    }
+                    self.rows.inverse(
+                        rows,
+                        map,
+                        map.len() / self.shape[2],
+                        |j| j,
+                        &mut ws.spectrum,
+                        &mut ws.scratch,
+                    );
                 },
             );
         out
@@ -688,8 +709,13 @@ fn transpose_into<V: Copy>(src: &[V], dst: &mut [V], rows: usize, cols: usize) {
     }
 }
 
-/// Images per task of [`FftPlan::forward`].
+/// Images (columns) per task of [`FftPlan::forward`], chunks per task of
+/// [`FftPlan::inverse`].
 const IMAGE_BLOCK: usize = 16;
+
+/// Spectrum values per task of [`FftPlan::forward`] at most, unless one row of
+/// [`IMAGE_BLOCK`] images is larger: 128 KiB in f32, so a block stays in a core's L2 cache.
+const BLOCK_VALUES: usize = 16 * 1024;
 
 /// An output buffer that parallel tasks fill at disjoint indices.
 struct DisjointWrites<V> {
@@ -846,9 +872,10 @@ mod tests {
             let [d0, d1, d2] = shape;
             let corner = [d0.div_ceil(2), d1.div_ceil(2)];
             let inside = |p: usize| p / (d1 * d2) < corner[0] && p / d2 % d1 < corner[1];
-            // More than one block of images, the last one partial.
-            let count = 2 * IMAGE_BLOCK + 5;
-            let spectra = fft.forward(count, corner, 1.0, |i, img| {
+            // More than one block of images, the last one partial, in rows and in columns.
+            let columns = IMAGE_BLOCK + 5;
+            let count = 40 * columns;
+            let spectra = fft.forward(count, columns, corner, 1.0, |i, img| {
                 img.iter_mut()
                     .enumerate()
                     .filter(|(p, _)| inside(*p))
@@ -881,13 +908,17 @@ mod tests {
     fn fast_lengths_are_smooth_and_minimal() {
         assert_eq!(fast_len(1, false), 1);
         assert_eq!(fast_len(11, false), 12);
-        assert_eq!(fast_len(13, false), 14);
+        assert_eq!(fast_len(13, false), 16);
         assert_eq!(fast_len(64, false), 64);
-        assert_eq!(fast_len(66, false), 70);
-        assert_eq!(fast_len(121, false), 125);
-        assert_eq!(fast_len(121, true), 126);
-        assert_eq!(fast_len(9, true), 10);
+        assert_eq!(fast_len(66, false), 72);
+        assert_eq!(fast_len(121, false), 128);
+        assert_eq!(fast_len(25, false), 27);
+        assert_eq!(fast_len(25, true), 32);
+        assert_eq!(fast_len(9, true), 12);
         assert_eq!(fast_len(1, true), 1);
         assert_eq!(fast_len(3, true), 4);
+        // The slow lengths are skipped.
+        assert_eq!(fast_len(17, true), 24);
+        assert_eq!(fast_len(5, false), 8);
     }
 }

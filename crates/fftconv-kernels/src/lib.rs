@@ -31,6 +31,7 @@ pub mod cost;
 mod fft;
 mod geometry;
 mod memory;
+mod real_rows;
 mod tiling;
 
 pub use budget::{SpectralBudget, check_budget};

@@ -127,12 +127,12 @@ fn fast_lengths_of_huge_targets_are_found_by_enumeration() {
         let n = fast_len(target, true);
         assert!(n >= target && n.is_multiple_of(2), "{target} -> {n}");
         let mut rest = n;
-        for p in [2, 3, 5, 7] {
+        for p in [2, 3] {
             while rest.is_multiple_of(p) {
                 rest /= p;
             }
         }
-        assert_eq!(rest, 1, "{n} is 7-smooth");
+        assert_eq!(rest, 1, "{n} is 3-smooth");
     }
 }
 
