@@ -17,18 +17,19 @@ use crate::tiling::TileLayout;
 /// The machine-dependent constants of the model. Each is measured by
 /// `cargo run --release --example calibrate_cost`, which prints them as a value of the
 /// environment variable `FFTCONV_COST_MODEL`: a new machine is calibrated without editing code.
-/// [`CostModel::DEFAULT`] holds this project's measurements on its 2-core build machine.
+/// [`CostModel::DEFAULT`] holds this project's measurements on its 2-core build machine: one
+/// run of that example after the row pairs and the `2^a 3^b` transform lengths (2026-11-27).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CostModel {
     /// The time of a modelled spectral flop over that of a direct one. Fitted (geometric mean
     /// of measured over modelled) on training steps of both algorithms, direct and FFT, over a
-    /// grid of layers. Default 0.75: with it `Auto` runs within 0.9x of the faster algorithm at
-    /// every point of the Flex grid of `cargo bench --bench conv -- 'flex/train_step/'` (the
+    /// grid of layers. Default 0.476: with it `Auto` runs within 0.9x of the faster algorithm
+    /// at every point of the Flex grid of `cargo bench --bench conv -- 'flex/train_step/'` (the
     /// table in this module's tests), strided and depthwise layers included.
     pub spectral_flop_scale: f64,
     /// How many GEMM flops one FFT flop costs: the rate of the per-bin complex products over
-    /// that of the transforms, timed on one layer's kernel stages. Default 6 (products near 47
-    /// GFLOP/s, transforms near 5 in `cargo bench -p fftconv-kernels --bench stages`).
+    /// that of the transforms, timed on one layer's kernel stages. Default 9.15 (products 70
+    /// GFLOP/s, transforms 7.7 on `calibrate_cost`'s 32-channel 32x32 k5 layer).
     pub transform_flop_weight: f64,
     /// Flop-equivalents charged per complex spectrum value written, gathered and read back.
     /// Default 16. No stage isolates it, so the calibration keeps it and the fitted scale
@@ -36,10 +37,9 @@ pub struct CostModel {
     pub traffic_per_value: f64,
     /// Input channels per group below which burn's direct convolution loses speed per flop,
     /// in proportion: it runs `channels / channels_per_group` times slower. Timed as the
-    /// per-flop time of a depthwise layer over that of a dense one. Default 8 (depthwise
-    /// `flex/train_step/n16_c64_f64_64x64_k{3,7}_g64`: FFT 0.69x and 2.26x as fast as direct,
-    /// where the scaled model without this factor says 0.10x and 0.41x, with it 0.83x and
-    /// 3.3x).
+    /// per-flop time of a depthwise layer over that of a dense one. Default 11.4 (depthwise
+    /// `flex/train_step/n16_c64_f64_64x64_k{3,7}_g64`: FFT 1.00x and 2.69x as fast as direct,
+    /// where the scaled model with this factor says 1.15x and 4.6x).
     pub direct_full_rate_channels: f64,
 }
 
@@ -51,10 +51,10 @@ static COST_MODEL: RwLock<Option<CostModel>> = RwLock::new(None);
 impl CostModel {
     /// This project's measurements (see each field).
     pub const DEFAULT: Self = Self {
-        spectral_flop_scale: 0.75,
-        transform_flop_weight: 6.0,
+        spectral_flop_scale: 0.476,
+        transform_flop_weight: 9.15,
         traffic_per_value: 16.0,
-        direct_full_rate_channels: 8.0,
+        direct_full_rate_channels: 11.4,
     };
 
     /// The model in force: the last one [`CostModel::set`], else the one `FFTCONV_COST_MODEL`
@@ -372,14 +372,15 @@ mod tests {
         (64, 128, 9, 1, 1, 9.56),
         (64, 128, 11, 1, 1, 12.43),
         (64, 128, 15, 1, 1, 20.61),
-        (64, 64, 3, 2, 1, 0.83),
-        (64, 64, 7, 2, 1, 1.67),
-        (64, 64, 3, 1, 64, 0.69),
-        (64, 64, 7, 1, 64, 2.26),
-        // Kernel 5 strided and depthwise, from one later run of
-        // `cargo bench --bench conv -- '^flex/train_step/n16_c64_f64_64x64_k(3|5|7)_(s2|g64)/'`.
-        (64, 64, 5, 2, 1, 1.79),
-        (64, 64, 5, 1, 64, 1.73),
+        // Strided and depthwise, from a later run, after the row pairs and the 2^a 3^b
+        // lengths: `cargo bench --bench conv --
+        // '^flex/train_step/n16_c64_f64_64x64_k(3|5|7)_(s2|g64)/'`, fastest of two.
+        (64, 64, 3, 2, 1, 1.40),
+        (64, 64, 7, 2, 1, 2.34),
+        (64, 64, 3, 1, 64, 1.00),
+        (64, 64, 7, 1, 64, 2.69),
+        (64, 64, 5, 2, 1, 2.26),
+        (64, 64, 5, 1, 64, 1.83),
     ];
 
     /// `Auto` (FFT where the default model [`CostModel::prefers_fft`]) runs at least 0.9x as fast as the faster of the two
