@@ -2,7 +2,7 @@
 //! that the channel contraction of each frequency bin is a dense matrix product.
 //!
 //! A transform of shape `[d0, d1, d2]` runs a real FFT along each row (the last axis, two rows
-//! per complex FFT: [`crate::real_rows`]), then complex FFTs along the leading axes longer
+//! per complex FFT, in `real_rows.rs`), then complex FFTs along the leading axes longer
 //! than one, all with `rustfft`: each
 //! stage moves the axis just transformed to the front (a transpose) so that the next one is
 //! contiguous. Axes of length one are skipped, so a 2-D image is a `[1, h, w]` transform at
@@ -190,8 +190,9 @@ impl TransformCount {
 /// against 4 ns for 8 (batched complex FFTs on this project's 2-core AMD EPYC).
 const SLOW_LENGTHS: [usize; 2] = [6, 18];
 
-/// The smallest `n >= target` of the form `2^a 3^b`, other than the [`SLOW_LENGTHS`], even
-/// when `even` is set (a real row's transform then pairs evenly with its Hermitian mirror).
+/// The smallest `n >= target` of the form `2^a 3^b`, other than 6 and 18, even when `even`
+/// is set (for rows: the odd lengths 9, 27 and 81 ran 1.4x-2.3x slower per point than
+/// their even neighbours).
 /// Lengths with factors 5 or 7 are left out: rustfft ran them 2-4x slower per point than
 /// their `2^a 3^b` neighbours (70 points 232 ns against 51 ns for 72, 100 points 297 ns
 /// against 138 ns for 108). Found by walking the powers of 3, not by testing every integer,
