@@ -226,9 +226,6 @@ pub struct FftPlan<T: Scalar> {
     rows: RealRows<T>,
     /// `[forward, inverse]` complex plans of the leading axes 0 and 1.
     leading: [[Arc<dyn Fft<T>>; 2]; 2],
-    /// Complex row transforms, forward and inverse, for [`FftPlan::complex_in_place`] only:
-    /// planned on its first use.
-    row_complex: OnceLock<[Arc<dyn Fft<T>>; 2]>,
 }
 
 /// Per-thread buffers for one image.
@@ -259,20 +256,7 @@ impl<T: Scalar> FftPlan<T> {
             complex_axes: (0..2).filter(|&axis| shape[axis] > 1).collect(),
             rows: RealRows::new(shape[2], &mut planners.complex),
             leading,
-            row_complex: OnceLock::new(),
         }
-    }
-
-    /// The complex row transforms, `[forward, inverse]`.
-    fn row_complex(&self) -> &[Arc<dyn Fft<T>>; 2] {
-        self.row_complex.get_or_init(|| {
-            plan_cache::<T>().with_planners(|planners| {
-                [
-                    planners.complex.plan_fft_forward(self.shape[2]),
-                    planners.complex.plan_fft_inverse(self.shape[2]),
-                ]
-            })
-        })
     }
 
     /// The transform's shape.
@@ -300,13 +284,11 @@ impl<T: Scalar> FftPlan<T> {
     }
 
     fn workspace(&self) -> Workspace<T> {
-        let row_complex = self.row_complex.get().into_iter().flatten();
         let scratch = std::iter::once(self.rows.scratch_len())
             .chain(
                 self.leading
                     .iter()
                     .flatten()
-                    .chain(row_complex)
                     .map(|plan| plan.get_inplace_scratch_len()),
             )
             .max()
@@ -616,7 +598,7 @@ impl<T: Scalar> FftPlan<T> {
 
     /// Complex DFT of each map in place (`e^{-i...}`, or `e^{+i...}` when `inverse`).
     pub fn complex_in_place(&self, maps: &mut [Complex<T>], inverse: bool) {
-        let rows = &self.row_complex()[usize::from(inverse)];
+        let rows = self.rows.complex(inverse);
         maps.par_chunks_mut(self.points()).for_each_init(
             || self.workspace(),
             |ws, map| {

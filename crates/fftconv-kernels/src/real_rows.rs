@@ -44,6 +44,15 @@ impl<T: Scalar> RealRows<T> {
         rows.div_ceil(2) * self.width
     }
 
+    /// The complex FFT of one row's length, forward or inverse.
+    pub(crate) fn complex(&self, inverse: bool) -> &Arc<dyn Fft<T>> {
+        if inverse {
+            &self.inverse
+        } else {
+            &self.forward
+        }
+    }
+
     /// Scratch values the transforms need.
     pub(crate) fn scratch_len(&self) -> usize {
         self.forward
