@@ -56,19 +56,15 @@ fn plan_cache<T: Scalar>() -> &'static PlanCache<T> {
         .expect("`Scalar` is sealed to f32 and f64")
 }
 
-/// The 1-D planner of one scalar type: it keeps every 1-D plan it made, so a new shape
-/// reuses the 1-D plans of earlier shapes.
-struct Planners<T: Scalar> {
-    complex: FftPlanner<T>,
-}
-
 /// Shared FFT plans by shape, at most `capacity` of them: the least recently
 /// used is dropped first (callers holding it keep it alive). Plans are built outside the
 /// cache's lock, so a slow plan does not hold up threads that need cached sizes.
 struct PlanCache<T: Scalar> {
     capacity: usize,
     state: Mutex<CacheState<T>>,
-    planners: Mutex<Planners<T>>,
+    /// The 1-D planner: it keeps every 1-D plan it made, so a new shape reuses the 1-D plans
+    /// of earlier shapes.
+    planner: Mutex<FftPlanner<T>>,
 }
 
 /// A cached plan and the time it was last used.
@@ -89,9 +85,7 @@ impl<T: Scalar> PlanCache<T> {
                 plans: HashMap::new(),
                 clock: 0,
             }),
-            planners: Mutex::new(Planners {
-                complex: FftPlanner::new(),
-            }),
+            planner: Mutex::new(FftPlanner::new()),
         }
     }
 
@@ -104,9 +98,9 @@ impl<T: Scalar> PlanCache<T> {
         unpoisoned(&self.state)
     }
 
-    /// Runs `plan` with the planners.
-    fn with_planners<R>(&self, plan: impl FnOnce(&mut Planners<T>) -> R) -> R {
-        plan(&mut unpoisoned(&self.planners))
+    /// Runs `plan` with the planner.
+    fn with_planner<R>(&self, plan: impl FnOnce(&mut FftPlanner<T>) -> R) -> R {
+        plan(&mut unpoisoned(&self.planner))
     }
 
     /// The plans for `shape`, planned on a miss.
@@ -121,7 +115,7 @@ impl<T: Scalar> PlanCache<T> {
                 return plan.clone();
             }
         }
-        let planned = Arc::new(self.with_planners(|planners| FftPlan::plan(shape, planners)));
+        let planned = Arc::new(self.with_planner(|planner| FftPlan::plan(shape, planner)));
         let mut state = self.lock();
         state.clock += 1;
         let now = state.clock;
@@ -242,19 +236,14 @@ impl<T: Scalar> FftPlan<T> {
         plan_cache::<T>().get(shape)
     }
 
-    /// Plans for transforms of `shape` from `planners`.
-    fn plan(shape: [usize; 3], planners: &mut Planners<T>) -> Self {
-        let mut complex = |n: usize| {
-            [
-                planners.complex.plan_fft_forward(n),
-                planners.complex.plan_fft_inverse(n),
-            ]
-        };
+    /// Plans for transforms of `shape` from `planner`.
+    fn plan(shape: [usize; 3], planner: &mut FftPlanner<T>) -> Self {
+        let mut complex = |n: usize| [planner.plan_fft_forward(n), planner.plan_fft_inverse(n)];
         let leading = [complex(shape[0]), complex(shape[1])];
         Self {
             shape,
             complex_axes: (0..2).filter(|&axis| shape[axis] > 1).collect(),
-            rows: RealRows::new(shape[2], &mut planners.complex),
+            rows: RealRows::new(shape[2], planner),
             leading,
         }
     }
