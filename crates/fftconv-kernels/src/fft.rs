@@ -298,12 +298,6 @@ impl<T: Scalar> FftPlan<T> {
         (e0 * e1, move |j| j / e1 * d1 + j % e1)
     }
 
-    /// Calls `visit(row)` for the rows of the `extent` corner.
-    fn corner_rows(&self, extent: [usize; 2], visit: impl FnMut(usize)) {
-        let (count, row) = self.corner(extent);
-        (0..count).map(row).for_each(visit);
-    }
-
     /// The spectrum of the image in `ws.real` (row-major, zero outside its `filled` corner of
     /// leading axes) into `out`, in the order the stages leave it. `ws.rows` must be zero
     /// outside that corner's rows, which holds when every image of a workspace has the same
@@ -357,10 +351,16 @@ impl<T: Scalar> FftPlan<T> {
         }
     }
 
-    /// The inverse of [`FftPlan::forward_image`] without the `1 / points`: the image into
-    /// `ws.real`, right in its `used` corner of leading axes only (the transforms that feed
-    /// nothing else are skipped). `spectrum` is overwritten.
-    fn inverse_image(&self, ws: &mut Workspace<T>, spectrum: &mut [Complex<T>], used: [usize; 2]) {
+    /// The inverse of [`FftPlan::forward_image`] without the `1 / points`, multiplied by
+    /// `scale`: the image into `ws.real`, right in its `used` corner of leading axes only (the
+    /// transforms that feed nothing else are skipped). `spectrum` is overwritten.
+    fn inverse_image(
+        &self,
+        ws: &mut Workspace<T>,
+        spectrum: &mut [Complex<T>],
+        used: [usize; 2],
+        scale: T,
+    ) {
         let [d0, d1, _] = self.shape;
         let half = self.half_width();
         let rows = match self.complex_axes[..] {
@@ -393,6 +393,7 @@ impl<T: Scalar> FftPlan<T> {
             &mut ws.real,
             count,
             row,
+            scale,
             &mut ws.spectrum,
             &mut ws.scratch,
         );
@@ -504,7 +505,6 @@ impl<T: Scalar> FftPlan<T> {
         emit: impl Fn(usize, &[T], &mut [T]) + Sync,
     ) {
         let bins = self.bins();
-        let width = self.shape[2];
         assert_eq!(spectra.len(), bins * count, "spectra length");
         assert_eq!(
             out.len() / chunk_len * images_per_chunk,
@@ -534,14 +534,7 @@ impl<T: Scalar> FftPlan<T> {
                     }
                     for (slot, spectrum) in block.chunks_exact_mut(bins).enumerate() {
                         let (chunk, j) = (slot / images_per_chunk, slot % images_per_chunk);
-                        self.inverse_image(ws, spectrum, used);
-                        if scale != T::one() {
-                            let real = &mut ws.real;
-                            self.corner_rows(used, |row| {
-                                let row = &mut real[row * width..][..width];
-                                row.iter_mut().for_each(|v| *v = *v * scale);
-                            });
-                        }
+                        self.inverse_image(ws, spectrum, used, scale);
                         emit(j, &ws.real, &mut chunks[chunk * chunk_len..][..chunk_len]);
                     }
                 },
@@ -652,6 +645,7 @@ impl<T: Scalar> FftPlan<T> {
                         map,
                         map.len() / self.shape[2],
                         |j| j,
+                        T::one(),
                         &mut ws.spectrum,
                         &mut ws.scratch,
                     );

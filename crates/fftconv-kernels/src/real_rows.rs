@@ -111,16 +111,18 @@ impl<T: Scalar> RealRows<T> {
         }
     }
 
-    /// The inverse of [`RealRows::forward`] without the `1 / width` and the scale: row `j` of
-    /// `real` from the half spectrum at `spectra[row(j) * half..]`. The imaginary parts of the
+    /// The inverse of [`RealRows::forward`] without the `1 / width` and the scale, multiplied
+    /// by `scale`: row `j` of `real` from the half spectrum at `spectra[row(j) * half..]`. The imaginary parts of the
     /// first bin and (for even widths) the last are ignored, as the inverse real DFT defines
     /// them.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn inverse(
         &self,
         spectra: &[Complex<T>],
         real: &mut [T],
         count: usize,
         row: impl Fn(usize) -> usize,
+        scale: T,
         pairs: &mut [Complex<T>],
         scratch: &mut [Complex<T>],
     ) {
@@ -154,11 +156,11 @@ impl<T: Scalar> RealRows<T> {
         self.inverse.process_with_scratch(pairs, scratch);
         for (p, z) in pairs.chunks_exact(n).enumerate() {
             for (value, z) in real[row(2 * p) * n..][..n].iter_mut().zip(z) {
-                *value = z.re;
+                *value = z.re * scale;
             }
             if 2 * p + 1 < count {
                 for (value, z) in real[row(2 * p + 1) * n..][..n].iter_mut().zip(z) {
-                    *value = z.im;
+                    *value = z.im * scale;
                 }
             }
         }
@@ -217,7 +219,7 @@ mod tests {
                 }
             }
             let mut back = vec![0.0; total * width];
-            rows.inverse(&spectra, &mut back, 3, row, &mut pairs, &mut scratch);
+            rows.inverse(&spectra, &mut back, 3, row, 1.0, &mut pairs, &mut scratch);
             for &r in &picked {
                 for (got, want) in back[r * width..][..width]
                     .iter()
