@@ -453,6 +453,10 @@ fn main() -> ExitCode {
                 Inputs::Volumes(volumes) => volume_train_step(&case, volumes, fft),
                 Inputs::Images(operands) => train_step(&case, operands, fft),
             };
+            // The first geometry's timings are taken twice and the first set dropped: on an
+            // H100 its training step read 10.2 ms (FFT) and 10.3 ms (direct) at 64x64 k3 after
+            // the settling below, where its three passes timed next took 5.8 ms and 7.9 ms.
+            let rounds = if settled { 1 } else { 2 };
             if !settled {
                 let start = Instant::now();
                 while start.elapsed().as_secs_f64() < args.settle_seconds {
@@ -490,11 +494,16 @@ fn main() -> ExitCode {
                     })
                     .collect(),
             };
-            for (name, run, passes_in_flop) in timed {
+            for (round, (name, run, passes_in_flop)) in
+                (0..rounds).flat_map(|round| timed.iter().map(move |entry| (round, entry)))
+            {
                 let [fft_read, direct_read] =
                     [true, false].map(|fft| read_seconds(|| run(fft), args.warmup, args.reps));
                 let [fft, direct] =
                     [true, false].map(|fft| synced_seconds(|| run(fft), &device, args.reps));
+                if round + 1 < rounds {
+                    continue;
+                }
                 let difference = relative_difference(run(true), run(false));
                 let flop = passes_in_flop * case.pass_flop();
                 let [fft_rate, direct_rate] = [fft, direct].map(|t| flop / t / 1e9);

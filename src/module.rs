@@ -18,8 +18,8 @@ use crate::ops::BackwardMemory;
 pub enum ConvAlgorithm {
     /// The cheaper of the two for the geometry of each call: on Flex by [`prefers_fft`], the
     /// cost model calibrated there; on NdArray, whose direct convolution is far slower, always
-    /// the FFT; on CubeCL devices (wgpu), the FFT for kernels of 25 taps (5x5) or more (81
-    /// where whole images are transformed), as measured on an H100.
+    /// the FFT; on CubeCL devices (wgpu), the FFT for kernels of 25 taps (5x5, 3x3x3) or more
+    /// (81 where whole images are transformed), as measured on an H100.
     Auto,
     /// Always the frequency domain ([`crate::fft_conv2d`]).
     Fft,
@@ -36,15 +36,15 @@ pub use fftconv_kernels::cost::prefers_fft;
 ///   (`cargo bench --bench conv -- 'ndarray/train_step/n16_c64_f64_64x64_k(3|7)/'` and
 ///   `'ndarray/train_step/n16_c64_f64_64x64_k3_g64/'`): FFT 70.9x faster at kernel 3, 327x at
 ///   kernel 7, and 2.4x on the depthwise kernel-3 layer, where Flex's direct convolution wins.
-/// - CubeCL devices: for kernels of 25 taps (5x5) or more where the tile kernels run on 1-D
-///   and 2-D geometries (the kernels of their polyphase components fit a tile), 81 (9x9) or more otherwise (3-D,
-///   not measured with tiles on a GPU; larger kernels, whose whole images are transformed),
-///   within the spectral budget. Measured on an NVIDIA
-///   H100 over Vulkan, training step N16 64->64, "same" padding, one run (`gpu_bench --k 3 5
-///   7 15 --reps 5 --warmup 5`, see `docs/performance.md`): with the tile kernels the FFT is
-///   4.5x, 7.1x and 46x as fast as burn's direct convolution at kernels 5, 7 and 15 on 64x64
-///   and 7.2x, 27x and 79x on 128x128; at kernel 3 it is 1.9x on 128x128 but 0.89x on 64x64.
-///   The whole-image path is slower than direct up to kernel 7 and 5x faster at 15.
+/// - CubeCL devices: for kernels of 25 taps or more (5x5, 3x3x3) where the tile kernels run
+///   (the kernels of the polyphase components fit a tile), 81 (9x9) or more where whole images
+///   are transformed, within the spectral budget. Measured on an NVIDIA H100 over Vulkan,
+///   training step, "same" padding, one run (`benches/gpu_check.sh`, see
+///   `docs/performance.md`): N16 64->64, the FFT is 4.7x, 8.0x and 57x as fast as burn's
+///   direct convolution at kernels 5, 7 and 15 on 64x64 and 2.9x, 8.3x, 31x and 80x at
+///   kernels 3, 5, 7 and 15 on 128x128 (kernel 3 on 64x64, the first geometry timed, read a
+///   tie and is left to direct); 3-D, N4 32->32 on 32^3, 3.3x, 8.2x and 20x at kernels 3, 5
+///   and 7. The whole-image path was slower than direct up to kernel 7 and 5x faster at 15.
 /// - Otherwise (Flex): by [`prefers_fft`], the cost model calibrated on Flex.
 pub(crate) fn fft_pays(device: &Device, geometry: &ConvGeometry) -> bool {
     match device.clone().without_autodiff().as_dispatch() {
@@ -53,16 +53,11 @@ pub(crate) fn fft_pays(device: &Device, geometry: &ConvGeometry) -> bool {
         #[cfg(feature = "wgpu")]
         burn::backend::DispatchDevice::Cube(_) => {
             let taps: usize = geometry.axes().iter().map(|a| a.kernel()).product();
-            // Tiles measured in 1-D and 2-D only; 3-D keeps the rule of whole images.
             let tiled = matches!(
                 crate::layout::DeviceTiling::of(geometry),
                 crate::layout::DeviceTiling::Tiles(_)
             );
-            let least = if tiled && geometry.rank() <= 2 {
-                25
-            } else {
-                81
-            };
+            let least = if tiled { 25 } else { 81 };
             taps >= least && crate::functional::within_budget(device, geometry)
         }
         #[allow(unreachable_patterns)]
@@ -407,9 +402,23 @@ mod tests {
         .expect("a valid geometry")
     }
 
+    /// A `batch`, `channels` -> `channels` 3-D layer on a 32^3 volume with "same" padding.
+    fn volume(batch: usize, channels: usize, kernel: usize) -> ConvGeometry {
+        let pad = (kernel / 2, kernel / 2);
+        ConvGeometry::new(
+            &[batch, channels, 32, 32, 32],
+            &[channels, channels, kernel, kernel, kernel],
+            [1; 3],
+            [pad; 3],
+            [1; 3],
+            1,
+        )
+        .expect("a valid geometry")
+    }
+
     #[cfg(feature = "wgpu")]
     #[test]
-    fn auto_on_a_cubecl_device_takes_the_fft_from_5x5_kernels() {
+    fn auto_on_a_cubecl_device_takes_the_fft_from_5x5_and_3x3x3_kernels() {
         let wgpu = Device::wgpu(burn::tensor::DeviceKind::DefaultDevice);
         for size in [64, 128] {
             for (kernel, fft) in [(3, false), (5, true), (7, true), (15, true)] {
@@ -420,6 +429,11 @@ mod tests {
                 );
             }
         }
+        // The 3-D layers of `benches/gpu_check.sh` (batch 4, 32 -> 32 channels, 32^3), where
+        // the FFT step was 3.3x as fast as burn's `conv3d` already at kernel 3.
+        for kernel in [3, 5, 7] {
+            assert!(fft_pays(&wgpu, &volume(4, 32, kernel)), "32^3 k{kernel}");
+        }
     }
 
     /// The 3-D layers of `cargo bench --bench conv -- 'flex/conv3d_train_step/'` (batch 2,
@@ -429,17 +443,10 @@ mod tests {
     #[test]
     fn auto_on_flex_takes_the_fft_for_the_benchmarked_3d_layers() {
         for kernel in [3, 5, 7] {
-            let pad = (kernel / 2, kernel / 2);
-            let geometry = ConvGeometry::new(
-                &[2, 16, 32, 32, 32],
-                &[16, 16, kernel, kernel, kernel],
-                [1; 3],
-                [pad; 3],
-                [1; 3],
-                1,
-            )
-            .expect("a valid geometry");
-            assert!(fft_pays(&Device::flex(), &geometry), "k{kernel}");
+            assert!(
+                fft_pays(&Device::flex(), &volume(2, 16, kernel)),
+                "k{kernel}"
+            );
         }
     }
 
