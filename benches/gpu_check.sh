@@ -12,6 +12,11 @@
 #   cp "$(ls -t "$CARGO_TARGET_DIR"/release/deps/parity-* | grep -v '\.d$' | head -1)" /tmp/parity
 #   ../shared/gpu/pack.sh /tmp/gpu_bench /tmp/long_conv1d /tmp/parity
 #   run: bash .device/run.sh bash benches/gpu_check.sh      (carry [".device"])
+# With the CPU benches instead of long_conv1d (see the end), after building them with
+# `cargo bench --workspace --features burn-fftconv/wgpu --bench conv --no-run` and `cargo
+# bench -p fftconv-kernels --bench stages --no-run`, copied to /tmp/conv and /tmp/stages:
+#   ../shared/gpu/pack.sh /tmp/gpu_bench /tmp/parity /tmp/conv /tmp/stages
+# then recompress .device/bin/*.xz with `xz -9e` to fit the carry. About 8 minutes in all.
 # GPU_CHECK_SECONDS (default 170) bounds the 2-D benchmark; the 3-D, strided, dilated and
 # 1-D ones, the peer and the check add at most six minutes. Packed with `xz -9e` the three
 # binaries take about 50 MiB of the 64 MiB a call carries; a fourth (the `conv` bench for
@@ -34,3 +39,19 @@ timeout 30 python3 .device/torch_peer.py cuda --size 64 128 --k 3 5 7 15
 FFTCONV_WGPU_CASES=30 FFTCONV_WGPU_SEED=21 timeout 90 parity \
   wgpu_f32_matches_an_f64_reference_on_random_geometries --nocapture 2>&1 \
   | grep -aE "largest|test result|panicked"
+# The CPU side of the same machine (16 Xeon cores), where the packed binaries include the
+# criterion benches `conv` (benches/conv.rs) and `stages` (the kernel crate's): this crate
+# against PyTorch's oneDNN at 2 and 16 threads, then the spectral stages alone.
+if command -v conv > /dev/null; then
+  FFTCONV_BENCH=conv FFTCONV_FILTER='flex/train_step/n16_c64_f64_64x64_k(3|5|7|15)/fft' \
+    timeout 120 bash benches/cpu_vs_torch.sh 2 .device/torch_peer.py
+  FFTCONV_BENCH=conv FFTCONV_FILTER='flex/train_step/n16_c64_f64_64x64_k((3|5|7)/|15/fft)' \
+    timeout 90 bash benches/cpu_vs_torch.sh 16 .device/torch_peer.py
+fi
+if command -v stages > /dev/null; then
+  for threads in 2 16; do
+    echo "== stages, kernel 5, $threads threads"
+    FFTCONV_BENCH_KERNEL=5 RAYON_NUM_THREADS=$threads taskset -c "0-$((threads - 1))" \
+      timeout 40 stages --bench 2>&1 | grep -E '^stages|time:'
+  done
+fi
