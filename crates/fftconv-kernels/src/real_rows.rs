@@ -111,10 +111,10 @@ impl<T: Scalar> RealRows<T> {
         }
     }
 
-    /// The inverse of [`RealRows::forward`] without the `1 / width` and the scale, multiplied
-    /// by `scale`: row `j` of `real` from the half spectrum at `spectra[row(j) * half..]`. The imaginary parts of the
-    /// first bin and (for even widths) the last are ignored, as the inverse real DFT defines
-    /// them.
+    /// Row `j` of `real` from the half spectrum at `spectra[row(j) * half..]`, times `scale`:
+    /// the inverse of [`RealRows::forward`] up to its `1 / width` and its own scale. The
+    /// imaginary parts of the first bin and (for even widths) the last are ignored, as the
+    /// inverse real DFT defines them.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn inverse(
         &self,
