@@ -114,7 +114,7 @@ impl BinGemm {
         rhs: &[Complex<T>],
         rhs_bin: usize,
         dst_bin: usize,
-    ) -> Vec<Complex<T>> {
+    ) -> memory::Reused<Complex<T>> {
         assert_eq!(
             Some(lhs.len()),
             bins.checked_mul(lhs_bin),
@@ -137,7 +137,14 @@ impl BinGemm {
             self.n,
             self.groups
         );
-        let mut dst = memory::filled::<Complex<T>>(bins * dst_bin);
+        // Every element is written: gemm overwrites each group's `m x n` block (zeroes it when
+        // `k` is 0), and the groups tile the bin.
+        assert_eq!(
+            self.groups * self.m * self.n,
+            dst_bin,
+            "groups tile the bin"
+        );
+        let mut dst = memory::reused::<Complex<T>>(bins * dst_bin);
         let one = Complex::new(T::one(), T::zero());
         dst.par_chunks_mut(dst_bin)
             .enumerate()
