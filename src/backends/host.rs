@@ -15,6 +15,12 @@ pub(crate) trait HostBackend: Backend {
         tensor: &FloatTensor<Self>,
         f: impl FnOnce(&[T]) -> R,
     ) -> R;
+
+    /// The buffer of `tensor`, which has dtype `T`, when no other tensor shares it and the
+    /// backend can give it up without a copy.
+    fn into_buffer<T: Scalar + Element>(_tensor: FloatTensor<Self>) -> Option<Vec<T>> {
+        None
+    }
 }
 
 /// [`HostBackend::with_values`] through `TensorData`, for backends that cannot lend their
@@ -99,7 +105,20 @@ fn product_typed<B: HostBackend, T: Scalar + Element>(
         })
     });
     let shape = pass.result_shape(&geometry);
-    B::float_from_data(TensorData::new(values, shape), &lhs.device())
+    let result = B::float_from_data(TensorData::new(values, shape), &lhs.device());
+    recycle::<B, T>(lhs);
+    recycle::<B, T>(rhs);
+    result
+}
+
+/// Hands a spectrum that no one else holds back to the kernels, whose next spectrum or
+/// product then reuses its mapped pages; a shared one is left to its other holders.
+fn recycle<B: HostBackend, T: Scalar + Element>(spectrum: FloatTensor<B>) {
+    let buffer = B::into_buffer::<T>(spectrum)
+        .and_then(|values| bytemuck::allocation::try_cast_vec::<T, Complex<T>>(values).ok());
+    if let Some(buffer) = buffer {
+        fftconv_kernels::recycle(buffer);
+    }
 }
 
 /// The maps of a tensor whose last two dimensions are `height x width`.

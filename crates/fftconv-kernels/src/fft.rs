@@ -419,7 +419,7 @@ impl<T: Scalar> FftPlan<T> {
         fill: impl Fn(usize, &mut [T]) + Sync,
     ) -> Vec<Complex<T>> {
         let (bins, points) = (self.bins(), self.points());
-        let mut bin_major = memory::with_capacity(count * bins);
+        let mut bin_major = memory::pooled_capacity(count * bins);
         let out = DisjointWrites::new(bin_major.spare_capacity_mut());
         let columns = columns.max(1);
         assert_eq!(count % columns, 0, "{count} images in {columns} columns");

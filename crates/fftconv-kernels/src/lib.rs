@@ -4,7 +4,7 @@
 //! frequency domain, in one, two or three dimensions ([`ConvGeometry`]): batched real FFTs of
 //! zero-padded (polyphase) tiles, one complex GEMM per frequency bin over channels, inverse
 //! FFTs and a crop. Spectra are plain `Vec<Complex<T>>` values so a caller can keep the
-//! forward pass's spectra for the backward.
+//! forward pass's spectra for the backward, and hand them back with [`recycle`] when done.
 //!
 //! The one-call functions [`conv`], [`conv_input_grad`], [`conv_weight_grad`] validate their
 //! arguments and transform what they need.
@@ -38,6 +38,7 @@ pub use budget::{SpectralBudget, check_budget};
 pub use conv::{SpectralConv, SpectrumKind, add_bias, bias_grad};
 pub use fft::{FftPlan, Scalar, TransformCount, fast_len};
 pub use geometry::{AxisGeometry, ConvGeometry, GeometryError, check_len};
+pub use memory::{recycle, release_pooled_buffers};
 pub use num_complex::Complex;
 
 /// The README's examples, compiled and run as doc tests.

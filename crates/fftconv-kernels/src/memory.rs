@@ -5,17 +5,21 @@
 //! the faults. The buffers stay ordinary `Vec`s, freed by the global allocator.
 //!
 //! Buffers that live only inside one call (the per-bin products before their inverse
-//! transforms) go back to a small pool instead, for the next call: freed, glibc hands a
-//! buffer that large back to the OS, and the next call faults and zeroes it in again. Reusing
-//! them made a kernel-3 training step about 9% faster (batch 16, 64 channels, 64x64, two
-//! cores); the pool keeps at most [`POOL_BUFFERS`] buffers and [`POOL_BYTES`] bytes.
+//! transforms), and spectra their holder hands back ([`recycle`]), go to a small pool
+//! instead, for the next spectrum or product: freed, glibc hands a buffer that large back to
+//! the OS, and the next call faults and zeroes it in again. Reusing the products made a
+//! kernel-3 training step about 9% faster (batch 16, 64 channels, 64x64, two cores); the pool
+//! keeps at most [`POOL_BUFFERS`] buffers and [`POOL_BYTES`] bytes.
 
 use std::any::Any;
 use std::mem::MaybeUninit;
 use std::ops::{Deref, DerefMut};
 use std::sync::{Mutex, PoisonError};
 
+use num_complex::Complex;
 use rayon::iter::ParallelExtend;
+
+use crate::fft::Scalar;
 
 /// An empty `Vec` with room for `len` values, whose untouched pages the OS may back with
 /// huge pages.
@@ -60,11 +64,12 @@ fn advise_huge_pages<V>(buffer: &mut [MaybeUninit<V>]) {
 #[cfg(not(target_os = "linux"))]
 fn advise_huge_pages<V>(_: &mut [MaybeUninit<V>]) {}
 
-/// Buffers the pool keeps at most: the three products of a training step and one more.
-const POOL_BUFFERS: usize = 4;
+/// Buffers the pool keeps at most: the three spectra and three products of a training step,
+/// and two more.
+const POOL_BUFFERS: usize = 8;
 
 /// Bytes the pool keeps at most; a larger buffer is freed as before.
-const POOL_BYTES: usize = 512 << 20;
+const POOL_BYTES: usize = 1 << 30;
 
 /// Freed buffers of any element type, oldest first, within [`POOL_BUFFERS`] and
 /// [`POOL_BYTES`].
@@ -85,8 +90,9 @@ impl BufferPool {
         }
     }
 
-    /// The smallest buffer of `V` with room for `len` values, but not one twice that size,
-    /// which a larger request may need.
+    /// The smallest buffer of `V` with room for `len` values, and no more than a quarter
+    /// more: a larger one would hold memory idle (a spectrum keeps its buffer as it is) that a
+    /// larger request may need.
     fn take<V: 'static>(&mut self, len: usize) -> Option<Vec<V>> {
         let (_, i) = self
             .entries
@@ -94,7 +100,7 @@ impl BufferPool {
             .enumerate()
             .filter_map(|(i, entry)| {
                 let capacity = entry.buffer.downcast_ref::<Vec<V>>()?.capacity();
-                (capacity >= len && capacity / 2 <= len).then_some((capacity, i))
+                (capacity >= len && capacity - len <= len / 4).then_some((capacity, i))
             })
             .min()?;
         let buffer = self.entries.remove(i).buffer.downcast::<Vec<V>>();
@@ -123,6 +129,32 @@ static POOL: Mutex<BufferPool> = Mutex::new(BufferPool::new());
 
 fn pool() -> std::sync::MutexGuard<'static, BufferPool> {
     POOL.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// An empty `Vec` with room for `len` values: a pooled buffer when one fits, else a new one
+/// from [`with_capacity`].
+pub(crate) fn pooled_capacity<V: Send + 'static>(len: usize) -> Vec<V> {
+    let pooled = pool().take(len);
+    match pooled {
+        Some(mut buffer) => {
+            buffer.clear();
+            buffer
+        }
+        None => with_capacity(len),
+    }
+}
+
+/// Hands a spectrum that its holder no longer needs back for later spectra and products of
+/// the same precision, whose pages are then mapped already. The pool keeps a few such buffers
+/// (at most 1 GiB) and frees the oldest beyond that.
+pub fn recycle<T: Scalar>(spectrum: Vec<Complex<T>>) {
+    pool().put(spectrum);
+}
+
+/// Frees the buffers the pool keeps (at most 1 GiB), for a process done with convolutions or
+/// about to need the memory elsewhere; later calls fill the pool again.
+pub fn release_pooled_buffers() {
+    pool().entries.clear();
 }
 
 /// `len` values whose contents are unspecified (a freed buffer's, or defaults), for a caller
@@ -178,11 +210,11 @@ mod tests {
         assert!(pool.take::<f64>(1000).is_none(), "another element type");
         assert!(pool.take::<f32>(1001).is_none(), "too small");
         assert!(
-            pool.take::<f32>(499).is_none(),
-            "more than twice the request"
+            pool.take::<f32>(799).is_none(),
+            "more than a quarter larger than the request"
         );
-        assert_eq!(pool.take::<f32>(500).map(|b| b.as_ptr()), Some(address));
-        assert!(pool.take::<f32>(500).is_none(), "taken");
+        assert_eq!(pool.take::<f32>(800).map(|b| b.as_ptr()), Some(address));
+        assert!(pool.take::<f32>(800).is_none(), "taken");
     }
 
     #[test]
@@ -193,22 +225,24 @@ mod tests {
         }
         assert_eq!(pool.take::<u8>(90).map(|b| b.capacity()), Some(100));
         assert_eq!(pool.take::<u8>(90).map(|b| b.capacity()), None);
-        assert_eq!(pool.take::<u8>(150).map(|b| b.capacity()), Some(200));
+        assert_eq!(pool.take::<u8>(170).map(|b| b.capacity()), Some(200));
     }
 
     #[test]
     fn the_oldest_buffers_go_beyond_the_limits() {
         let mut pool = BufferPool::new();
-        for power in 1..=POOL_BUFFERS + 1 {
-            pool.put(vec![0u8; 10usize.pow(power as u32)]);
+        for doubling in 0..=POOL_BUFFERS {
+            pool.put(Vec::<u8>::with_capacity(1000 << doubling));
         }
-        assert!(pool.take::<u8>(10).is_none(), "the oldest is freed");
-        assert!(pool.take::<u8>(100).is_some());
+        assert!(pool.take::<u8>(1000).is_none(), "the oldest is freed");
+        assert!(pool.take::<u8>(2000).is_some());
         // Reserved, never touched: no memory is used for it.
         pool.put(Vec::<u8>::with_capacity(POOL_BYTES + 1));
         assert_eq!(pool.entries.len(), POOL_BUFFERS - 1, "too large to keep");
         pool.put(Vec::<u8>::with_capacity(POOL_BYTES - 1));
         assert_eq!(pool.entries.len(), 1, "the others freed for its bytes");
+        pool.put(Vec::<u8>::new());
+        assert_eq!(pool.entries.len(), 1, "no allocation to keep");
     }
 
     #[test]
