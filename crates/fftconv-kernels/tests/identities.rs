@@ -2,7 +2,8 @@
 //! geometries; adjoint tests; rejected geometries.
 
 use fftconv_kernels::{
-    ConvGeometry, GeometryError, SpectralConv, bias_grad, conv, conv_input_grad, conv_weight_grad,
+    ConvGeometry, GeometryError, SpectralConv, SpectrumKind, bias_grad, conv, conv_input_grad,
+    conv_weight_grad,
 };
 use fftconv_testing::reference::by_definition;
 use fftconv_testing::{GeometryLimits, Sampler, relative_error};
@@ -29,20 +30,71 @@ fn forced_tiles_match_the_definition() {
         let g = rng.geometry(&limits);
         let tile = [1, rng.range(1, 6), rng.range(1, 6)];
         let plan = SpectralConv::<f64>::with_tile(g, tile).unwrap();
-        let x = rng.values(len(g.input_shape()));
-        let w = rng.values(len(g.weight_shape()));
-        let dy = rng.values(len(g.output_shape()));
-        let [y_ref, dx_ref, dw_ref] = by_definition(&g, &x, &w, &dy);
-        let (xs, ws, dys) = (
-            plan.input_spectrum(&x),
-            plan.weight_spectrum(&w),
-            plan.output_grad_spectrum(&dy),
-        );
-        let what = format!("tile {:?}", plan.tile());
-        assert_close(&what, &g, &plan.forward(&xs, &ws), &y_ref, 1e-10);
-        assert_close(&what, &g, &plan.input_grad(&dys, &ws), &dx_ref, 1e-10);
-        assert_close(&what, &g, &plan.weight_grad(&dys, &xs), &dw_ref, 1e-10);
+        passes_match_the_definition(&mut rng, &g, &plan);
     }
+}
+
+/// Wide channel groups: per-bin products large enough for `gemm` (2048 multiply-adds per
+/// group and bin or more; the small random geometries above mostly take the plain loops for
+/// small products), strided, dilated and grouped.
+#[test]
+fn wide_channel_groups_match_the_definition() {
+    let mut rng = Sampler::new(0x91de);
+    let geometries = [
+        (
+            [4, 32, 12, 12],
+            [32, 32, 3, 3],
+            [1, 1],
+            [(1, 1), (1, 1)],
+            [1, 1],
+            1,
+        ),
+        (
+            [3, 40, 11, 9],
+            [24, 20, 5, 3],
+            [2, 1],
+            [(2, 2), (1, 0)],
+            [1, 2],
+            2,
+        ),
+        (
+            [2, 64, 10, 13],
+            [64, 32, 3, 4],
+            [1, 3],
+            [(0, 1), (2, 1)],
+            [2, 1],
+            2,
+        ),
+    ];
+    for (x, w, stride, padding, dilation, groups) in geometries {
+        let g = ConvGeometry::new(&x, &w, stride, padding, dilation, groups).unwrap();
+        let plan = SpectralConv::<f64>::new(g).unwrap();
+        let [rows, _] = plan.spectrum_matrix(SpectrumKind::Input);
+        let [out_channels, cols] = plan.spectrum_matrix(SpectrumKind::Weight);
+        let per_group = rows * out_channels / groups * cols;
+        assert!(
+            per_group >= 2048,
+            "{per_group} multiply-adds per group for {g:?}"
+        );
+        passes_match_the_definition(&mut rng, &g, &plan);
+    }
+}
+
+/// The three passes of `plan` on random values against the definition of the convolution.
+fn passes_match_the_definition(rng: &mut Sampler, g: &ConvGeometry, plan: &SpectralConv<f64>) {
+    let x = rng.values(len(g.input_shape()));
+    let w = rng.values(len(g.weight_shape()));
+    let dy = rng.values(len(g.output_shape()));
+    let [y_ref, dx_ref, dw_ref] = by_definition(g, &x, &w, &dy);
+    let (xs, ws, dys) = (
+        plan.input_spectrum(&x),
+        plan.weight_spectrum(&w),
+        plan.output_grad_spectrum(&dy),
+    );
+    let what = format!("tile {:?}", plan.tile());
+    assert_close(&what, g, &plan.forward(&xs, &ws), &y_ref, 1e-10);
+    assert_close(&what, g, &plan.input_grad(&dys, &ws), &dx_ref, 1e-10);
+    assert_close(&what, g, &plan.weight_grad(&dys, &xs), &dw_ref, 1e-10);
 }
 
 #[test]
