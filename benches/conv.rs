@@ -197,13 +197,16 @@ fn transposed_train_step(case: &Case, [x, w, dy]: &[Tensor<4>; 3], fft: bool) ->
     })
 }
 
-/// The group `name`: `run(true)` (FFT) against `run(false)` (direct), each result read back
-/// and the device synchronized after every iteration.
-fn compare<const D: usize>(
+/// The group `name`: `run(inputs, true)` (FFT) against `run(inputs, false)` (direct), each
+/// result read back and the device synchronized after every iteration. `inputs()` makes the
+/// operands, untimed, only for a benchmark the filter selects: making those of the whole
+/// grid up front took seconds of every run, on a lent GPU machine too.
+fn compare<S, const D: usize>(
     c: &mut Criterion,
     name: String,
     device: &Device,
-    run: impl Fn(bool) -> Tensor<D>,
+    inputs: impl Fn() -> S,
+    run: impl Fn(&S, bool) -> Tensor<D>,
 ) {
     let mut group = c.benchmark_group(name);
     group.sample_size(10);
@@ -211,8 +214,10 @@ fn compare<const D: usize>(
     group.measurement_time(Duration::from_secs(2));
     for (algorithm, fft) in [("fft", true), ("direct", false)] {
         group.bench_function(BenchmarkId::from_parameter(algorithm), |b| {
+            let inputs = inputs();
+            device.sync().expect("the device synchronizes");
             b.iter(|| {
-                let result = run(fft).into_data();
+                let result = run(&inputs, fft).into_data();
                 device.sync().expect("the device synchronizes");
                 black_box(result)
             })
@@ -232,10 +237,16 @@ fn conv1d_benches(c: &mut Criterion) {
         let w = random([16, 16, kernel]);
         let causal = ConvOptions::new_with_padding([1], [(kernel - 1, 0)], [1], 1);
         let name = format!("flex/conv1d_train_step/n8_c16_f16_l4096_k{kernel}_causal");
-        compare(c, name, &device, |fft| {
-            let conv = if fft { fft_conv1d } else { conv1d };
-            autodiff_step([&x, &w, &dy], |x, w| conv(x, w, None, causal.clone()))
-        });
+        compare(
+            c,
+            name,
+            &device,
+            || (),
+            |_, fft| {
+                let conv = if fft { fft_conv1d } else { conv1d };
+                autodiff_step([&x, &w, &dy], |x, w| conv(x, w, None, causal.clone()))
+            },
+        );
     }
 }
 
@@ -249,10 +260,16 @@ fn conv3d_benches(c: &mut Criterion) {
         let w = random([16, 16, kernel, kernel, kernel]);
         let same = ConvOptions::new([1; 3], [kernel / 2; 3], [1; 3], 1);
         let name = format!("flex/conv3d_train_step/n2_c16_f16_32x32x32_k{kernel}");
-        compare(c, name, &device, |fft| {
-            let conv = if fft { fft_conv3d } else { conv3d };
-            autodiff_step([&x, &w, &dy], |x, w| conv(x, w, None, same.clone()))
-        });
+        compare(
+            c,
+            name,
+            &device,
+            || (),
+            |_, fft| {
+                let conv = if fft { fft_conv3d } else { conv3d };
+                autodiff_step([&x, &w, &dy], |x, w| conv(x, w, None, same.clone()))
+            },
+        );
     }
 }
 
@@ -273,10 +290,12 @@ fn benches(c: &mut Criterion) {
     ));
     for (backend, device) in devices {
         for case in grid() {
-            let tensors = case.tensors(&device);
             for (pass, run) in passes {
                 let name = format!("{backend}/{pass}/{}", case.name());
-                compare(c, name, &device, |fft| run(&case, &tensors, fft));
+                let inputs = || case.tensors(&device);
+                compare(c, name, &device, inputs, |tensors, fft| {
+                    run(&case, tensors, fft)
+                });
             }
         }
     }
