@@ -232,21 +232,14 @@ fn compare<S, const D: usize>(
 fn conv1d_benches(c: &mut Criterion) {
     let device = Device::flex();
     let random = |shape: [usize; 3]| Tensor::<3>::random(shape, Distribution::Default, &device);
-    let (x, dy) = (random([8, 16, 4096]), random([8, 16, 4096]));
     for kernel in [64, 256, 1024] {
-        let w = random([16, 16, kernel]);
         let causal = ConvOptions::new_with_padding([1], [(kernel - 1, 0)], [1], 1);
         let name = format!("flex/conv1d_train_step/n8_c16_f16_l4096_k{kernel}_causal");
-        compare(
-            c,
-            name,
-            &device,
-            || (),
-            |_, fft| {
-                let conv = if fft { fft_conv1d } else { conv1d };
-                autodiff_step([&x, &w, &dy], |x, w| conv(x, w, None, causal.clone()))
-            },
-        );
+        let inputs = || [[8, 16, 4096], [16, 16, kernel], [8, 16, 4096]].map(random);
+        compare(c, name, &device, inputs, |[x, w, dy], fft| {
+            let conv = if fft { fft_conv1d } else { conv1d };
+            autodiff_step([x, w, dy], |x, w| conv(x, w, None, causal.clone()))
+        });
     }
 }
 
@@ -255,21 +248,15 @@ fn conv1d_benches(c: &mut Criterion) {
 fn conv3d_benches(c: &mut Criterion) {
     let device = Device::flex();
     let random = |shape: [usize; 5]| Tensor::<5>::random(shape, Distribution::Default, &device);
-    let (x, dy) = (random([2, 16, 32, 32, 32]), random([2, 16, 32, 32, 32]));
     for kernel in [3, 5, 7] {
-        let w = random([16, 16, kernel, kernel, kernel]);
         let same = ConvOptions::new([1; 3], [kernel / 2; 3], [1; 3], 1);
         let name = format!("flex/conv3d_train_step/n2_c16_f16_32x32x32_k{kernel}");
-        compare(
-            c,
-            name,
-            &device,
-            || (),
-            |_, fft| {
-                let conv = if fft { fft_conv3d } else { conv3d };
-                autodiff_step([&x, &w, &dy], |x, w| conv(x, w, None, same.clone()))
-            },
-        );
+        let volume = [2, 16, 32, 32, 32];
+        let inputs = || [volume, [16, 16, kernel, kernel, kernel], volume].map(random);
+        compare(c, name, &device, inputs, |[x, w, dy], fft| {
+            let conv = if fft { fft_conv3d } else { conv3d };
+            autodiff_step([x, w, dy], |x, w| conv(x, w, None, same.clone()))
+        });
     }
 }
 
