@@ -17,14 +17,19 @@
 # bench -p fftconv-kernels --bench stages --no-run`, copied to /tmp/conv and /tmp/stages:
 #   ../shared/gpu/pack.sh /tmp/gpu_bench /tmp/parity /tmp/conv /tmp/stages
 # then recompress .device/bin/*.xz with `xz -9e` to fit the carry. About 8 minutes in all.
-# GPU_CHECK_SECONDS (default 170) bounds the 2-D benchmark; the 3-D, strided, dilated and
-# 1-D ones, the peer and the check add at most six minutes. Packed with `xz -9e` the three
+# GPU_CHECK_SECONDS (default 170) bounds the 2-D benchmark; the lanes' comparison, the 3-D,
+# strided, dilated and 1-D ones, the peer and the check add at most seven minutes. Packed with `xz -9e` the three
 # binaries take about 50 MiB of the 64 MiB a call carries; a fourth (the `conv` bench for
 # `cpu_vs_torch.sh`) leaves no room for them all.
 set -u
 cd "$(dirname "$0")/.."
 timeout "${GPU_CHECK_SECONDS:-170}" gpu_bench --device wgpu --k 3 5 7 15 --reps 5 --warmup 5 \
   --stages --memory
+# What the lanes the device's shared memory allows buy (the tile kernels fill what the device
+# offers a cube; NVIDIA's Vulkan driver states 48 KiB): the same layers at the 16 KiB, WebGPU's
+# least, that every earlier measurement used.
+FFTCONV_GPU_SHARED_BYTES=16384 timeout 75 gpu_bench --device wgpu --size 64 128 --k 5 7 \
+  --reps 5 --warmup 3 --stages --settle-seconds 0
 timeout 60 gpu_bench --device wgpu --volume --size 32 --k 3 5 7 --batch 4 --channels 32 \
   --reps 3 --warmup 2 --settle-seconds 0
 timeout 45 gpu_bench --device wgpu --size 64 --k 3 7 --stride 2 --reps 5 --warmup 3 \

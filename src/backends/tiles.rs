@@ -53,20 +53,50 @@ fn units_for(points: usize) -> usize {
     (points / 2).clamp(32, 256)
 }
 
-/// Shared memory a cube of the tile kernels fills at most: the least a WebGPU device offers.
-const SHARED_BYTES: usize = 16 * 1024;
+/// Shared memory every device offers a cube: WebGPU's least. Tiles are sized so that one
+/// lane of f32 fits it (`MAX_TILE_POINTS` in `layout.rs`).
+const LEAST_SHARED_BYTES: usize = 16 * 1024;
+
+/// The environment variable that caps the shared memory the tile kernels fill per cube,
+/// in bytes, below the device's limit: fewer lanes per cube, to measure what lanes buy.
+const SHARED_BYTES_VARIABLE: &str = "FFTCONV_GPU_SHARED_BYTES";
+
+/// Shared memory a cube of the tile kernels may fill on `client`'s device: the device's limit,
+/// or less where [`SHARED_BYTES_VARIABLE`] says so (read once; panics, naming it, when it is
+/// not a whole number of at least [`LEAST_SHARED_BYTES`]).
+fn shared_bytes(client: &cubecl::client::Client) -> usize {
+    static CAP: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    let cap = *CAP.get_or_init(|| {
+        let text = std::env::var(SHARED_BYTES_VARIABLE).ok()?;
+        Some(parse_shared_bytes(&text).unwrap_or_else(|e| panic!("{SHARED_BYTES_VARIABLE}: {e}")))
+    });
+    let device = client.properties().hardware.max_shared_memory_size;
+    cap.map_or(device, |cap| cap.min(device))
+}
+
+/// The value of [`SHARED_BYTES_VARIABLE`]: a whole number of bytes, at least
+/// [`LEAST_SHARED_BYTES`].
+fn parse_shared_bytes(text: &str) -> Result<usize, String> {
+    text.trim()
+        .parse()
+        .ok()
+        .filter(|bytes| *bytes >= LEAST_SHARED_BYTES)
+        .ok_or_else(|| {
+            format!("expected a whole number of bytes, at least {LEAST_SHARED_BYTES}, got {text:?}")
+        })
+}
 
 /// The largest number of channels a cube transforms together, 8: a run of neighbouring
 /// matrix columns then fills a 32-byte memory sector in f32.
 const MAX_LANES: usize = 8;
 
 /// Channels (lanes) per cube of the tile kernels for tiles of `points` in `dtype`, out of
-/// `channels`: a power of two, as many as fit [`SHARED_BYTES`] (one at least) up to
-/// [`MAX_LANES`], and no more than the channels need. Lanes make the spectra's reads and
-/// writes runs of neighbouring columns instead of values a matrix row apart, and share each
-/// butterfly's turn.
-fn lanes_for(points: usize, channels: usize, dtype: DType) -> usize {
-    let fit = SHARED_BYTES / (2 * points * dtype.size());
+/// `channels`, on a device that offers a cube `shared_bytes`: a power of two, as many as fit
+/// (one at least) up to [`MAX_LANES`], and no more than the channels need. Lanes make the
+/// spectra's reads and writes runs of neighbouring columns instead of values a matrix row
+/// apart, share each butterfly's turn, and divide the cubes of a launch.
+fn lanes_for(points: usize, channels: usize, dtype: DType, shared_bytes: usize) -> usize {
+    let fit = shared_bytes / (2 * points * dtype.size());
     let lanes = fit.min(MAX_LANES).min(channels.next_power_of_two()).max(1);
     let lanes = 1 << lanes.ilog2();
     // The kernels keep each unit on one lane.
@@ -748,7 +778,7 @@ pub(crate) fn spectrum(
     let points = tiles.iter().map(|t| t.tile).product();
     let [images0, channels] = [0, 1].map(|dim| source.meta.shape()[dim]);
     let images1 = channels * phases;
-    let lanes = lanes_for(points, images1, dtype);
+    let lanes = lanes_for(points, images1, dtype, shared_bytes(&client));
     let cube_count = images0 * tile_count * images1.div_ceil(lanes);
     let units = units_for(points);
     if cube_count > 0 {
@@ -801,7 +831,7 @@ pub(crate) fn inverse(
         out.clone()
     };
     let points = sizes.iter().product();
-    let lanes = lanes_for(points, columns, dtype);
+    let lanes = lanes_for(points, columns, dtype, shared_bytes(&client));
     let cube_count = images0 * tile_count * columns.div_ceil(lanes);
     let units = units_for(points);
     if cube_count > 0 {
@@ -1032,24 +1062,42 @@ mod tests {
 
     #[test]
     fn lanes_fill_shared_memory_up_to_eight_channels() {
-        for points in [1, 2, 64, 256, 512, 1024, 2048] {
-            for channels in [1, 2, 3, 5, 8, 64] {
-                for dtype in [DType::F32, DType::F64] {
-                    let lanes = lanes_for(points, channels, dtype);
-                    assert!(lanes.is_power_of_two() && lanes <= MAX_LANES);
-                    assert!(units_for(points).is_multiple_of(lanes));
-                    assert!(
-                        lanes < 2 * channels,
-                        "{lanes} lanes for {channels} channels"
-                    );
-                    let bytes = 2 * points * lanes * dtype.size();
-                    assert!(lanes == 1 || bytes <= SHARED_BYTES, "{bytes} bytes");
+        for shared in [LEAST_SHARED_BYTES, 48 * 1024, 64 * 1024] {
+            for points in [1, 2, 64, 256, 512, 1024, 2048] {
+                for channels in [1, 2, 3, 5, 8, 64] {
+                    for dtype in [DType::F32, DType::F64] {
+                        let lanes = lanes_for(points, channels, dtype, shared);
+                        assert!(lanes.is_power_of_two() && lanes <= MAX_LANES);
+                        assert!(units_for(points).is_multiple_of(lanes));
+                        assert!(
+                            lanes < 2 * channels,
+                            "{lanes} lanes for {channels} channels"
+                        );
+                        let bytes = 2 * points * lanes * dtype.size();
+                        assert!(lanes == 1 || bytes <= shared, "{bytes} bytes");
+                        let more = 2 * lanes > channels.next_power_of_two() || lanes == MAX_LANES;
+                        assert!(more || 2 * bytes > shared, "{lanes} lanes leave room");
+                    }
                 }
             }
         }
-        assert_eq!(lanes_for(256, 64, DType::F32), 8);
-        assert_eq!(lanes_for(1024, 64, DType::F32), 2);
-        assert_eq!(lanes_for(1024, 64, DType::F64), 1);
-        assert_eq!(lanes_for(256, 3, DType::F32), 4);
+        let least = LEAST_SHARED_BYTES;
+        assert_eq!(lanes_for(256, 64, DType::F32, least), 8);
+        assert_eq!(lanes_for(1024, 64, DType::F32, least), 2);
+        assert_eq!(lanes_for(1024, 64, DType::F64, least), 1);
+        assert_eq!(lanes_for(256, 3, DType::F32, least), 4);
+        // An H100's 48 KiB over Vulkan: twice the lanes on 32x32 tiles.
+        assert_eq!(lanes_for(1024, 64, DType::F32, 48 * 1024), 4);
+        assert_eq!(lanes_for(2048, 64, DType::F32, 48 * 1024), 2);
+    }
+
+    #[test]
+    fn the_shared_memory_cap_is_a_number_of_bytes_from_webgpus_least() {
+        assert_eq!(parse_shared_bytes(" 16384 "), Ok(16384));
+        assert_eq!(parse_shared_bytes("49152"), Ok(49152));
+        for bad in ["", "16k", "-1", "8192", "1.5e4"] {
+            let error = parse_shared_bytes(bad).expect_err(bad);
+            assert!(error.contains("at least 16384") && error.contains(&format!("{bad:?}")));
+        }
     }
 }
