@@ -7,9 +7,9 @@
 //! cargo run --release --example calibrate_cost -- --reps 5 --batch 16
 //! ```
 //!
-//! - `transform_flop_weight`: the kernels' per-bin products and their transforms, timed on
-//!   one layer's stages (the input spectrum: transforms; the forward product: products plus
-//!   inverse transforms, whose share is taken off at the measured transform rate).
+//! - `transform_flop_weight`: the kernels' per-bin products and their transforms, fitted to
+//!   two kernel stages (the input spectrum: transforms; the forward product: products, then
+//!   inverse transforms) of layers of 16 to 128 channels.
 //! - `direct_full_rate_channels`: burn's direct training step on a depthwise layer, per flop,
 //!   over the same on a dense layer.
 //! - `spectral_flop_scale`: training steps of both algorithms over a grid of layers; the
@@ -104,37 +104,77 @@ fn transform_flops(points: usize) -> f64 {
     2.5 * points as f64 * (points as f64).log2().max(1.0)
 }
 
-/// GEMM flops over FFT flops, from the kernels' stages on `layer`.
-fn transform_flop_weight(layer: &Layer, reps: usize) -> f64 {
-    let geometry = layer.geometry();
-    let plan = SpectralConv::<f32>::new(geometry).expect("within the spectral budget");
-    let values = |shape: Vec<usize>| vec![0.5f32; shape.iter().product()];
-    let (x, w) = (
-        values(geometry.input_shape()),
-        values(geometry.weight_shape()),
+/// Two kernel stages of one layer, timed: the input spectrum (forward transforms alone) and
+/// the forward product (per-bin products, then inverse transforms), each with its modelled
+/// flops.
+struct StageTimes {
+    spectrum_seconds: f64,
+    spectrum_transforms: f64,
+    forward_seconds: f64,
+    forward_products: f64,
+    forward_transforms: f64,
+}
+
+impl StageTimes {
+    fn of(layer: &Layer, reps: usize) -> Self {
+        let geometry = layer.geometry();
+        let plan = SpectralConv::<f32>::new(geometry).expect("within the spectral budget");
+        let values = |shape: Vec<usize>| vec![0.5f32; shape.iter().product()];
+        let (x, w) = (
+            values(geometry.input_shape()),
+            values(geometry.weight_shape()),
+        );
+        let per_transform = transform_flops(plan.fft_size().iter().product());
+        let [images, image_columns] = plan.spectrum_matrix(SpectrumKind::Input);
+        let [outputs, out_channels] = plan.spectrum_matrix(SpectrumKind::OutputGrad);
+        let [_, weight_columns] = plan.spectrum_matrix(SpectrumKind::Weight);
+        let group_out = out_channels / geometry.groups();
+        let (x_spectrum, w_spectrum) = (plan.input_spectrum(&x), plan.weight_spectrum(&w));
+        Self {
+            spectrum_seconds: median_seconds(reps, || drop(plan.input_spectrum(&x))),
+            spectrum_transforms: (images * image_columns) as f64 * per_transform,
+            forward_seconds: median_seconds(reps, || drop(plan.forward(&x_spectrum, &w_spectrum))),
+            forward_products: 8.0 * (plan.bins() * images * weight_columns * group_out) as f64,
+            forward_transforms: (outputs * out_channels) as f64 * per_transform,
+        }
+    }
+}
+
+/// GEMM flops over FFT flops: the seconds per product flop `p` and per transform flop `t`
+/// that fit the stages of `layers` best, `spectrum = t T` and `forward = p P + t T'`, in the
+/// least squares of relative errors; the weight is `t / p`. Layers of several channel counts
+/// make the fit well posed: products grow with the square of the channels, transforms
+/// linearly. (Taking one layer's inverse transforms off its forward pass at the spectrum's
+/// rate, a difference of near-equal times on 32 channels, moved the weight 5x between runs.)
+fn transform_flop_weight(layers: &[Layer], reps: usize) -> f64 {
+    // Rows `[products, transforms] / seconds` against a target of 1.
+    let mut rows = Vec::new();
+    for layer in layers {
+        let times = StageTimes::of(layer, reps);
+        rows.push([0.0, times.spectrum_transforms / times.spectrum_seconds]);
+        rows.push([
+            times.forward_products / times.forward_seconds,
+            times.forward_transforms / times.forward_seconds,
+        ]);
+    }
+    let dot = |i: usize, j: usize| rows.iter().map(|r| r[i] * r[j]).sum::<f64>();
+    let ([pp, pt, tt], [p1, t1]) = (
+        [dot(0, 0), dot(0, 1), dot(1, 1)],
+        [0, 1].map(|i| rows.iter().map(|r| r[i]).sum::<f64>()),
     );
-    let (x_spectrum, w_spectrum) = (plan.input_spectrum(&x), plan.weight_spectrum(&w));
-    let per_transform = transform_flops(plan.fft_size().iter().product());
-
-    let [images, image_columns] = plan.spectrum_matrix(SpectrumKind::Input);
-    let transforms = (images * image_columns) as f64 * per_transform;
-    let transform_seconds = median_seconds(reps, || drop(plan.input_spectrum(&x)));
-    let transform_rate = transforms / transform_seconds;
-
-    let [outputs, out_channels] = plan.spectrum_matrix(SpectrumKind::OutputGrad);
-    let [_, weight_columns] = plan.spectrum_matrix(SpectrumKind::Weight);
-    let group_out = out_channels / geometry.groups();
-    let products = 8.0 * (plan.bins() * images * weight_columns * group_out) as f64;
-    let inverse_seconds = (outputs * out_channels) as f64 * per_transform / transform_rate;
-    let forward_seconds = median_seconds(reps, || drop(plan.forward(&x_spectrum, &w_spectrum)));
-    let product_seconds = (forward_seconds - inverse_seconds).max(0.1 * forward_seconds);
-    let product_rate = products / product_seconds;
+    let determinant = pp * tt - pt * pt;
+    let product_seconds = (p1 * tt - t1 * pt) / determinant;
+    let transform_seconds = (pp * t1 - pt * p1) / determinant;
     println!(
-        "kernel stages, {layer:?}: transforms {:.2} GFLOP/s, per-bin products {:.2} GFLOP/s",
-        transform_rate / 1e9,
-        product_rate / 1e9
+        "kernel stages ({} layers, {} to {} channels): transforms {:.2} GFLOP/s, per-bin \
+         products {:.2} GFLOP/s",
+        layers.len(),
+        layers[0].channels,
+        layers[layers.len() - 1].channels,
+        1e-9 / transform_seconds,
+        1e-9 / product_seconds
     );
-    product_rate / transform_rate
+    transform_seconds / product_seconds
 }
 
 /// Direct convolution's per-flop time on a depthwise layer over that on a dense one.
@@ -189,10 +229,12 @@ fn main() -> ExitCode {
         stride,
         groups,
     };
-    let dense = layer(32, 32, 5, 1, 1);
     let mut model = CostModel {
         spectral_flop_scale: 1.0,
-        transform_flop_weight: transform_flop_weight(&dense, reps),
+        transform_flop_weight: transform_flop_weight(
+            &[16, 32, 64, 128].map(|channels| layer(channels, 32, 5, 1, 1)),
+            reps,
+        ),
         direct_full_rate_channels: direct_full_rate_channels(&layer(32, 32, 3, 1, 1), reps),
         ..CostModel::DEFAULT
     };

@@ -17,8 +17,9 @@ use crate::tiling::TileLayout;
 /// The machine-dependent constants of the model. Each is measured by
 /// `cargo run --release --example calibrate_cost`, which prints them as a value of the
 /// environment variable `FFTCONV_COST_MODEL`: a new machine is calibrated without editing code.
-/// [`CostModel::DEFAULT`] holds this project's measurements on its 2-core build machine: one
-/// run of that example after the row pairs and the `2^a 3^b` transform lengths (2026-11-27).
+/// [`CostModel::DEFAULT`] holds this project's measurements on its earlier 2-core build
+/// machine (an AMD EPYC): one run of that example after the row pairs and the `2^a 3^b`
+/// transform lengths (2026-11-27).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CostModel {
     /// The time of a modelled spectral flop over that of a direct one. Fitted (geometric mean
@@ -28,8 +29,9 @@ pub struct CostModel {
     /// table in this module's tests), strided and depthwise layers included.
     pub spectral_flop_scale: f64,
     /// How many GEMM flops one FFT flop costs: the rate of the per-bin complex products over
-    /// that of the transforms, timed on one layer's kernel stages. Default 9.15 (products 70
-    /// GFLOP/s, transforms 7.7 on `calibrate_cost`'s 32-channel 32x32 k5 layer).
+    /// that of the transforms, fitted to kernel stages of layers of several channel counts.
+    /// Default 9.15 (products 70 GFLOP/s, transforms 7.7, from the 32-channel 32x32 k5
+    /// layer's stages alone on the AMD EPYC of the defaults).
     pub transform_flop_weight: f64,
     /// Flop-equivalents charged per complex spectrum value written, gathered and read back.
     /// Default 16. No stage isolates it, so the calibration keeps it and the fitted scale
