@@ -34,31 +34,43 @@ impl<B: Backend + FftConvBackend> Backward<B, 2> for FftConvPassBackward {
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
         let Saved {
-            operands,
+            mut operands,
             untransformed,
             pass,
             geometry,
         } = ops.state;
         let kinds = pass.operands();
         let grad_kind = pass.result_kind();
-        let grad = B::fft_conv_spectrum(grads.consume::<B>(&ops.node), grad_kind, geometry);
+        let mut grad = Some(B::fft_conv_spectrum(
+            grads.consume::<B>(&ops.node),
+            grad_kind,
+            geometry,
+        ));
         // The gradient of operand `i` is the pass computing its kind, from the upstream
-        // gradient and the other operand `1 - i`.
-        for (i, node) in ops.parents.into_iter().enumerate() {
-            let (Some(node), Some(other)) = (node, operands[1 - i].clone()) else {
-                continue;
-            };
+        // gradient and the other operand `1 - i`. Each product gets the last handle of what it
+        // alone uses (the other operand; the upstream spectrum in the last one), so that a
+        // host backend takes the buffer back for the next spectrum instead of freeing it.
+        let gradients: Vec<_> = ops
+            .parents
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, node)| Some((i, node?, operands[1 - i].take()?)))
+            .collect();
+        let last = gradients.len().saturating_sub(1);
+        for (n, (i, node, other)) in gradients.into_iter().enumerate() {
             let other_kind = kinds[1 - i];
             let other = if untransformed {
                 B::fft_conv_spectrum(other, other_kind, geometry)
             } else {
                 other
             };
+            let grad = if n == last { grad.take() } else { grad.clone() }
+                .expect("only the last gradient takes the upstream spectrum");
             let gradient_pass = ConvPass::computing(kinds[i]);
             let (lhs, rhs) = if gradient_pass.operands()[0] == grad_kind {
-                (grad.clone(), other)
+                (grad, other)
             } else {
-                (other, grad.clone())
+                (other, grad)
             };
             grads.register::<B>(
                 node.id,

@@ -117,6 +117,8 @@ fn recycle<B: HostBackend, T: Scalar + Element>(spectrum: FloatTensor<B>) {
     let buffer = B::into_buffer::<T>(spectrum)
         .and_then(|values| bytemuck::allocation::try_cast_vec::<T, Complex<T>>(values).ok());
     if let Some(buffer) = buffer {
+        #[cfg(test)]
+        tests::HANDED_BACK.with(|count| count.set(count.get() + 1));
         fftconv_kernels::recycle(buffer);
     }
 }
@@ -310,3 +312,42 @@ macro_rules! impl_host_fft_conv {
     };
 }
 pub(crate) use impl_host_fft_conv;
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::cell::Cell;
+
+    use burn::tensor::ops::ConvOptions;
+    use burn::tensor::{Device, Distribution, Tensor};
+
+    use crate::fft_conv2d;
+
+    thread_local! {
+        /// Spectra this thread handed back to the kernels' pool.
+        pub(crate) static HANDED_BACK: Cell<usize> = const { Cell::new(0) };
+    }
+
+    /// A training step hands back the three spectra its backward products use last: the
+    /// weight's (after `dx`), the input's and the upstream gradient's (after `dw`). The forward
+    /// product's operands stay saved for the backward pass.
+    #[test]
+    #[allow(deprecated)]
+    fn a_training_step_hands_back_the_spectra_its_backward_uses_last() {
+        for device in [Device::flex(), Device::ndarray()] {
+            let device = device.autodiff();
+            let x = Tensor::<4>::random([2, 3, 8, 8], Distribution::Default, &device);
+            let w = Tensor::<4>::random([4, 3, 3, 3], Distribution::Default, &device);
+            let (x, w) = (x.require_grad(), w.require_grad());
+            let y = fft_conv2d(
+                x.clone(),
+                w.clone(),
+                None,
+                ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
+            );
+            let before = HANDED_BACK.get();
+            let grads = y.sum().backward();
+            assert_eq!(HANDED_BACK.get() - before, 3, "{device:?}");
+            assert!(x.grad(&grads).is_some() && w.grad(&grads).is_some());
+        }
+    }
+}
