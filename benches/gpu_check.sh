@@ -5,22 +5,14 @@
 # (`long_conv1d`), PyTorch's cuDNN and torch.fft on the same GPU, and a
 # correctness check of the device path (`tests/parity.rs`).
 #
-# Build here, pack, then run there (see ../shared/gpu/README.md):
-#   cargo test --release --workspace --features burn-fftconv/wgpu --no-run
-#   cp "$CARGO_TARGET_DIR"/release/examples/gpu_bench /tmp/gpu_bench
-#   cp "$CARGO_TARGET_DIR"/release/examples/long_conv1d /tmp/long_conv1d
-#   cp "$(ls -t "$CARGO_TARGET_DIR"/release/deps/parity-* | grep -v '\.d$' | head -1)" /tmp/parity
-#   ../shared/gpu/pack.sh /tmp/gpu_bench /tmp/long_conv1d /tmp/parity
-#   run: bash .device/run.sh bash benches/gpu_check.sh      (carry [".device"])
-# With the CPU benches instead of long_conv1d (see the end), after building them with
-# `cargo bench --workspace --features burn-fftconv/wgpu --bench conv --no-run` and `cargo
-# bench -p fftconv-kernels --bench stages --no-run`, copied to /tmp/conv and /tmp/stages:
-#   ../shared/gpu/pack.sh /tmp/gpu_bench /tmp/parity /tmp/conv /tmp/stages
-# then recompress .device/bin/*.xz with `xz -9e` to fit the carry. About 8 minutes in all.
+# Build here and pack (`bash benches/gpu_pack.sh`, or `bash benches/gpu_pack.sh cpu` for the
+# criterion benches `conv` and `stages` in place of `long_conv1d`; about 4 minutes warm, 51
+# MiB packed with `cpu`), then run there (see ../shared/gpu/README.md):
+#   bash .device/run.sh bash benches/gpu_check.sh      (carry [".device"])
+# About 8 minutes in all.
 # GPU_CHECK_SECONDS (default 170) bounds the 2-D benchmark; the lanes' comparison, the 3-D,
-# strided, dilated and 1-D ones, the peer and the check add at most seven minutes. Packed with `xz -9e` the three
-# binaries take about 50 MiB of the 64 MiB a call carries; a fourth (the `conv` bench for
-# `cpu_vs_torch.sh`) leaves no room for them all.
+# strided, dilated and 1-D ones, the peer and the check add at most seven minutes. A call may
+# run 10 minutes: with the CPU benches packed, lower GPU_CHECK_SECONDS (120, say).
 set -u
 cd "$(dirname "$0")/.."
 timeout "${GPU_CHECK_SECONDS:-170}" gpu_bench --device wgpu --k 3 5 7 15 --reps 5 --warmup 5 \
@@ -36,9 +28,11 @@ timeout 45 gpu_bench --device wgpu --size 64 --k 3 7 --stride 2 --reps 5 --warmu
   --settle-seconds 0
 timeout 45 gpu_bench --device wgpu --size 64 --k 3 5 --dilation 2 --reps 5 --warmup 3 \
   --settle-seconds 0
-for taps in 256 1024; do
-  timeout 30 long_conv1d --device wgpu --kernel "$taps" --reps 3 --deadline 5
-done
+if command -v long_conv1d > /dev/null; then
+  for taps in 256 1024; do
+    timeout 30 long_conv1d --device wgpu --kernel "$taps" --reps 3 --deadline 5
+  done
+fi
 timeout 30 python3 .device/torch_peer.py cuda --size 64 128 --k 3 5 7 15
 # 30 random geometries took 64 s on an H100 (each compiles its own kernels).
 FFTCONV_WGPU_CASES=30 FFTCONV_WGPU_SEED=21 timeout 90 parity \
