@@ -1,7 +1,8 @@
 //! NdArray, deprecated in burn 0.22 but still used: the host kernels read its arrays in place
-//! when they are contiguous, and take back the buffers of spectra no other tensor holds. (Reading them through `into_data` copied them element by element
+//! when they are contiguous (reading them through `into_data` copied them element by element
 //! through a dynamic-rank iterator whenever the array was shared, which autodiff's saved
-//! tensors always are: half of a training step.)
+//! tensors always are: half of a training step), and take back the buffers of spectra no
+//! other tensor holds.
 #![allow(deprecated)]
 
 use burn::backend::NdArray;

@@ -1086,7 +1086,7 @@ mod tests {
         assert_eq!(lanes_for(1024, 64, DType::F32, least), 2);
         assert_eq!(lanes_for(1024, 64, DType::F64, least), 1);
         assert_eq!(lanes_for(256, 3, DType::F32, least), 4);
-        // An H100's 48 KiB over Vulkan: twice the lanes on 32x32 tiles.
+        // 48 KiB, what NVIDIA's Vulkan drivers state: twice the lanes on 32x32 tiles.
         assert_eq!(lanes_for(1024, 64, DType::F32, 48 * 1024), 4);
         assert_eq!(lanes_for(2048, 64, DType::F32, 48 * 1024), 2);
     }
