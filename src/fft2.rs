@@ -59,7 +59,17 @@ impl FftNorm {
 }
 
 fn check_inputs<const D: usize>(function: &str, tensors: &[&Tensor<D>], s: Option<[usize; 2]>) {
-    check_device(function, &tensors[0].device());
+    let device = tensors[0].device();
+    check_device(function, &device);
+    #[cfg(feature = "wgpu")]
+    if tensors[0].dtype() == burn::tensor::DType::F64
+        && matches!(
+            device.clone().without_autodiff().as_dispatch(),
+            burn::backend::DispatchDevice::Cube(_)
+        )
+    {
+        panic!("{function}: {}", crate::functional::DEVICE_F64_FFT);
+    }
     assert!(
         D >= 2,
         "{function}: needs at least two dimensions, got rank {D}"

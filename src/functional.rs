@@ -182,7 +182,38 @@ fn geometry<const D: usize, const N: usize>(
 /// transform; burn's result and autodiff graph), or a geometry whose transforms or spectra
 /// exceed the [`SpectralBudget`](fftconv_kernels::SpectralBudget) on `x`'s device.
 fn computed_directly<const D: usize>(x: &Tensor<D>, geometry: &ConvGeometry) -> bool {
-    x.dims()[0] == 0 || !within_budget(&x.device(), geometry)
+    x.dims()[0] == 0
+        || !within_budget(&x.device(), geometry)
+        || device_fft_fails(&x.device(), x.dtype(), geometry)
+}
+
+/// Why CubeCL devices have no f64 FFTs but the tile kernels': cubek-fft, which burn-signal's
+/// FFTs run on, computes its turns with sine and cosine, which SPIR-V (so Vulkan) defines for
+/// 16- and 32-bit floats only; in f64 lavapipe returned garbage.
+#[cfg(feature = "wgpu")]
+pub(crate) const DEVICE_F64_FFT: &str = "f64 FFTs on CubeCL devices are not supported: \
+    cubek-fft computes their turns with sine and cosine, which Vulkan defines for 32-bit floats \
+    only, and returns wrong values; use f32 on the device, or f64 on Flex or NdArray";
+
+/// Whether the FFT path would compute `geometry` in `dtype` on `device` through FFTs that
+/// cannot be right: in f64 on a CubeCL device, where the kernel is too wide for the tile
+/// kernels (which compute f64 turns from series) and whole images would go through cubek-fft,
+/// whose f64 turns are wrong (`DEVICE_F64_FFT`). Burn's direct convolution computes those
+/// calls.
+#[cfg_attr(not(feature = "wgpu"), allow(unused_variables))]
+pub(crate) fn device_fft_fails(device: &Device, dtype: DType, geometry: &ConvGeometry) -> bool {
+    match device.clone().without_autodiff().as_dispatch() {
+        #[cfg(feature = "wgpu")]
+        DispatchDevice::Cube(_) => {
+            dtype == DType::F64
+                && matches!(
+                    crate::layout::DeviceTiling::of(geometry),
+                    crate::layout::DeviceTiling::Whole(_)
+                )
+        }
+        #[allow(unreachable_patterns)]
+        _ => false,
+    }
 }
 
 /// Whether the transforms and spectra of `geometry` fit the process's

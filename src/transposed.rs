@@ -15,7 +15,9 @@ use burn::tensor::module::{conv_transpose2d, conv_transpose3d};
 use burn::tensor::ops::{ConvTransposeOptions, PadMode};
 use fftconv_kernels::ConvGeometry;
 
-use crate::functional::{check_device, check_like_x, run_pass, widened, within_budget};
+use crate::functional::{
+    check_device, check_like_x, device_fft_fails, run_pass, widened, within_budget,
+};
 use crate::module::{ConvAlgorithm, config_conversions, fft_pays, impl_fft_layer};
 use crate::ops::{BackwardMemory, ConvPass};
 
@@ -351,6 +353,7 @@ where
     }) = geometry
         .filter(|_| x.dims()[0] > 0)
         .filter(|g| within_budget(&x.device(), &g.convolution))
+        .filter(|g| !device_fft_fails(&x.device(), x.dtype(), &g.convolution))
     else {
         return DirectTransposed::conv_transpose(x, weight, bias, options);
     };

@@ -367,3 +367,31 @@ fn wgpu_matches_flex_with_gradients() {
         }
     }
 }
+
+/// In f64 on wgpu each transform panics with the reason (their FFTs, cubek-fft's, compute
+/// turns with sine and cosine, which Vulkan defines for 32-bit floats only): before, they
+/// returned garbage, off by more than the values' own magnitude.
+#[cfg(feature = "wgpu")]
+#[test]
+fn wgpu_refuses_f64_with_the_reason() {
+    let Some(wgpu) = common::wgpu_or_skip("wgpu_refuses_f64_with_the_reason") else {
+        return;
+    };
+    let x = || Tensor::<3>::zeros([1, 4, 8], (&wgpu, DType::F64));
+    let refused = |name: &str, call: &dyn Fn()| {
+        let message = std::panic::catch_unwind(std::panic::AssertUnwindSafe(call))
+            .expect_err(name)
+            .downcast::<String>()
+            .map(|message| *message)
+            .unwrap_or_default();
+        assert!(
+            message.starts_with(name) && message.contains("f64 FFTs on CubeCL devices"),
+            "{name}: {message}"
+        );
+    };
+    let norm = FftNorm::Backward;
+    refused("fft2", &|| drop(fft2(x(), x(), None, norm)));
+    refused("ifft2", &|| drop(ifft2(x(), x(), None, norm)));
+    refused("rfft2", &|| drop(rfft2(x(), None, norm)));
+    refused("irfft2", &|| drop(irfft2(x(), x(), Some([4, 14]), norm)));
+}

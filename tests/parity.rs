@@ -228,7 +228,7 @@ fn wgpu_f32_is_right_where_it_failed_before() {
             1,
         ),
     ];
-    wgpu_f32_matches_on(&wgpu, &geometries, 11);
+    wgpu_matches_on(&wgpu, DType::F32, &geometries, 11);
 }
 
 /// Geometries whose tiles on CubeCL devices are the largest (32 and 64 points a side, 2,048
@@ -299,7 +299,7 @@ fn wgpu_f32_is_right_on_large_tiles() {
             1,
         ),
     ];
-    wgpu_f32_matches_on(&wgpu, &geometries, 12);
+    wgpu_matches_on(&wgpu, DType::F32, &geometries, 12);
 }
 
 /// Strided geometries, which CubeCL devices split into polyphase components: one component
@@ -363,7 +363,7 @@ fn wgpu_f32_is_right_on_polyphase_components() {
             1,
         ),
     ];
-    wgpu_f32_matches_on(&wgpu, &geometries, 13);
+    wgpu_matches_on(&wgpu, DType::F32, &geometries, 13);
 }
 
 /// Dilated axes without stride, which CubeCL devices split into the components of their
@@ -427,7 +427,7 @@ fn wgpu_f32_is_right_on_dilated_axes() {
             4,
         ),
     ];
-    wgpu_f32_matches_on(&wgpu, &geometries, 14);
+    wgpu_matches_on(&wgpu, DType::F32, &geometries, 14);
 }
 
 /// The 2-D geometry of a convolution: input and weight shapes, stride, padding, dilation,
@@ -442,20 +442,21 @@ type Geometry2d = (
     usize,
 );
 
-/// Each of `geometries` on `wgpu` in f32, with data drawn from `seed`, against burn's direct
-/// convolution in f64 on Flex.
+/// Each of `geometries` on `wgpu` in `dtype` (f32 or f64), with data drawn from `seed`,
+/// against burn's direct convolution in f64 on Flex.
 #[cfg(feature = "wgpu")]
-fn wgpu_f32_matches_on(wgpu: &Device, geometries: &[Geometry2d], seed: u64) {
+fn wgpu_matches_on(wgpu: &Device, dtype: DType, geometries: &[Geometry2d], seed: u64) {
     let mut sampler = Sampler::new(seed);
     for &(x, w, stride, padding, dilation, groups) in geometries {
         let geometry =
             ConvGeometry::new(&x, &w, stride, padding, dilation, groups).expect("a valid geometry");
         let case = Case::random(geometry, &mut sampler);
+        let tolerance = if dtype == DType::F64 { 1e-12 } else { 2e-4 };
         assert_matches_reference(
             &case,
-            (wgpu.clone(), DType::F32),
+            (wgpu.clone(), dtype),
             (Device::flex(), DType::F64),
-            2e-4,
+            tolerance,
         );
     }
 }
@@ -480,4 +481,44 @@ fn ndarray_f64_matches_burn_conv2d() {
 #[allow(deprecated)]
 fn ndarray_f32_matches_burn_conv2d() {
     check_against_burn(Device::ndarray(), DType::F32, 100, 4, 1e-4);
+}
+
+/// Every kind of geometry on a wgpu device in f64 against burn on Flex in f64: the tile
+/// kernels compute their f64 turns from series (SPIR-V's sine and cosine are f32 only; with
+/// them every f64 tile transform was garbage on lavapipe), and kernels too wide for a tile go
+/// to burn's direct convolution, since the whole-image FFTs (cubek-fft's) have no f64 turns.
+#[cfg(feature = "wgpu")]
+#[test]
+fn wgpu_f64_matches_an_f64_reference_on_random_geometries() {
+    let Some(wgpu) = common::wgpu_or_skip("wgpu_f64_matches_an_f64_reference_on_random_geometries")
+    else {
+        return;
+    };
+    check(
+        (wgpu.clone(), DType::F64),
+        (Device::flex(), DType::F64),
+        &GeometryLimits::default(),
+        (12, 11),
+        1e-12,
+    );
+    // A 1-D filter on a long tile, and a 2-D kernel wider than any tile.
+    let geometries: [Geometry2d; 2] = [
+        (
+            [1, 2, 4, 80],
+            [2, 2, 1, 70],
+            [1, 1],
+            [(0, 0), (0, 0)],
+            [1, 1],
+            1,
+        ),
+        (
+            [1, 1, 6, 80],
+            [1, 1, 3, 70],
+            [1, 1],
+            [(1, 1), (0, 0)],
+            [1, 1],
+            1,
+        ),
+    ];
+    wgpu_matches_on(&wgpu, DType::F64, &geometries, 12);
 }

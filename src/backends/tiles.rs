@@ -148,6 +148,47 @@ fn pass_item(
     )
 }
 
+/// `2π` as three f32 parts whose sum is its f64 value: a kernel's float constants are f32.
+const TAU_PARTS: [f32; 3] = [6.283_185_5, -1.748_455_5e-7, -7.105_427_4e-15];
+
+/// The turn `(cos θ, sign sin θ)`, `θ = 2π offset / period`, for `offset < period / 2` and
+/// `period` a power of two. `precise` (f64) computes it from power series of an angle reduced
+/// to `[0, π/4]`, since SPIR-V defines its sine and cosine for 16- and 32-bit floats only: a
+/// Vulkan driver (lavapipe) returned garbage for f64, and with it every f64 tile transform.
+#[cube]
+fn turn<F: Float>(offset: usize, period: usize, sign: F, #[comptime] precise: bool) -> (F, F) {
+    if comptime![precise] {
+        // `t = offset / period < 1/2`, exact; `2πt = π/2 + 2πu` from the second quadrant on,
+        // and `2πu = π/2 - 2πv` from the second octant on.
+        let t = F::cast_from(offset) / F::cast_from(period);
+        let upper = t >= F::new(0.25);
+        let u = select(upper, t - F::new(0.25), t);
+        let folded = u > F::new(0.125);
+        let v = select(folded, F::new(0.25) - u, u);
+        let x = v * F::new(TAU_PARTS[0]) + v * F::new(TAU_PARTS[1]) + v * F::new(TAU_PARTS[2]);
+        let x2 = x * x;
+        // Horner forms of the series to `x^19` and `x^18`, whose next terms are below 1e-20
+        // at `π/4`; the divisors are exact.
+        let mut sin_x = F::new(1.0);
+        let mut cos_x = F::new(1.0);
+        let mut n = 9usize;
+        while n > 0 {
+            sin_x = F::new(1.0) - x2 * sin_x / F::cast_from((2 * n) * (2 * n + 1));
+            cos_x = F::new(1.0) - x2 * cos_x / F::cast_from((2 * n - 1) * (2 * n));
+            n -= 1;
+        }
+        sin_x *= x;
+        let (cos_u, sin_u) = (select(folded, sin_x, cos_x), select(folded, cos_x, sin_x));
+        (
+            select(upper, -sin_u, cos_u),
+            sign * select(upper, cos_u, sin_u),
+        )
+    } else {
+        let angle = sign * F::new(TAU_PARTS[0]) / F::cast_from(period) * F::cast_from(offset);
+        (angle.cos(), angle.sin())
+    }
+}
+
 /// The complex product `a b`.
 #[cube]
 fn times<F: Float>(a: (F, F), b: (F, F)) -> (F, F) {
@@ -186,6 +227,7 @@ fn butterflies<F: Float>(
     #[comptime] units: usize,
     #[comptime] lanes: usize,
     #[comptime] points: usize,
+    #[comptime] precise: bool,
 ) {
     let bits = comptime![axis[0]];
     let lines = comptime![axis[1]];
@@ -193,19 +235,16 @@ fn butterflies<F: Float>(
     let quartets = comptime![lines * (1usize << bits) / 4];
     let pairs = comptime![lines * (1usize << bits) / 2];
     let sign = if inverse { F::new(1.0) } else { F::new(-1.0) };
-    let tau = F::new(core::f32::consts::TAU);
     let mut stage = 0usize;
     while stage + 1 < bits {
         // Stages `stage` and `stage + 1` over points `first + k * half`, `k < 4`: the first
         // pairs 0 with 1 and 2 with 3 (turn `w^2`), the second 0 with 2 (turn `w`) and 1 with
         // 3 (turn `w` times `∓i`), where `w = exp(∓2πi offset / (4 half))`.
         let half = 1usize << stage;
-        let step = sign * tau / F::cast_from(half << 2usize);
         let mut b = UNIT_POS as usize;
         while b < quartets {
             let (first, offset) = pass_item(b, stage, 2usize, axis);
-            let angle = step * F::cast_from(offset);
-            let w = (angle.cos(), angle.sin());
+            let w = turn::<F>(offset, half << 2usize, sign, precise);
             let w2 = times::<F>(w, w);
             let d = half * point_step;
             #[unroll]
@@ -232,12 +271,10 @@ fn butterflies<F: Float>(
     }
     if stage < bits {
         let half = 1usize << stage;
-        let step = sign * tau / F::cast_from(half << 1usize);
         let mut b = UNIT_POS as usize;
         while b < pairs {
             let (first, offset) = pass_item(b, stage, 1usize, axis);
-            let angle = step * F::cast_from(offset);
-            let w = (angle.cos(), angle.sin());
+            let w = turn::<F>(offset, half << 1usize, sign, precise);
             #[unroll]
             for lane in 0..lanes {
                 let p0 = first + lane * points;
@@ -262,6 +299,7 @@ fn transform<F: Float>(
     #[comptime] inverse: bool,
     #[comptime] units: usize,
     #[comptime] lanes: usize,
+    #[comptime] precise: bool,
 ) {
     let t0 = comptime![1usize << bits[0]];
     let t1 = comptime![1usize << bits[1]];
@@ -271,9 +309,9 @@ fn transform<F: Float>(
     let rows = comptime![[bits[2], t0 * t1, 1, t2, 1]];
     let columns = comptime![[bits[1], t0 * t2, t2, t1 * t2, t2]];
     let depth = comptime![[bits[0], t1 * t2, t1 * t2, 1, t1 * t2]];
-    butterflies::<F>(re, im, rows, inverse, units, lanes, n);
-    butterflies::<F>(re, im, columns, inverse, units, lanes, n);
-    butterflies::<F>(re, im, depth, inverse, units, lanes, n);
+    butterflies::<F>(re, im, rows, inverse, units, lanes, n, precise);
+    butterflies::<F>(re, im, columns, inverse, units, lanes, n, precise);
+    butterflies::<F>(re, im, depth, inverse, units, lanes, n, precise);
 }
 
 /// Where image `(i0, i1)`'s tile `tile` (of `tiles` per image) lies in a spectrum at bin 0.
@@ -438,6 +476,7 @@ fn tile_spectrum<F: Float>(
     #[comptime] scaled: bool,
     #[comptime] units: usize,
     #[comptime] lanes: usize,
+    #[comptime] precise: bool,
     #[define(F)] _dtype: ElemType,
 ) {
     let t1_len = comptime![1usize << bits[1]];
@@ -480,7 +519,7 @@ fn tile_spectrum<F: Float>(
         e += units;
     }
     sync_cube();
-    transform::<F>(&mut re, &mut im, bits, false, units, lanes);
+    transform::<F>(&mut re, &mut im, bits, false, units, lanes, precise);
 
     // Lanes innermost: neighbouring units write neighbouring columns. A unit keeps its lane
     // (`units` is a multiple of `lanes`), so it finds its matrix entry once.
@@ -531,6 +570,7 @@ fn tile_inverse<F: Float>(
     #[comptime] overlap: bool,
     #[comptime] units: usize,
     #[comptime] lanes: usize,
+    #[comptime] precise: bool,
     #[define(F)] _dtype: ElemType,
 ) {
     let t0_len = comptime![1usize << bits[0]];
@@ -592,7 +632,7 @@ fn tile_inverse<F: Float>(
         point += comptime![units / lanes];
     }
     sync_cube();
-    transform::<F>(&mut re, &mut im, bits, true, units, lanes);
+    transform::<F>(&mut re, &mut im, bits, true, units, lanes, precise);
 
     // Points innermost: neighbouring units write neighbouring values.
     let mut e = UNIT_POS as usize;
@@ -795,6 +835,7 @@ pub(crate) fn spectrum(
             !weight,
             units,
             lanes,
+            dtype == DType::F64,
             element(dtype),
         );
     }
@@ -849,6 +890,7 @@ pub(crate) fn inverse(
             overlap,
             units,
             lanes,
+            dtype == DType::F64,
             element(dtype),
         );
     }
