@@ -38,6 +38,9 @@ timeout 30 python3 .device/torch_peer.py cuda --size 64 128 --k 3 5 7 15
 FFTCONV_WGPU_CASES=30 FFTCONV_WGPU_SEED=21 timeout 90 parity \
   wgpu_f32_matches_an_f64_reference_on_random_geometries --nocapture 2>&1 \
   | grep -aE "largest|test result|panicked"
+# f64 on the device (the tile kernels' turns from series; 10 s on lavapipe).
+timeout 60 parity wgpu_f64_matches_an_f64_reference_on_random_geometries --nocapture 2>&1 \
+  | grep -aE "largest|test result|panicked"
 # The CPU side of the same machine (16 Xeon cores), where the packed binaries include the
 # criterion benches `conv` (benches/conv.rs) and `stages` (the kernel crate's): this crate
 # against PyTorch's oneDNN at 2 and 16 threads, then the spectral stages alone.
