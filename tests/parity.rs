@@ -487,6 +487,7 @@ fn ndarray_f32_matches_burn_conv2d() {
 /// kernels compute their f64 turns from series (SPIR-V's sine and cosine are f32 only; with
 /// them every f64 tile transform was garbage on lavapipe), and kernels too wide for a tile go
 /// to burn's direct convolution, since the whole-image FFTs (cubek-fft's) have no f64 turns.
+/// A long run: `FFTCONV_WGPU_F64_CASES=200 FFTCONV_WGPU_SEED=5`.
 #[cfg(feature = "wgpu")]
 #[test]
 fn wgpu_f64_matches_an_f64_reference_on_random_geometries() {
@@ -498,7 +499,10 @@ fn wgpu_f64_matches_an_f64_reference_on_random_geometries() {
         (wgpu.clone(), DType::F64),
         (Device::flex(), DType::F64),
         &GeometryLimits::default(),
-        (12, 11),
+        (
+            env_number("FFTCONV_WGPU_F64_CASES", 12) as usize,
+            env_number("FFTCONV_WGPU_SEED", 11),
+        ),
         1e-12,
     );
     // A 1-D filter on a long tile, and a 2-D kernel wider than any tile.
