@@ -179,12 +179,17 @@ fn geometry<const D: usize, const N: usize>(
 }
 
 /// Whether a call goes to burn's direct convolution instead: an empty batch (nothing to
-/// transform; burn's result and autodiff graph), or a geometry whose transforms or spectra
-/// exceed the [`SpectralBudget`](fftconv_kernels::SpectralBudget) on `x`'s device.
+/// transform; burn's result and autodiff graph), or a geometry the spectral path cannot take
+/// in `x`'s dtype on its device ([`spectral_path_runs`]).
 fn computed_directly<const D: usize>(x: &Tensor<D>, geometry: &ConvGeometry) -> bool {
-    x.dims()[0] == 0
-        || !within_budget(&x.device(), geometry)
-        || device_fft_fails(&x.device(), x.dtype(), geometry)
+    x.dims()[0] == 0 || !spectral_path_runs(&x.device(), x.dtype(), geometry)
+}
+
+/// Whether the spectral path computes `geometry` in `dtype` on `device`: within the
+/// [`SpectralBudget`](fftconv_kernels::SpectralBudget) ([`within_budget`]), and not through
+/// FFTs that cannot be right there ([`device_fft_fails`]).
+pub(crate) fn spectral_path_runs(device: &Device, dtype: DType, geometry: &ConvGeometry) -> bool {
+    within_budget(device, geometry) && !device_fft_fails(device, dtype, geometry)
 }
 
 /// Why CubeCL devices have no f64 FFTs but the tile kernels': cubek-fft, which burn-signal's
@@ -201,7 +206,7 @@ pub(crate) const DEVICE_F64_FFT: &str = "f64 FFTs on CubeCL devices are not supp
 /// whose f64 turns are wrong (`DEVICE_F64_FFT`). Burn's direct convolution computes those
 /// calls.
 #[cfg_attr(not(feature = "wgpu"), allow(unused_variables))]
-pub(crate) fn device_fft_fails(device: &Device, dtype: DType, geometry: &ConvGeometry) -> bool {
+fn device_fft_fails(device: &Device, dtype: DType, geometry: &ConvGeometry) -> bool {
     match device.clone().without_autodiff().as_dispatch() {
         #[cfg(feature = "wgpu")]
         DispatchDevice::Cube(_) => {

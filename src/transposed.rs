@@ -15,9 +15,7 @@ use burn::tensor::module::{conv_transpose2d, conv_transpose3d};
 use burn::tensor::ops::{ConvTransposeOptions, PadMode};
 use fftconv_kernels::ConvGeometry;
 
-use crate::functional::{
-    check_device, check_like_x, device_fft_fails, run_pass, widened, within_budget,
-};
+use crate::functional::{check_device, check_like_x, run_pass, spectral_path_runs, widened};
 use crate::module::{ConvAlgorithm, config_conversions, fft_pays, impl_fft_layer};
 use crate::ops::{BackwardMemory, ConvPass};
 
@@ -352,8 +350,7 @@ where
         zero_tail,
     }) = geometry
         .filter(|_| x.dims()[0] > 0)
-        .filter(|g| within_budget(&x.device(), &g.convolution))
-        .filter(|g| !device_fft_fails(&x.device(), x.dtype(), &g.convolution))
+        .filter(|g| spectral_path_runs(&x.device(), x.dtype(), &g.convolution))
     else {
         return DirectTransposed::conv_transpose(x, weight, bias, options);
     };
