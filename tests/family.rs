@@ -747,58 +747,55 @@ fn fft_conv3d_pads_same_where_conv3d_refuses() {
     }
 }
 
-/// On wgpu (lavapipe in CI) in f32 against burn on Flex in f64: both operations and their
-/// gradients through the CubeCL implementation under Fusion.
+/// On wgpu (lavapipe in CI) against burn on Flex in f64: both operations and their gradients
+/// through the CubeCL implementation under Fusion, in f32, and in f64 on a few cases (the tile
+/// kernels compute f64 turns from series, since SPIR-V's sine and cosine are f32 only).
 #[cfg(feature = "wgpu")]
 #[test]
 fn the_family_runs_on_wgpu() {
     let Some(wgpu) = common::wgpu_or_skip("the_family_runs_on_wgpu") else {
         return;
     };
+    let reference = Device::flex();
     let mut sampler = Sampler::new(19);
-    for _ in 0..10 {
-        let case = conv1d_case(&mut sampler);
-        let expected = case.results(conv1d_as_2d, &Device::flex(), DType::F64);
-        let got = case.results(fft_conv1d, &wgpu, DType::F32);
-        for (got, expected) in got.iter().zip(&expected) {
-            let error = relative_error(got, expected);
-            assert!(
-                error < 2e-4,
-                "fft_conv1d on wgpu: {error:e} for {:?}",
-                case.shapes
+    for (dtype, cases, tolerance) in [(DType::F32, 10, 2e-4), (DType::F64, 2, 1e-11)] {
+        let check = |name: &str, got: [Vec<f64>; 4], expected: [Vec<f64>; 4], shapes: String| {
+            for (got, expected) in got.iter().zip(&expected) {
+                let error = relative_error(got, expected);
+                assert!(
+                    error < tolerance,
+                    "{name} on wgpu in {dtype:?}: {error:e} for {shapes}"
+                );
+            }
+        };
+        for _ in 0..cases {
+            let case = conv1d_case(&mut sampler);
+            check(
+                "fft_conv1d",
+                case.results(fft_conv1d, &wgpu, dtype),
+                case.results(conv1d_as_2d, &reference, DType::F64),
+                format!("{:?}", case.shapes),
             );
-        }
-        let case = conv3d_case(&mut sampler);
-        let expected = case.results(conv3d_reference, &Device::flex(), DType::F64);
-        let got = case.results(fft_conv3d, &wgpu, DType::F32);
-        for (got, expected) in got.iter().zip(&expected) {
-            let error = relative_error(got, expected);
-            assert!(
-                error < 2e-4,
-                "fft_conv3d on wgpu: {error:e} for {:?}",
-                case.shapes
+            let case = conv3d_case(&mut sampler);
+            check(
+                "fft_conv3d",
+                case.results(fft_conv3d, &wgpu, dtype),
+                case.results(conv3d_reference, &reference, DType::F64),
+                format!("{:?}", case.shapes),
             );
-        }
-        let case = transposed_case::<5, 3>(&mut sampler, TRANSPOSED_3D);
-        let expected = case.results(conv_transpose3d, &Device::flex(), DType::F64);
-        let got = case.results(fft_conv_transpose3d, &wgpu, DType::F32);
-        for (got, expected) in got.iter().zip(&expected) {
-            let error = relative_error(got, expected);
-            assert!(
-                error < 2e-4,
-                "fft_conv_transpose3d on wgpu: {error:e} for {:?}",
-                case.shapes
+            let case = transposed_case::<5, 3>(&mut sampler, TRANSPOSED_3D);
+            check(
+                "fft_conv_transpose3d",
+                case.results(fft_conv_transpose3d, &wgpu, dtype),
+                case.results(conv_transpose3d, &reference, DType::F64),
+                format!("{:?}", case.shapes),
             );
-        }
-        let case = transposed_case::<4, 2>(&mut sampler, TRANSPOSED_2D);
-        let expected = case.results(conv_transpose2d, &Device::flex(), DType::F64);
-        let got = case.results(fft_conv_transpose2d, &wgpu, DType::F32);
-        for (got, expected) in got.iter().zip(&expected) {
-            let error = relative_error(got, expected);
-            assert!(
-                error < 2e-4,
-                "fft_conv_transpose2d on wgpu: {error:e} for {:?}",
-                case.shapes
+            let case = transposed_case::<4, 2>(&mut sampler, TRANSPOSED_2D);
+            check(
+                "fft_conv_transpose2d",
+                case.results(fft_conv_transpose2d, &wgpu, dtype),
+                case.results(conv_transpose2d, &reference, DType::F64),
+                format!("{:?}", case.shapes),
             );
         }
     }
