@@ -62,12 +62,7 @@ fn check_inputs<const D: usize>(function: &str, tensors: &[&Tensor<D>], s: Optio
     let device = tensors[0].device();
     check_device(function, &device);
     #[cfg(feature = "wgpu")]
-    if tensors[0].dtype() == burn::tensor::DType::F64
-        && matches!(
-            device.clone().without_autodiff().as_dispatch(),
-            burn::backend::DispatchDevice::Cube(_)
-        )
-    {
+    if crate::functional::tile_ffts_only(&device, tensors[0].dtype()) {
         panic!("{function}: {}", crate::functional::DEVICE_F64_FFT);
     }
     assert!(

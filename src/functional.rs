@@ -200,25 +200,32 @@ pub(crate) const DEVICE_F64_FFT: &str = "f64 FFTs on CubeCL devices are not supp
     cubek-fft computes their turns with sine and cosine, which Vulkan defines for 32-bit floats \
     only, and returns wrong values; use f32 on the device, or f64 on Flex or NdArray";
 
+/// Whether `dtype` on `device` has no right FFTs but the tile kernels' (which compute f64
+/// turns from series): f64 on a CubeCL device, where cubek-fft's turns are wrong
+/// ([`DEVICE_F64_FFT`]).
+#[cfg(feature = "wgpu")]
+pub(crate) fn tile_ffts_only(device: &Device, dtype: DType) -> bool {
+    dtype == DType::F64
+        && matches!(
+            device.clone().without_autodiff().as_dispatch(),
+            DispatchDevice::Cube(_)
+        )
+}
+
 /// Whether the FFT path would compute `geometry` in `dtype` on `device` through FFTs that
-/// cannot be right: in f64 on a CubeCL device, where the kernel is too wide for the tile
-/// kernels (which compute f64 turns from series) and whole images would go through cubek-fft,
-/// whose f64 turns are wrong (`DEVICE_F64_FFT`). Burn's direct convolution computes those
-/// calls.
+/// cannot be right: where only the tile kernels' are ([`tile_ffts_only`]) and the kernel is
+/// too wide for a tile, so whole images would go through cubek-fft. Burn's direct convolution
+/// computes those calls.
 #[cfg_attr(not(feature = "wgpu"), allow(unused_variables))]
 fn device_fft_fails(device: &Device, dtype: DType, geometry: &ConvGeometry) -> bool {
-    match device.clone().without_autodiff().as_dispatch() {
-        #[cfg(feature = "wgpu")]
-        DispatchDevice::Cube(_) => {
-            dtype == DType::F64
-                && matches!(
-                    crate::layout::DeviceTiling::of(geometry),
-                    crate::layout::DeviceTiling::Whole(_)
-                )
-        }
-        #[allow(unreachable_patterns)]
-        _ => false,
+    #[cfg(feature = "wgpu")]
+    if tile_ffts_only(device, dtype) {
+        return matches!(
+            crate::layout::DeviceTiling::of(geometry),
+            crate::layout::DeviceTiling::Whole(_)
+        );
     }
+    false
 }
 
 /// Whether the transforms and spectra of `geometry` fit the process's

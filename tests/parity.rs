@@ -189,7 +189,7 @@ fn wgpu_f32_matches_an_f64_reference_on_random_geometries() {
         (Device::flex(), DType::F64),
         &limits,
         (cases, seed),
-        2e-4,
+        wgpu_tolerance(DType::F32),
     );
 }
 
@@ -442,6 +442,13 @@ type Geometry2d = (
     usize,
 );
 
+/// The largest relative error allowed on wgpu in `dtype` (f32 or f64) against an f64
+/// reference.
+#[cfg(feature = "wgpu")]
+fn wgpu_tolerance(dtype: DType) -> f64 {
+    if dtype == DType::F64 { 1e-12 } else { 2e-4 }
+}
+
 /// Each of `geometries` on `wgpu` in `dtype` (f32 or f64), with data drawn from `seed`,
 /// against burn's direct convolution in f64 on Flex.
 #[cfg(feature = "wgpu")]
@@ -451,12 +458,11 @@ fn wgpu_matches_on(wgpu: &Device, dtype: DType, geometries: &[Geometry2d], seed:
         let geometry =
             ConvGeometry::new(&x, &w, stride, padding, dilation, groups).expect("a valid geometry");
         let case = Case::random(geometry, &mut sampler);
-        let tolerance = if dtype == DType::F64 { 1e-12 } else { 2e-4 };
         assert_matches_reference(
             &case,
             (wgpu.clone(), dtype),
             (Device::flex(), DType::F64),
-            tolerance,
+            wgpu_tolerance(dtype),
         );
     }
 }
@@ -503,7 +509,7 @@ fn wgpu_f64_matches_an_f64_reference_on_random_geometries() {
             env_number("FFTCONV_WGPU_F64_CASES", 12) as usize,
             env_number("FFTCONV_WGPU_SEED", 11),
         ),
-        1e-12,
+        wgpu_tolerance(DType::F64),
     );
     // A 1-D filter on a long tile, and a 2-D kernel wider than any tile.
     let geometries: [Geometry2d; 2] = [
