@@ -9,7 +9,8 @@
 //! volumes, kernels 3, 5 and 7.
 //!
 //! The full grid (kernel 3..15 x image 28..128 x channels 16 and 64, batch 16, plus stride 2
-//! and depthwise cases) runs long; select with criterion's filter, for example
+//! and depthwise cases, and the deep layers of a ResNet, 128 to 512 channels on 16x16 to 7x7
+//! maps) runs long; select with criterion's filter, for example
 //! `cargo bench --bench conv -- 'flex/train_step/n16_c64_f64_64x64'`.
 //! `python3 benches/report.py` turns the results into `benches/REPORT.md` and a plot.
 //! With `--features wgpu` the grid also runs on the default wgpu device (`wgpu/...` groups;
@@ -131,6 +132,17 @@ fn grid() -> Vec<Case> {
             kernel,
             stride: 1,
             groups: 64,
+        });
+    }
+    // The deep layers of a ResNet: many channels, small maps, kernel 3.
+    for (channels, image) in [(128, 16), (256, 14), (256, 8), (512, 7)] {
+        cases.push(Case {
+            batch: 16,
+            channels: [channels; 2],
+            image,
+            kernel: 3,
+            stride: 1,
+            groups: 1,
         });
     }
     cases

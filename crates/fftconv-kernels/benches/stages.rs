@@ -1,7 +1,9 @@
 //! The spectral kernels alone, stage by stage, on one geometry of the layer benches
 //! (batch 16, 64 -> 64 channels, 64x64, "same" padding): where the time of a training step
-//! goes. Select the kernel size with `FFTCONV_BENCH_KERNEL` (default 7), and a tile size
-//! other than the cost model's with `FFTCONV_BENCH_TILE` (outputs per tile along both axes).
+//! goes. Select the kernel size with `FFTCONV_BENCH_KERNEL` (default 7), the channels (in and
+//! out) with `FFTCONV_BENCH_CHANNELS` and the image side with `FFTCONV_BENCH_IMAGE` (a deep
+//! layer: 512 and 7), and a tile size other than the cost model's with `FFTCONV_BENCH_TILE`
+//! (outputs per tile along both axes).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -13,10 +15,12 @@ use fftconv_testing::Sampler;
 fn stages(c: &mut Criterion) {
     let setting = |name: &str| -> Option<usize> { std::env::var(name).ok()?.parse().ok() };
     let kernel = setting("FFTCONV_BENCH_KERNEL").unwrap_or(7);
+    let channels = setting("FFTCONV_BENCH_CHANNELS").unwrap_or(64);
+    let image = setting("FFTCONV_BENCH_IMAGE").unwrap_or(64);
     let pad = (kernel / 2, kernel - 1 - kernel / 2);
     let geometry = ConvGeometry::new(
-        &[16, 64, 64, 64],
-        &[64, 64, kernel, kernel],
+        &[16, channels, image, image],
+        &[channels, channels, kernel, kernel],
         [1, 1],
         [pad; 2],
         [1, 1],
@@ -44,7 +48,9 @@ fn stages(c: &mut Criterion) {
     let ws = plan.weight_spectrum(&w);
     let dys = plan.output_grad_spectrum(&dy);
 
-    let mut group = c.benchmark_group(format!("stages/n16_c64_f64_64x64_k{kernel}"));
+    let mut group = c.benchmark_group(format!(
+        "stages/n16_c{channels}_f{channels}_{image}x{image}_k{kernel}"
+    ));
     group.sample_size(10);
     group.warm_up_time(Duration::from_millis(300));
     group.measurement_time(Duration::from_secs(2));

@@ -337,7 +337,7 @@ mod tests {
     /// Training-step speedups (direct time / FFT time) of the whole Flex grid, batch 16,
     /// "same" padding, from one run of `cargo bench --bench conv -- 'flex/train_step/'`
     /// (`benches/REPORT.md`): (channels, image, kernel, stride, groups, speedup).
-    const MEASURED: [(usize, usize, usize, usize, usize, f64); 42] = [
+    const MEASURED: [(usize, usize, usize, usize, usize, f64); 46] = [
         (16, 28, 3, 1, 1, 2.05),
         (16, 28, 5, 1, 1, 2.55),
         (16, 28, 7, 1, 1, 4.27),
@@ -383,6 +383,15 @@ mod tests {
         (64, 64, 7, 1, 64, 2.69),
         (64, 64, 5, 2, 1, 2.26),
         (64, 64, 5, 1, 64, 1.83),
+        // The deep layers of a ResNet, after the kernels' matrix products (`kernel_dft.rs`):
+        // `cargo bench --bench conv --
+        // '^flex/train_step/n16_c(128_f128_16x16|256_f256_14x14|256_f256_8x8|512_f512_7x7)_k3/'`,
+        // the second of two runs (before them 0.66x-0.73x at 512 and 256 channels on 7x7 and
+        // 8x8, where this model picked the FFT too).
+        (128, 16, 3, 1, 1, 1.62),
+        (256, 14, 3, 1, 1, 2.18),
+        (256, 8, 3, 1, 1, 1.19),
+        (512, 7, 3, 1, 1, 1.04),
     ];
 
     /// `Auto` (FFT where the default model [`CostModel::prefers_fft`]) runs at least 0.9x as fast as the faster of the two

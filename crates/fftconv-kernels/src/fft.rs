@@ -13,7 +13,6 @@
 
 use std::any::Any;
 use std::collections::HashMap;
-use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -21,7 +20,7 @@ use num_complex::Complex;
 use rayon::prelude::*;
 use rustfft::{Fft, FftPlanner};
 
-use crate::memory;
+use crate::memory::{self, DisjointWrites};
 use crate::real_rows::RealRows;
 
 /// The floating-point types the kernels run in: `f32` and `f64`.
@@ -399,6 +398,46 @@ impl<T: Scalar> FftPlan<T> {
         );
     }
 
+    /// The spectra of unit impulses at `places` (offsets in an image of the plan's shape,
+    /// inside its `filled` corner of leading axes), one row of [`FftPlan::bins`] per place, in
+    /// the order and scale of [`FftPlan::forward`]'s spectra: the columns of the linear map from
+    /// a kernel's taps to its spectrum.
+    pub(crate) fn impulse_spectra(&self, places: &[usize], filled: [usize; 2]) -> Vec<Complex<T>> {
+        let bins = self.bins();
+        let mut ws = self.workspace();
+        let mut image = vec![T::default(); self.points()];
+        let mut spectra = vec![Complex::default(); places.len() * bins];
+        for (&place, spectrum) in places.iter().zip(spectra.chunks_exact_mut(bins)) {
+            image[place] = T::one();
+            self.forward_image(&mut ws, &image, filled, T::one(), spectrum);
+            image[place] = T::default();
+        }
+        spectra
+    }
+
+    /// The values at `places` (inside the `used` corner) of the inverse transforms, as
+    /// [`FftPlan::inverse`] runs them with scale 1, of each unit spectrum: `2 * bins` rows of
+    /// `places.len()`, the real unit in each bin, then the imaginary one. Row `u` holds the
+    /// coefficients of the `u`-th real input of a spectrum in those values.
+    pub(crate) fn unit_responses(&self, places: &[usize], used: [usize; 2]) -> Vec<T> {
+        let bins = self.bins();
+        let mut ws = self.workspace();
+        let mut spectrum = vec![Complex::default(); bins];
+        let mut responses = Vec::with_capacity(2 * bins * places.len());
+        for unit in [
+            Complex::new(T::one(), T::zero()),
+            Complex::new(T::zero(), T::one()),
+        ] {
+            for bin in 0..bins {
+                spectrum.fill(Complex::default());
+                spectrum[bin] = unit;
+                self.inverse_image(&mut ws, &mut spectrum, used, T::one());
+                responses.extend(places.iter().map(|&place| ws.real[place]));
+            }
+        }
+        responses
+    }
+
     /// Transforms `count` images and returns their spectra bin-major, `[bins][count]`.
     /// `fill(i, image)` writes image `i` into a zeroed row-major buffer of the plan's shape,
     /// inside its corner of `filled` indices along the two leading axes only: the transforms
@@ -682,41 +721,6 @@ const IMAGE_BLOCK: usize = 16;
 /// Spectrum values per task of [`FftPlan::forward`] at most, unless one row of
 /// [`IMAGE_BLOCK`] images is larger: 128 KiB in f32, so a block stays in a core's L2 cache.
 const BLOCK_VALUES: usize = 16 * 1024;
-
-/// An output buffer that parallel tasks fill at disjoint indices.
-struct DisjointWrites<V> {
-    start: *mut MaybeUninit<V>,
-    len: usize,
-}
-
-// SAFETY: tasks only write, each to indices no other task writes (the callers' contract).
-unsafe impl<V: Send> Send for DisjointWrites<V> {}
-unsafe impl<V: Send> Sync for DisjointWrites<V> {}
-
-impl<V> DisjointWrites<V> {
-    fn new(buffer: &mut [MaybeUninit<V>]) -> Self {
-        Self {
-            start: buffer.as_mut_ptr(),
-            len: buffer.len(),
-        }
-    }
-
-    /// The `len` values from `start` on, to write.
-    ///
-    /// # Safety
-    /// No other thread may access them while the returned slice lives.
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn run(&self, start: usize, len: usize) -> &mut [MaybeUninit<V>] {
-        assert!(
-            start + len <= self.len,
-            "values {start}..{} out of {}",
-            start + len,
-            self.len
-        );
-        // SAFETY: in bounds (checked above); exclusive by the caller's contract.
-        unsafe { std::slice::from_raw_parts_mut(self.start.add(start), len) }
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -30,6 +30,7 @@ mod conv;
 pub mod cost;
 mod fft;
 mod geometry;
+mod kernel_dft;
 mod memory;
 mod real_rows;
 mod tiling;

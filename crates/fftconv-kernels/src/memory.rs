@@ -197,6 +197,41 @@ impl<V: Send + 'static> DerefMut for Reused<V> {
     }
 }
 
+/// An output buffer that parallel tasks fill at disjoint indices.
+pub(crate) struct DisjointWrites<V> {
+    start: *mut MaybeUninit<V>,
+    len: usize,
+}
+
+// SAFETY: tasks only write, each to indices no other task writes (the callers' contract).
+unsafe impl<V: Send> Send for DisjointWrites<V> {}
+unsafe impl<V: Send> Sync for DisjointWrites<V> {}
+
+impl<V> DisjointWrites<V> {
+    pub(crate) fn new(buffer: &mut [MaybeUninit<V>]) -> Self {
+        Self {
+            start: buffer.as_mut_ptr(),
+            len: buffer.len(),
+        }
+    }
+
+    /// The `len` values from `start` on, to write.
+    ///
+    /// # Safety
+    /// No other thread may access them while the returned slice lives.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn run(&self, start: usize, len: usize) -> &mut [MaybeUninit<V>] {
+        assert!(
+            start + len <= self.len,
+            "values {start}..{} out of {}",
+            start + len,
+            self.len
+        );
+        // SAFETY: in bounds (checked above); exclusive by the caller's contract.
+        unsafe { std::slice::from_raw_parts_mut(self.start.add(start), len) }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
