@@ -149,8 +149,16 @@ fn unpoisoned<V>(lock: &Mutex<V>) -> std::sync::MutexGuard<'_, V> {
 static FORWARD_TRANSFORMS: AtomicU64 = AtomicU64::new(0);
 static INVERSE_TRANSFORMS: AtomicU64 = AtomicU64::new(0);
 
+/// Counts `forward` spectra and `inverse` images that the kernels' matrix products computed in
+/// place of transforms.
+pub(crate) fn count_transforms(forward: usize, inverse: usize) {
+    FORWARD_TRANSFORMS.fetch_add(forward as u64, Ordering::Relaxed);
+    INVERSE_TRANSFORMS.fetch_add(inverse as u64, Ordering::Relaxed);
+}
+
 /// Number of single-image transforms the convolution kernels ran in this process, for tests
-/// and diagnostics (for example, to check that a training step reuses its spectra).
+/// and diagnostics (for example, to check that a training step reuses its spectra). A kernel
+/// spectrum or weight-gradient image computed by matrix products instead counts as one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TransformCount {
     /// Forward (real to complex) transforms.
@@ -520,7 +528,7 @@ impl<T: Scalar> FftPlan<T> {
         // SAFETY: the blocks cover the images `0..count`, and each wrote all their bins: every
         // one of the `count * bins` values is initialized.
         unsafe { bin_major.set_len(count * bins) };
-        FORWARD_TRANSFORMS.fetch_add(count as u64, Ordering::Relaxed);
+        count_transforms(count, 0);
         bin_major
     }
 
@@ -578,7 +586,7 @@ impl<T: Scalar> FftPlan<T> {
                     }
                 },
             );
-        INVERSE_TRANSFORMS.fetch_add(count as u64, Ordering::Relaxed);
+        count_transforms(0, count);
     }
 }
 

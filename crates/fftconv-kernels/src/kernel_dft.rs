@@ -15,7 +15,7 @@ use num_complex::Complex;
 use rayon::prelude::*;
 
 use crate::cost::CostModel;
-use crate::fft::{FftPlan, Scalar};
+use crate::fft::{FftPlan, Scalar, count_transforms};
 use crate::memory::{self, DisjointWrites};
 
 /// Real values one block of kernels works on at most (its staged spectra or products, all
@@ -167,6 +167,7 @@ impl<'a, T: Scalar> KernelDft<'a, T> {
         // SAFETY: the blocks cover the kernels `0..kernels`, and each wrote all its images in
         // every bin: all `count * bins` values are initialized.
         unsafe { bin_major.set_len(count * bins) };
+        count_transforms(count, 0);
         bin_major
     }
 
@@ -218,6 +219,7 @@ impl<'a, T: Scalar> KernelDft<'a, T> {
                     }
                 }
             });
+        count_transforms(0, count);
     }
 }
 
