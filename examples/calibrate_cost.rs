@@ -15,6 +15,9 @@
 //! - `spectral_flop_scale`: training steps of both algorithms over a grid of layers; the
 //!   geometric mean of measured over modelled time ratios.
 //! - `traffic_per_value` is kept: no stage isolates it, and the fitted scale absorbs it.
+//! - `forward_spectral_scale` and `forward_full_rate_channels` (forward passes alone) are
+//!   kept: they were fitted to `cargo bench --bench conv -- '^flex/forward/'`, which this
+//!   example does not time.
 
 use std::process::ExitCode;
 use std::time::Instant;

@@ -12,7 +12,7 @@ use burn::tensor::ops::ConvOptions;
 
 use crate::functional::convolve;
 use crate::module::{
-    ConvAlgorithm, auto_takes_fft, config_conversions, impl_fft_layer, same_padding,
+    ConvAlgorithm, auto_takes_fft, config_conversions, impl_fft_layer, passes_of, same_padding,
 };
 use crate::ops::BackwardMemory;
 
@@ -220,6 +220,7 @@ impl FftConv1d {
                     &[out, per_group, 1, kernel],
                     &conv1d_as_conv2d(options.clone()),
                     &input.device(),
+                    passes_of(&input, &self.weight.val()),
                 )
             }
         };

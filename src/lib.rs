@@ -39,7 +39,9 @@ pub use functional::{
     fft_conv2d_weight_backward, fft_conv2d_with_memory, fft_conv2d_x_backward, fft_conv3d,
     fft_conv3d_weight_backward, fft_conv3d_with_memory, fft_conv3d_x_backward,
 };
-pub use module::{Conv2dLayer, ConvAlgorithm, FftConv2d, FftConv2dConfig, prefers_fft};
+pub use module::{
+    Conv2dLayer, ConvAlgorithm, FftConv2d, FftConv2dConfig, Passes, prefers_fft, prefers_fft_for,
+};
 pub use ops::{BackwardMemory, ConvPass, Fft2Backend, FftConvBackend};
 pub use transposed::{
     FftConvTranspose2d, FftConvTranspose2dConfig, fft_conv_transpose2d,

@@ -16,8 +16,9 @@ use crate::ops::BackwardMemory;
 /// How an [`FftConv2d`] computes its convolution.
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
 pub enum ConvAlgorithm {
-    /// The cheaper of the two for the geometry of each call: on Flex by [`prefers_fft`], the
-    /// cost model calibrated there; on NdArray, whose direct convolution is far slower, always
+    /// The cheaper of the two for the geometry and the passes of each call (a training step,
+    /// or the forward pass alone where autodiff tracks neither the input nor the weight): on
+    /// Flex by [`prefers_fft_for`], the cost model calibrated there; on NdArray, whose direct convolution is far slower, always
     /// the FFT; on CubeCL devices (wgpu), the FFT for kernels of 25 taps (5x5, 3x3x3) or more
     /// (81 where whole images are transformed), as measured on an H100.
     Auto,
@@ -27,9 +28,9 @@ pub enum ConvAlgorithm {
     Direct,
 }
 
-pub use fftconv_kernels::cost::prefers_fft;
+pub use fftconv_kernels::cost::{Passes, prefers_fft, prefers_fft_for};
 
-/// Whether `Auto` takes the frequency domain for `geometry` on `device`.
+/// Whether `Auto` takes the frequency domain for `passes` of `geometry` on `device`.
 ///
 /// - NdArray: always, its direct convolution being so slow that the FFT wins whatever the
 ///   FLOP model says. Training steps at batch 16, 64x64, 64 channels, one run per line
@@ -45,8 +46,8 @@ pub use fftconv_kernels::cost::prefers_fft;
 ///   kernels 3, 5, 7 and 15 on 128x128 (kernel 3 on 64x64, the first geometry timed, read a
 ///   tie and is left to direct); 3-D, N4 32->32 on 32^3, 3.3x, 8.2x and 20x at kernels 3, 5
 ///   and 7. The whole-image path was slower than direct up to kernel 7 and 5x faster at 15.
-/// - Otherwise (Flex): by [`prefers_fft`], the cost model calibrated on Flex.
-pub(crate) fn fft_pays(device: &Device, geometry: &ConvGeometry) -> bool {
+/// - Otherwise (Flex): by [`prefers_fft_for`], the cost model calibrated on Flex.
+pub(crate) fn fft_pays(device: &Device, geometry: &ConvGeometry, passes: Passes) -> bool {
     match device.clone().without_autodiff().as_dispatch() {
         #[cfg(feature = "ndarray")]
         burn::backend::DispatchDevice::NdArray(_) => true,
@@ -61,7 +62,16 @@ pub(crate) fn fft_pays(device: &Device, geometry: &ConvGeometry) -> bool {
             taps >= least && crate::functional::within_budget(device, geometry)
         }
         #[allow(unreachable_patterns)]
-        _ => prefers_fft(geometry),
+        _ => prefers_fft_for(geometry, passes),
+    }
+}
+
+/// The passes a call on `input` and `weight` makes: the forward pass, and the gradient of
+/// each that autodiff tracks (none in inference).
+pub(crate) fn passes_of<const D: usize>(input: &Tensor<D>, weight: &Tensor<D>) -> Passes {
+    Passes {
+        input_grad: input.is_tracked(),
+        weight_grad: weight.is_tracked(),
     }
 }
 
@@ -73,6 +83,7 @@ pub(crate) fn auto_takes_fft<const N: usize>(
     weight_shape: &[usize],
     options: &ConvOptions<N>,
     device: &Device,
+    passes: Passes,
 ) -> bool {
     ConvGeometry::new(
         x_shape,
@@ -82,7 +93,7 @@ pub(crate) fn auto_takes_fft<const N: usize>(
         options.dilation,
         options.groups,
     )
-    .map_or(true, |geometry| fft_pays(device, &geometry))
+    .map_or(true, |geometry| fft_pays(device, &geometry, passes))
 }
 
 /// For a layer that is burn's `$burn` (fields `$field`) plus `algorithm` and
@@ -133,9 +144,13 @@ where
     let use_fft = match algorithm {
         ConvAlgorithm::Fft => true,
         ConvAlgorithm::Direct => false,
-        ConvAlgorithm::Auto => {
-            auto_takes_fft(&input.dims(), &weight.dims(), &options, &input.device())
-        }
+        ConvAlgorithm::Auto => auto_takes_fft(
+            &input.dims(),
+            &weight.dims(),
+            &options,
+            &input.device(),
+            passes_of(&input, &weight),
+        ),
     };
     if use_fft {
         convolve(function, [input, weight], bias, options, memory)
@@ -423,7 +438,7 @@ mod tests {
         for size in [64, 128] {
             for (kernel, fft) in [(3, false), (5, true), (7, true), (15, true)] {
                 assert_eq!(
-                    fft_pays(&wgpu, &layer(size, kernel)),
+                    fft_pays(&wgpu, &layer(size, kernel), Passes::TRAINING_STEP),
                     fft,
                     "{size}x{size} k{kernel}"
                 );
@@ -432,7 +447,11 @@ mod tests {
         // The 3-D layers of `benches/gpu_check.sh` (batch 4, 32 -> 32 channels, 32^3), where
         // the FFT step was 3.3x as fast as burn's `conv3d` already at kernel 3.
         for kernel in [3, 5, 7] {
-            assert!(fft_pays(&wgpu, &volume(4, 32, kernel)), "32^3 k{kernel}");
+            let volume = volume(4, 32, kernel);
+            assert!(
+                fft_pays(&wgpu, &volume, Passes::TRAINING_STEP),
+                "32^3 k{kernel}"
+            );
         }
     }
 
@@ -444,7 +463,11 @@ mod tests {
     fn auto_on_flex_takes_the_fft_for_the_benchmarked_3d_layers() {
         for kernel in [3, 5, 7] {
             assert!(
-                fft_pays(&Device::flex(), &volume(2, 16, kernel)),
+                fft_pays(
+                    &Device::flex(),
+                    &volume(2, 16, kernel),
+                    Passes::TRAINING_STEP
+                ),
                 "k{kernel}"
             );
         }
@@ -456,8 +479,12 @@ mod tests {
         let ndarray = Device::ndarray();
         for kernel in [3, 7, 15] {
             let geometry = layer(64, kernel);
-            assert_eq!(fft_pays(&Device::flex(), &geometry), prefers_fft(&geometry));
-            assert!(fft_pays(&ndarray, &geometry));
+            let step = Passes::TRAINING_STEP;
+            assert_eq!(
+                fft_pays(&Device::flex(), &geometry, step),
+                prefers_fft(&geometry)
+            );
+            assert!(fft_pays(&ndarray, &geometry, step));
         }
     }
 }

@@ -43,6 +43,19 @@ pub struct CostModel {
     /// `flex/train_step/n16_c64_f64_64x64_k{3,7}_g64`: FFT 1.00x and 2.69x as fast as direct,
     /// where the scaled model with this factor says 1.15x and 4.6x).
     pub direct_full_rate_channels: f64,
+    /// How much more a forward pass alone costs the spectral path, against burn's direct
+    /// convolution, than the model's share of a training step says: a layer called for
+    /// inference transforms its weight for one product, and burn's direct forward pass runs
+    /// faster per flop than its backward. Default 2.15, fitted with the next field to the
+    /// forward passes of the Flex grid (`cargo bench --bench conv -- '^flex/forward/'`, the
+    /// table in this module's tests): `Auto` within 0.9x of the faster at every point from
+    /// 2.1 to 2.2.
+    pub forward_spectral_scale: f64,
+    /// Input channels per group below which burn's direct forward pass loses speed per flop,
+    /// in proportion, as `direct_full_rate_channels` for a training step; depthwise layers
+    /// excepted, which burn's forward pass runs at full speed. Default 48 (any value from 40
+    /// to 64 fits the grid's forward passes).
+    pub forward_full_rate_channels: f64,
 }
 
 /// The environment variable [`CostModel::current`] reads.
@@ -57,6 +70,8 @@ impl CostModel {
         transform_flop_weight: 9.15,
         traffic_per_value: 16.0,
         direct_full_rate_channels: 11.4,
+        forward_spectral_scale: 2.15,
+        forward_full_rate_channels: 48.0,
     };
 
     /// The model in force: the last one [`CostModel::set`], else the one `FFTCONV_COST_MODEL`
@@ -102,6 +117,8 @@ impl CostModel {
                 "transform_flop_weight" => &mut model.transform_flop_weight,
                 "traffic_per_value" => &mut model.traffic_per_value,
                 "direct_full_rate_channels" => &mut model.direct_full_rate_channels,
+                "forward_spectral_scale" => &mut model.forward_spectral_scale,
+                "forward_full_rate_channels" => &mut model.forward_full_rate_channels,
                 other => return Err(format!("unknown field `{other}`")),
             };
             *field = value;
@@ -109,11 +126,23 @@ impl CostModel {
         Ok(model)
     }
 
-    /// How much slower per flop burn's direct convolution runs on `geometry` than on dense
-    /// layers: `direct_full_rate_channels / channels_per_group`, at least 1.
+    /// How much slower per flop burn's direct convolution runs on a training step of
+    /// `geometry` than on dense layers: `direct_full_rate_channels / channels_per_group`, at
+    /// least 1.
     pub fn direct_slowdown(&self, geometry: &ConvGeometry) -> f64 {
-        let group_in = geometry.in_channels() / geometry.groups();
-        (self.direct_full_rate_channels / group_in as f64).max(1.0)
+        self.direct_slowdown_for(geometry, Passes::TRAINING_STEP)
+    }
+
+    /// [`CostModel::direct_slowdown`] for `passes`: a forward pass alone by
+    /// `forward_full_rate_channels`, 1 for depthwise layers.
+    pub fn direct_slowdown_for(&self, geometry: &ConvGeometry, passes: Passes) -> f64 {
+        let group_in = (geometry.in_channels() / geometry.groups()) as f64;
+        let full_rate = match passes {
+            Passes::FORWARD if group_in <= 1.0 => return 1.0,
+            Passes::FORWARD => self.forward_full_rate_channels,
+            _ => self.direct_full_rate_channels,
+        };
+        (full_rate / group_in).max(1.0)
     }
 }
 
@@ -128,11 +157,13 @@ impl std::fmt::Display for CostModel {
         write!(
             f,
             "spectral_flop_scale={},transform_flop_weight={},traffic_per_value={},\
-             direct_full_rate_channels={}",
+             direct_full_rate_channels={},forward_spectral_scale={},forward_full_rate_channels={}",
             self.spectral_flop_scale,
             self.transform_flop_weight,
             self.traffic_per_value,
-            self.direct_full_rate_channels
+            self.direct_full_rate_channels,
+            self.forward_spectral_scale,
+            self.forward_full_rate_channels
         )
     }
 }
@@ -160,6 +191,30 @@ impl CostEstimate {
     }
 }
 
+/// The passes of a convolution a decision is for: the forward pass, and the gradients its
+/// backward pass computes. A layer called for inference runs the forward pass alone, whose
+/// transforms (of the weight among them) are shared by no gradient: the FFT pays less there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Passes {
+    /// The input gradient is computed.
+    pub input_grad: bool,
+    /// The weight gradient is computed.
+    pub weight_grad: bool,
+}
+
+impl Passes {
+    /// Forward pass and both gradients.
+    pub const TRAINING_STEP: Self = Self {
+        input_grad: true,
+        weight_grad: true,
+    };
+    /// The forward pass alone.
+    pub const FORWARD: Self = Self {
+        input_grad: false,
+        weight_grad: false,
+    };
+}
+
 impl CostModel {
     /// The cost of a training step of `geometry` split into output tiles of `tile`; refused
     /// when the tiles' transform exceeds the [`SpectralBudget`].
@@ -169,11 +224,16 @@ impl CostModel {
         tile: [usize; 3],
     ) -> Result<CostEstimate, GeometryError> {
         let layout = TileLayout::new(geometry, tile, &SpectralBudget::current())?;
-        Ok(self.layout_cost(geometry, &layout))
+        Ok(self.layout_cost(geometry, &layout, Passes::TRAINING_STEP))
     }
 
     /// Counted in `f64`: the products of a valid geometry's sizes need not fit in `usize`.
-    fn layout_cost(&self, geometry: &ConvGeometry, layout: &TileLayout) -> CostEstimate {
+    fn layout_cost(
+        &self,
+        geometry: &ConvGeometry,
+        layout: &TileLayout,
+        passes: Passes,
+    ) -> CostEstimate {
         let [batch, in_channels, out_channels] = [
             geometry.batch(),
             geometry.in_channels(),
@@ -193,18 +253,33 @@ impl CostModel {
         let bins = layout.bins() as f64;
         let phases = layout.phase_count() as f64;
         let rows = batch * layout.tile_count() as f64;
-        let spectrum_values =
-            (rows * in_channels * phases + out_channels * group_in * phases + rows * out_channels)
-                * bins;
+        // Values of each spectrum, and of the inverse transforms' inputs of its size.
+        let [input, weight, output] = [
+            rows * in_channels * phases,
+            out_channels * group_in * phases,
+            rows * out_channels,
+        ]
+        .map(|matrix| matrix * bins);
+        let count = |pass: bool| f64::from(u8::from(pass));
+        let backward = count(passes.input_grad || passes.weight_grad);
+        let pass_count = 1.0 + count(passes.input_grad) + count(passes.weight_grad);
+        // Forward: the input's and weight's spectra, the output's inverse; the gradients:
+        // `dy`'s spectrum once, and the inverse of each.
+        let spectrum_values = input
+            + weight
+            + output
+            + backward * output
+            + count(passes.input_grad) * input
+            + count(passes.weight_grad) * weight;
         let group_out = out_channels / geometry.groups() as f64;
         CostEstimate {
-            direct: 3.0 * 2.0 * batch * group_in * out_channels * outputs * taps,
-            transforms: self.transform_flop_weight * 2.0 * spectrum_values / bins
+            direct: pass_count * 2.0 * batch * group_in * out_channels * outputs * taps,
+            transforms: self.transform_flop_weight * spectrum_values / bins
                 * 2.5
                 * points
                 * points.log2().max(1.0),
-            products: 3.0 * 8.0 * bins * rows * in_channels * phases * group_out,
-            traffic: 2.0 * self.traffic_per_value * spectrum_values,
+            products: pass_count * 8.0 * bins * rows * in_channels * phases * group_out,
+            traffic: self.traffic_per_value * spectrum_values,
         }
     }
 
@@ -224,7 +299,9 @@ impl CostModel {
         for tile in tiles {
             match TileLayout::new(geometry, tile, &budget) {
                 Ok(layout) => {
-                    let cost = self.layout_cost(geometry, &layout).spectral();
+                    let cost = self
+                        .layout_cost(geometry, &layout, Passes::TRAINING_STEP)
+                        .spectral();
                     if best.is_none_or(|(_, lowest)| cost <= lowest) {
                         best = Some((tile, cost));
                     }
@@ -242,25 +319,52 @@ impl CostModel {
     /// The cost of a training step of `geometry` with the tiles [`CostModel::choose_tile`]
     /// picks.
     pub fn estimate(&self, geometry: &ConvGeometry) -> Result<CostEstimate, GeometryError> {
-        self.step_cost(geometry, self.choose_tile(geometry)?)
+        self.estimate_passes(geometry, Passes::TRAINING_STEP)
     }
 
-    /// The modelled time of the spectral path over that of direct convolution (infinite
-    /// over the [`SpectralBudget`]).
+    /// The cost of `passes` of `geometry` with the tiles [`CostModel::choose_tile`] picks.
+    pub fn estimate_passes(
+        &self,
+        geometry: &ConvGeometry,
+        passes: Passes,
+    ) -> Result<CostEstimate, GeometryError> {
+        let tile = self.choose_tile(geometry)?;
+        let layout = TileLayout::new(geometry, tile, &SpectralBudget::current())?;
+        Ok(self.layout_cost(geometry, &layout, passes))
+    }
+
+    /// The modelled time of the spectral path over that of direct convolution for a training
+    /// step (infinite over the [`SpectralBudget`]).
     pub fn spectral_to_direct_time(&self, geometry: &ConvGeometry) -> f64 {
-        match self.estimate(geometry) {
+        self.spectral_to_direct_time_for(geometry, Passes::TRAINING_STEP)
+    }
+
+    /// [`CostModel::spectral_to_direct_time`] for `passes`.
+    pub fn spectral_to_direct_time_for(&self, geometry: &ConvGeometry, passes: Passes) -> f64 {
+        match self.estimate_passes(geometry, passes) {
             Ok(cost) => {
-                cost.spectral() * self.spectral_flop_scale
-                    / (cost.direct * self.direct_slowdown(geometry))
+                let forward = if passes == Passes::FORWARD {
+                    self.forward_spectral_scale
+                } else {
+                    1.0
+                };
+                cost.spectral() * self.spectral_flop_scale * forward
+                    / (cost.direct * self.direct_slowdown_for(geometry, passes))
             }
             Err(_) => f64::INFINITY,
         }
     }
 
-    /// Whether the spectral path is expected to beat direct convolution on `geometry`: never
-    /// when it exceeds the [`SpectralBudget`] ([`crate::check_budget`]).
+    /// Whether the spectral path is expected to beat direct convolution on a training step
+    /// of `geometry`: never when it exceeds the [`SpectralBudget`] ([`crate::check_budget`]).
     pub fn prefers_fft(&self, geometry: &ConvGeometry) -> bool {
-        crate::check_budget(geometry).is_ok() && self.spectral_to_direct_time(geometry) < 1.0
+        self.prefers_fft_for(geometry, Passes::TRAINING_STEP)
+    }
+
+    /// [`CostModel::prefers_fft`] for `passes`.
+    pub fn prefers_fft_for(&self, geometry: &ConvGeometry, passes: Passes) -> bool {
+        crate::check_budget(geometry).is_ok()
+            && self.spectral_to_direct_time_for(geometry, passes) < 1.0
     }
 }
 
@@ -295,6 +399,11 @@ pub fn choose_tile(geometry: &ConvGeometry) -> Result<[usize; 3], GeometryError>
 /// [`CostModel::prefers_fft`] of the current model.
 pub fn prefers_fft(geometry: &ConvGeometry) -> bool {
     CostModel::current().prefers_fft(geometry)
+}
+
+/// [`CostModel::prefers_fft_for`] of the current model.
+pub fn prefers_fft_for(geometry: &ConvGeometry, passes: Passes) -> bool {
+    CostModel::current().prefers_fft_for(geometry, passes)
 }
 
 #[cfg(test)]
@@ -394,26 +503,72 @@ mod tests {
         (512, 7, 3, 1, 1, 1.04),
     ];
 
-    /// `Auto` (FFT where the default model [`CostModel::prefers_fft`]) runs at least 0.9x as fast as the faster of the two
-    /// at every measured grid point.
+    /// Forward-pass speedups (direct time / FFT time) on Flex, batch 16, "same" padding, one
+    /// run of `cargo bench --bench conv --
+    /// '^flex/forward/n16_c(64_f64_(28x28|64x64|128x128)_k(3|5|7|15)(_s2|_g64)?|16_f16_(28x28|64x64|128x128)_k(3|7|15)|128_f128_16x16|256_f256|512_f512)'`
+    /// (after the kernels' matrix products): as [`MEASURED`].
+    const MEASURED_FORWARD: [(usize, usize, usize, usize, usize, f64); 31] = [
+        (16, 28, 3, 1, 1, 1.49),
+        (16, 28, 7, 1, 1, 3.86),
+        (16, 28, 15, 1, 1, 10.60),
+        (16, 64, 3, 1, 1, 2.44),
+        (16, 64, 7, 1, 1, 6.43),
+        (16, 64, 15, 1, 1, 22.51),
+        (16, 128, 3, 1, 1, 2.17),
+        (16, 128, 7, 1, 1, 5.33),
+        (16, 128, 15, 1, 1, 19.12),
+        (64, 28, 3, 1, 1, 1.68),
+        (64, 28, 5, 1, 1, 3.00),
+        (64, 28, 7, 1, 1, 5.21),
+        (64, 28, 15, 1, 1, 8.52),
+        (64, 64, 3, 1, 1, 1.67),
+        (64, 64, 5, 1, 1, 2.86),
+        (64, 64, 7, 1, 1, 5.27),
+        (64, 64, 15, 1, 1, 14.91),
+        (64, 128, 3, 1, 1, 1.66),
+        (64, 128, 5, 1, 1, 3.46),
+        (64, 128, 7, 1, 1, 5.54),
+        (64, 128, 15, 1, 1, 15.16),
+        (64, 64, 3, 2, 1, 0.78),
+        (64, 64, 3, 1, 64, 0.19),
+        (64, 64, 5, 2, 1, 1.09),
+        (64, 64, 5, 1, 64, 0.40),
+        (64, 64, 7, 2, 1, 1.89),
+        (64, 64, 7, 1, 64, 0.76),
+        (128, 16, 3, 1, 1, 0.90),
+        (256, 14, 3, 1, 1, 1.16),
+        (256, 8, 3, 1, 1, 0.62),
+        (512, 7, 3, 1, 1, 0.66),
+    ];
+
+    /// `Auto` (FFT where the default model [`CostModel::prefers_fft_for`] the passes) runs at
+    /// least 0.9x as fast as the faster of the two at every measured grid point, training
+    /// steps and forward passes alone.
     #[test]
     fn auto_is_within_ten_percent_of_the_faster_on_the_measured_grid() {
         let mut misses = Vec::new();
-        for (channels, image, kernel, stride, groups, speedup) in MEASURED {
-            let fft =
-                CostModel::DEFAULT.prefers_fft(&layer(channels, image, kernel, stride, groups));
-            // Auto's time over the faster one's.
-            let relative_speed = if fft {
-                speedup.min(1.0)
-            } else {
-                (1.0 / speedup).min(1.0)
-            };
-            if relative_speed < 0.9 {
-                misses.push(format!(
-                    "{channels}ch {image}x{image} k{kernel} stride {stride} groups {groups}: \
-                     Auto picks {} at {relative_speed:.2}x of the faster (speedup {speedup})",
-                    if fft { "FFT" } else { "direct" }
-                ));
+        let grids = [
+            (MEASURED.as_slice(), Passes::TRAINING_STEP),
+            (MEASURED_FORWARD.as_slice(), Passes::FORWARD),
+        ];
+        for (grid, passes) in grids {
+            for &(channels, image, kernel, stride, groups, speedup) in grid {
+                let geometry = layer(channels, image, kernel, stride, groups);
+                let fft = CostModel::DEFAULT.prefers_fft_for(&geometry, passes);
+                // Auto's time over the faster one's.
+                let relative_speed = if fft {
+                    speedup.min(1.0)
+                } else {
+                    (1.0 / speedup).min(1.0)
+                };
+                if relative_speed < 0.9 {
+                    misses.push(format!(
+                        "{passes:?} {channels}ch {image}x{image} k{kernel} stride {stride} \
+                         groups {groups}: Auto picks {} at {relative_speed:.2}x of the faster \
+                         (speedup {speedup})",
+                        if fft { "FFT" } else { "direct" }
+                    ));
+                }
             }
         }
         assert!(misses.is_empty(), "{misses:#?}");
