@@ -18,9 +18,10 @@ use crate::ops::BackwardMemory;
 pub enum ConvAlgorithm {
     /// The cheaper of the two for the geometry and the passes of each call (a training step,
     /// or the forward pass alone where autodiff tracks neither the input nor the weight): on
-    /// Flex by [`prefers_fft_for`], the cost model calibrated there; on NdArray, whose direct convolution is far slower, always
-    /// the FFT; on CubeCL devices (wgpu), the FFT for kernels of 25 taps (5x5, 3x3x3) or more
-    /// (81 where whole images are transformed), as measured on an H100.
+    /// Flex by [`prefers_fft_for`], the cost model calibrated there; on NdArray, whose direct
+    /// convolution is far slower, always the FFT; on CubeCL devices (wgpu), the FFT for
+    /// kernels of 25 taps (5x5, 3x3x3) or more (81 where whole images are transformed), as
+    /// measured on an H100 (training steps; inference there is not measured apart).
     Auto,
     /// Always the frequency domain ([`crate::fft_conv2d`]).
     Fft,
@@ -46,7 +47,8 @@ pub use fftconv_kernels::cost::{Passes, prefers_fft, prefers_fft_for};
 ///   kernels 3, 5, 7 and 15 on 128x128 (kernel 3 on 64x64, the first geometry timed, read a
 ///   tie and is left to direct); 3-D, N4 32->32 on 32^3, 3.3x, 8.2x and 20x at kernels 3, 5
 ///   and 7. The whole-image path was slower than direct up to kernel 7 and 5x faster at 15.
-/// - Otherwise (Flex): by [`prefers_fft_for`], the cost model calibrated on Flex.
+/// - Otherwise (Flex): by [`prefers_fft_for`], the cost model calibrated on Flex, the only
+///   rule here that tells `passes` apart.
 pub(crate) fn fft_pays(device: &Device, geometry: &ConvGeometry, passes: Passes) -> bool {
     match device.clone().without_autodiff().as_dispatch() {
         #[cfg(feature = "ndarray")]

@@ -18,8 +18,9 @@ use crate::cost::CostModel;
 use crate::fft::{FftPlan, Scalar, count_transforms};
 use crate::memory::{self, DisjointWrites};
 
-/// Real values one block of kernels works on at most (its staged spectra or products, all
-/// polyphase components): 128 KiB in f32, within a core's L2.
+/// Real values one block of kernels works on at most (its staged spectra, all polyphase
+/// components; the product values its taps are read from): 128 KiB in f32, within a core's
+/// L2.
 const BLOCK_VALUES: usize = 32 * 1024;
 
 /// Kernels of a block: as many as [`BLOCK_VALUES`] allows for `2 * bins * phases` reals each,
@@ -59,9 +60,10 @@ impl<'a, T: Scalar> KernelDft<'a, T> {
     /// real GEMMs against those of the transforms of every kernel and component, which skip
     /// the rows and lines outside the corner (weighted by the cost model's
     /// `transform_flop_weight`), each side with the cost of reading the maps off the plan
-    /// counted once. Measured (`stages` bench, Flex, 64 -> 64 channels, 64x64): the products take the 3x3
-    /// kernels' spectra from 1.6 to 1.0 ms, where the 7x7 ones' (24 x 72 transforms, 888 bins)
-    /// took 6.3 ms by transforms and 9.2 by products, as this count says.
+    /// counted once. Measured (`stages` bench, Flex, 64 -> 64 channels, 64x64): the products
+    /// take the 3x3 kernels' spectra from 1.6 to 1.0 ms, where the 7x7 ones' (24 x 72
+    /// transforms, 888 bins) took 6.3 ms by transforms and 9.2 by products, as this count
+    /// says.
     pub(crate) fn pays(&self, kernels: usize) -> bool {
         let weight = CostModel::current().transform_flop_weight;
         let fft = |n: usize| {
