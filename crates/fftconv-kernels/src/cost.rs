@@ -445,8 +445,11 @@ mod tests {
 
     /// Training-step speedups (direct time / FFT time) of the whole Flex grid, batch 16,
     /// "same" padding, from one run of `cargo bench --bench conv -- 'flex/train_step/'`
-    /// (`benches/REPORT.md`): (channels, image, kernel, stride, groups, speedup).
-    const MEASURED: [(usize, usize, usize, usize, usize, f64); 46] = [
+    /// (`benches/REPORT.md`).
+    /// A measured layer: (channels, image, kernel, stride, groups, speedup).
+    type Measured = (usize, usize, usize, usize, usize, f64);
+
+    const MEASURED: [Measured; 46] = [
         (16, 28, 3, 1, 1, 2.05),
         (16, 28, 5, 1, 1, 2.55),
         (16, 28, 7, 1, 1, 4.27),
@@ -507,7 +510,7 @@ mod tests {
     /// run of `cargo bench --bench conv --
     /// '^flex/forward/n16_c(64_f64_(28x28|64x64|128x128)_k(3|5|7|15)(_s2|_g64)?|16_f16_(28x28|64x64|128x128)_k(3|7|15)|128_f128_16x16|256_f256|512_f512)'`
     /// (after the kernels' matrix products): as [`MEASURED`].
-    const MEASURED_FORWARD: [(usize, usize, usize, usize, usize, f64); 31] = [
+    const MEASURED_FORWARD: [Measured; 31] = [
         (16, 28, 3, 1, 1, 1.49),
         (16, 28, 7, 1, 1, 3.86),
         (16, 28, 15, 1, 1, 10.60),

@@ -29,6 +29,11 @@ fn block_kernels(bins: usize, phases: usize) -> usize {
     (BLOCK_VALUES / (2 * bins * phases).max(1)).max(1)
 }
 
+/// The offsets in a transform image of one polyphase component's taps.
+fn place_offsets(component: &[(usize, usize)]) -> Vec<usize> {
+    component.iter().map(|&(_, place)| place).collect()
+}
+
 /// The linear maps of one geometry's kernels: for each polyphase component, its taps as
 /// `(tap, place)` (the tap's index in a kernel, its offset in a transform image); `corner`,
 /// the extent of leading axes they occupy.
@@ -102,10 +107,11 @@ impl<'a, T: Scalar> KernelDft<'a, T> {
         let maps: Vec<Vec<T>> = self
             .tap_places
             .iter()
-            .map(|places| {
-                let places: Vec<usize> = places.iter().map(|&(_, place)| place).collect();
-                let spectra = self.plan.impulse_spectra(&places, self.corner);
-                let n = places.len();
+            .map(|component| {
+                let spectra = self
+                    .plan
+                    .impulse_spectra(&place_offsets(component), self.corner);
+                let n = component.len();
                 let mut map = vec![T::default(); 2 * bins * n];
                 for (j, spectrum) in spectra.chunks_exact(bins).enumerate() {
                     for (bin, value) in spectrum.iter().enumerate() {
@@ -181,13 +187,17 @@ impl<'a, T: Scalar> KernelDft<'a, T> {
         let kernels = out.len() / self.taps;
         let count = kernels * phases;
         assert_eq!(product.len(), bins * count, "product spectra length");
-        // Per component, `[2 bins][taps of the component]`.
+        // Per component, `[2 bins][taps of the component]`, times `scale`.
         let maps: Vec<Vec<T>> = self
             .tap_places
             .iter()
-            .map(|places| {
-                let places: Vec<usize> = places.iter().map(|&(_, place)| place).collect();
-                self.plan.unit_responses(&places, self.corner)
+            .map(|component| {
+                // `scale` applied once to the map rather than to every tap it gives.
+                let mut map = self
+                    .plan
+                    .unit_responses(&place_offsets(component), self.corner);
+                map.iter_mut().for_each(|value| *value = *value * scale);
+                map
             })
             .collect();
         // The real and imaginary parts of every product value, interleaved.
@@ -216,7 +226,7 @@ impl<'a, T: Scalar> KernelDft<'a, T> {
                         out.chunks_exact_mut(self.taps).zip(taps.chunks_exact(n))
                     {
                         for (&(tap, _), &value) in places.iter().zip(values) {
-                            kernel[tap] = value * scale;
+                            kernel[tap] = value;
                         }
                     }
                 }
