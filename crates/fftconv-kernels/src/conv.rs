@@ -26,6 +26,7 @@ use crate::budget::SpectralBudget;
 use crate::fft::{FftPlan, Scalar};
 use crate::geometry::{ConvGeometry, GeometryError, PhaseSource, SourceRun, check_len};
 use crate::kernel_dft::KernelDft;
+use crate::matmul::{Operand, matmul};
 use crate::memory;
 use crate::tiling::TileLayout;
 
@@ -126,6 +127,10 @@ impl MatrixLayout {
             group_offset,
         }
     }
+
+    fn strides(&self) -> [usize; 2] {
+        [self.row_stride, self.col_stride]
+    }
 }
 
 impl BinGemm {
@@ -149,7 +154,8 @@ impl BinGemm {
             bins.checked_mul(rhs_bin),
             "right spectrum length"
         );
-        // The precondition of the unsafe products below, for every bin and group at once.
+        // Every bin's and group's matrices inside their bins, checked once with the layer's
+        // numbers in the message (each product checks its own again).
         assert!(
             self.fits(dst_bin, &self.dst, self.m, self.n)
                 && self.fits(lhs_bin, &self.lhs, self.m, self.k)
@@ -169,7 +175,6 @@ impl BinGemm {
             "groups tile the bin"
         );
         let mut dst = memory::reused::<Complex<T>>(bins * dst_bin);
-        let one = Complex::new(T::one(), T::zero());
         let small = self.m * self.n * self.k < SMALL_PRODUCT;
         let panel = RHS_PANEL_ROW_BYTES / std::mem::size_of::<Complex<T>>();
         let panels = !small && self.m <= PANELS_UP_TO_ROWS && self.n > panel;
@@ -188,40 +193,22 @@ impl BinGemm {
                     for first in (0..self.n).step_by(panel_width) {
                         let width = panel_width.min(self.n - first);
                         let rhs_start = g * self.rhs.group_offset + first * self.rhs.col_stride;
-                        let (rhs_ptr, rhs_layout) = if copy_panels {
+                        let (rhs_values, rhs_layout) = if copy_panels {
                             self.copy_panel(&rhs_k[rhs_start..], width, panel);
-                            (panel.as_ptr(), MatrixLayout::new(width, 1, 0))
+                            (&panel[..], MatrixLayout::new(width, 1, 0))
                         } else {
-                            (rhs_k[rhs_start..].as_ptr(), self.rhs)
+                            (&rhs_k[rhs_start..], self.rhs)
                         };
-                        // SAFETY: every group's `m x k`, `k x n` and `m x n` matrices lie
-                        // inside one bin's slices (asserted above), and a panel's `k x width`
-                        // in `panel`; the destination is exclusively borrowed.
-                        unsafe {
-                            gemm::gemm(
-                                self.m,
-                                width,
-                                self.k,
-                                dst_k
-                                    .as_mut_ptr()
-                                    .add(g * self.dst.group_offset + first * self.dst.col_stride),
-                                self.dst.col_stride as isize,
-                                self.dst.row_stride as isize,
-                                false,
-                                lhs_k.as_ptr().add(g * self.lhs.group_offset),
-                                self.lhs.col_stride as isize,
-                                self.lhs.row_stride as isize,
-                                rhs_ptr,
-                                rhs_layout.col_stride as isize,
-                                rhs_layout.row_stride as isize,
-                                Complex::default(),
-                                one,
-                                false,
-                                self.conj_lhs,
-                                self.conj_rhs,
-                                gemm::Parallelism::None,
-                            );
-                        }
+                        let dst_start = g * self.dst.group_offset + first * self.dst.col_stride;
+                        matmul(
+                            [self.m, width, self.k],
+                            (&mut dst_k[dst_start..], self.dst.strides()),
+                            Operand::new(&lhs_k[g * self.lhs.group_offset..], self.lhs.strides())
+                                .conjugated(self.conj_lhs),
+                            Operand::new(rhs_values, rhs_layout.strides())
+                                .conjugated(self.conj_rhs),
+                            false,
+                        );
                     }
                 }
             });

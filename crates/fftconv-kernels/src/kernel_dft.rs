@@ -16,6 +16,7 @@ use rayon::prelude::*;
 
 use crate::cost::CostModel;
 use crate::fft::{FftPlan, Scalar, count_transforms};
+use crate::matmul::{Operand, matmul};
 use crate::memory::{self, DisjointWrites};
 
 /// Real values one block of kernels works on at most (its staged spectra, all polyphase
@@ -152,9 +153,9 @@ impl<'a, T: Scalar> KernelDft<'a, T> {
                     // `[2 bins][width]` = map `[2 bins][n]` x taps^T `[n][width]`.
                     matmul(
                         [2 * bins, width, n],
-                        &mut staged[..2 * bins * width],
-                        (map, [n, 1]),
-                        (taps, [1, n]),
+                        (&mut staged[..2 * bins * width], [width, 1]),
+                        Operand::new(map, [n, 1]),
+                        Operand::new(taps, [1, n]),
                         false,
                     );
                 }
@@ -187,9 +188,21 @@ impl<'a, T: Scalar> KernelDft<'a, T> {
         let kernels = out.len() / self.taps;
         let count = kernels * phases;
         assert_eq!(product.len(), bins * count, "product spectra length");
-        // Per component, `[2 bins][taps of the component]`, times `scale`.
-        let maps: Vec<Vec<T>> = self
-            .tap_places
+        let maps = self.tap_maps(scale);
+        let block = block_kernels(bins, phases);
+        out.par_chunks_mut(block * self.taps)
+            .enumerate()
+            .for_each_init(Vec::new, |scratch, (b, out)| {
+                let first = &product[b * block * phases..];
+                self.taps_of_block(&maps, first, count, out, scratch);
+            });
+        count_transforms(0, count);
+    }
+
+    /// Per polyphase component, the map from a product spectrum to the component's taps times
+    /// `scale`: `[2 bins][taps of the component]`, real parts, then imaginary parts.
+    pub(crate) fn tap_maps(&self, scale: T) -> Vec<Vec<T>> {
+        self.tap_places
             .iter()
             .map(|component| {
                 // `scale` applied once to the map rather than to every tap it gives.
@@ -199,88 +212,43 @@ impl<'a, T: Scalar> KernelDft<'a, T> {
                 map.iter_mut().for_each(|value| *value = *value * scale);
                 map
             })
-            .collect();
+            .collect()
+    }
+
+    /// The taps (into `out`, `taps` values per kernel) of the kernels whose product spectra
+    /// start at `product`'s first value, a bin `bin_stride` values after the one before (the
+    /// images of one kernel side by side); `maps` from [`KernelDft::tap_maps`].
+    pub(crate) fn taps_of_block(
+        &self,
+        maps: &[Vec<T>],
+        product: &[Complex<T>],
+        bin_stride: usize,
+        out: &mut [T],
+        scratch: &mut Vec<T>,
+    ) {
+        let (bins, phases) = (self.plan.bins(), self.tap_places.len());
+        let width = out.len() / self.taps;
         // The real and imaginary parts of every product value, interleaved.
         let reals: &[T] = bytemuck::cast_slice(product);
-        let block = block_kernels(bins, phases);
-        out.par_chunks_mut(block * self.taps)
-            .enumerate()
-            .for_each_init(Vec::new, |taps, (b, out)| {
-                let width = out.len() / self.taps;
-                for (phase, (places, map)) in self.tap_places.iter().zip(&maps).enumerate() {
-                    let n = places.len();
-                    taps.resize(width * n, T::default());
-                    // `[width][n]` = re `[width][bins]` x map re `[bins][n]` + the same of
-                    // the imaginary parts, read where the product holds them.
-                    let start = 2 * (b * block * phases + phase);
-                    for part in [0, 1] {
-                        matmul(
-                            [width, n, bins],
-                            taps,
-                            (&reals[start + part..], [2 * phases, 2 * count]),
-                            (&map[part * bins * n..], [n, 1]),
-                            part == 1,
-                        );
-                    }
-                    for (kernel, values) in
-                        out.chunks_exact_mut(self.taps).zip(taps.chunks_exact(n))
-                    {
-                        for (&(tap, _), &value) in places.iter().zip(values) {
-                            kernel[tap] = value;
-                        }
-                    }
+        for (phase, (places, map)) in self.tap_places.iter().zip(maps).enumerate() {
+            let n = places.len();
+            scratch.resize(width * n, T::default());
+            // `[width][n]` = re `[width][bins]` x map re `[bins][n]` + the same of the
+            // imaginary parts, read where the product holds them.
+            for part in [0, 1] {
+                matmul(
+                    [width, n, bins],
+                    (scratch, [n, 1]),
+                    Operand::new(&reals[2 * phase + part..], [2 * phases, 2 * bin_stride]),
+                    Operand::new(&map[part * bins * n..], [n, 1]),
+                    part == 1,
+                );
+            }
+            for (kernel, values) in out.chunks_exact_mut(self.taps).zip(scratch.chunks_exact(n)) {
+                for (&(tap, _), &value) in places.iter().zip(values) {
+                    kernel[tap] = value;
                 }
-            });
-        count_transforms(0, count);
-    }
-}
-
-/// `dst = lhs rhs`, or `dst += lhs rhs` when `accumulate`, for `[m, n, k]`: `dst` row-major
-/// `m x n`, `lhs` an `m x k` and `rhs` a `k x n` matrix given with their `[row, column]`
-/// strides. Panics unless every element lies inside its slice.
-fn matmul<T: Scalar>(
-    [m, n, k]: [usize; 3],
-    dst: &mut [T],
-    (lhs, [lhs_rs, lhs_cs]): (&[T], [usize; 2]),
-    (rhs, [rhs_rs, rhs_cs]): (&[T], [usize; 2]),
-    accumulate: bool,
-) {
-    let last = |rows: usize, cols: usize, rs: usize, cs: usize| {
-        (rows > 0 && cols > 0).then(|| (rows - 1) * rs + (cols - 1) * cs)
-    };
-    let inside = |len: usize, last: Option<usize>| last.is_none_or(|last| last < len);
-    assert!(
-        dst.len() >= m * n
-            && inside(lhs.len(), last(m, k, lhs_rs, lhs_cs))
-            && inside(rhs.len(), last(k, n, rhs_rs, rhs_cs)),
-        "a {m}x{k} by {k}x{n} product outside its buffers"
-    );
-    if m == 0 || n == 0 {
-        return;
-    }
-    // SAFETY: every element of the three matrices lies inside its slice (asserted above), and
-    // `dst` is exclusively borrowed.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            lhs.as_ptr(),
-            lhs_cs as isize,
-            lhs_rs as isize,
-            rhs.as_ptr(),
-            rhs_cs as isize,
-            rhs_rs as isize,
-            T::one(),
-            T::one(),
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
+            }
+        }
     }
 }

@@ -31,6 +31,7 @@ pub mod cost;
 mod fft;
 mod geometry;
 mod kernel_dft;
+mod matmul;
 mod memory;
 mod real_rows;
 mod tiling;

@@ -1,0 +1,94 @@
+//! The crate's one call into `gemm`, behind a check that every element of the three matrices
+//! lies inside its slice: the per-bin complex products, the kernels' real maps and the weight
+//! gradient's blocks all go through it, so no layout can make the unsafe product read or write
+//! out of bounds.
+
+use rustfft::num_traits::One;
+
+/// A matrix operand of [`matmul`]: its values from its first element on, its `[row, column]`
+/// strides in elements, and whether to conjugate it (complex values only).
+#[derive(Clone, Copy)]
+pub(crate) struct Operand<'a, E> {
+    values: &'a [E],
+    strides: [usize; 2],
+    conj: bool,
+}
+
+impl<'a, E> Operand<'a, E> {
+    pub(crate) fn new(values: &'a [E], strides: [usize; 2]) -> Self {
+        Self {
+            values,
+            strides,
+            conj: false,
+        }
+    }
+
+    /// The same operand, conjugated when `conj`.
+    pub(crate) fn conjugated(self, conj: bool) -> Self {
+        Self { conj, ..self }
+    }
+}
+
+/// Whether the `rows x cols` matrix at `[row, column]` strides lies in `len` elements: strides
+/// are non-negative, so its last element is the farthest. Overflowing arithmetic, or a stride
+/// beyond `isize` (`gemm`'s), does not fit.
+pub(crate) fn fits(len: usize, [rows, cols]: [usize; 2], [row, col]: [usize; 2]) -> bool {
+    if rows == 0 || cols == 0 {
+        return true;
+    }
+    if isize::try_from(row.max(col)).is_err() {
+        return false;
+    }
+    let last = (rows - 1)
+        .checked_mul(row)
+        .zip((cols - 1).checked_mul(col))
+        .and_then(|(a, b)| a.checked_add(b));
+    last.is_some_and(|last| last < len)
+}
+
+/// `dst = lhs rhs`, or `dst += lhs rhs` when `accumulate`, for `[m, n, k]`: `dst` an `m x n`
+/// matrix at `[row, column]` strides, `lhs` `m x k`, `rhs` `k x n`. One thread. Panics unless
+/// every element of the three lies inside its slice.
+pub(crate) fn matmul<E: Copy + One + 'static>(
+    [m, n, k]: [usize; 3],
+    (dst, dst_strides): (&mut [E], [usize; 2]),
+    lhs: Operand<'_, E>,
+    rhs: Operand<'_, E>,
+    accumulate: bool,
+) {
+    assert!(
+        fits(dst.len(), [m, n], dst_strides)
+            && fits(lhs.values.len(), [m, k], lhs.strides)
+            && fits(rhs.values.len(), [k, n], rhs.strides),
+        "a {m}x{k} by {k}x{n} product outside its buffers"
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    let stride = |s: usize| s as isize;
+    // SAFETY: every element of the three matrices lies inside its slice (asserted above; with
+    // `k` 0 nothing is read), `dst` is exclusively borrowed, and one thread writes it.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            stride(dst_strides[1]),
+            stride(dst_strides[0]),
+            accumulate,
+            lhs.values.as_ptr(),
+            stride(lhs.strides[1]),
+            stride(lhs.strides[0]),
+            rhs.values.as_ptr(),
+            stride(rhs.strides[1]),
+            stride(rhs.strides[0]),
+            E::one(),
+            E::one(),
+            false,
+            lhs.conj,
+            rhs.conj,
+            gemm::Parallelism::None,
+        );
+    }
+}
