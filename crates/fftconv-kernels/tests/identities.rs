@@ -36,7 +36,8 @@ fn forced_tiles_match_the_definition() {
 
 /// Wide channel groups: per-bin products large enough for `gemm` (2048 multiply-adds per
 /// group and bin or more; the small random geometries above mostly take the plain loops for
-/// small products), strided, dilated and grouped.
+/// small products), strided, dilated and grouped; and a deep layer's thin products (two rows
+/// per bin, more than 64 channels: multiplied in panels of columns).
 #[test]
 fn wide_channel_groups_match_the_definition() {
     let mut rng = Sampler::new(0x91de);
@@ -64,6 +65,14 @@ fn wide_channel_groups_match_the_definition() {
             [(0, 1), (2, 1)],
             [2, 1],
             2,
+        ),
+        (
+            [2, 80, 5, 6],
+            [72, 80, 3, 3],
+            [1, 1],
+            [(1, 1), (1, 1)],
+            [1, 1],
+            1,
         ),
     ];
     for (x, w, stride, padding, dilation, groups) in geometries {
