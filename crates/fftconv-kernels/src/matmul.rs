@@ -92,3 +92,52 @@ pub(crate) fn matmul<E: Copy + One + 'static>(
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use num_complex::Complex;
+
+    /// A product at transposed and conjugated strides, accumulated onto its destination.
+    #[test]
+    fn strided_conjugated_products_accumulate() {
+        let c = |re: f64, im: f64| Complex::new(re, im);
+        // lhs [[1+i, 2], [0, -i]] stored by columns; rhs [[1, i], [2, 1]] stored by rows.
+        let lhs = [c(1.0, 1.0), c(0.0, 0.0), c(2.0, 0.0), c(0.0, -1.0)];
+        let rhs = [c(1.0, 0.0), c(0.0, 1.0), c(2.0, 0.0), c(1.0, 0.0)];
+        let mut dst = [c(1.0, 0.0); 4];
+        matmul(
+            [2, 2, 2],
+            (&mut dst, [2, 1]),
+            Operand::new(&lhs, [1, 2]).conjugated(true),
+            Operand::new(&rhs, [2, 1]),
+            true,
+        );
+        // conj(lhs) = [[1-i, 2], [0, i]]; conj(lhs) rhs = [[5-i, 3+i], [2i, i]].
+        assert_eq!(dst, [c(6.0, -1.0), c(4.0, 1.0), c(1.0, 2.0), c(1.0, 1.0)]);
+    }
+
+    #[test]
+    #[should_panic(expected = "a 2x2 by 2x3 product outside its buffers")]
+    fn a_matrix_past_its_slice_is_refused() {
+        let mut dst = [0.0f32; 6];
+        matmul(
+            [2, 3, 2],
+            (&mut dst, [3, 1]),
+            Operand::new(&[0.0; 4], [2, 1]),
+            Operand::new(&[0.0; 5], [3, 1]),
+            false,
+        );
+    }
+
+    /// A stride beyond `isize` would turn negative in `gemm`; a stride whose offsets wrap
+    /// would address memory before the slice.
+    #[test]
+    fn strides_beyond_isize_or_wrapping_do_not_fit() {
+        assert!(fits(4, [2, 2], [2, 1]));
+        assert!(!fits(4, [2, 2], [usize::MAX / 2 + 1, 1]));
+        assert!(!fits(4, [1, 2], [1, usize::MAX]));
+        assert!(!fits(usize::MAX, [4, 1], [isize::MAX as usize, 1]));
+        assert!(fits(0, [0, 5], [7, 7]), "an empty matrix fits anywhere");
+    }
+}
