@@ -495,21 +495,22 @@ mod tests {
         (64, 64, 7, 1, 64, 2.69),
         (64, 64, 5, 2, 1, 2.26),
         (64, 64, 5, 1, 64, 1.83),
-        // The deep layers of a ResNet, after the kernels' matrix products (`kernel_dft.rs`):
-        // `cargo bench --bench conv --
-        // '^flex/train_step/n16_c(128_f128_16x16|256_f256_14x14|256_f256_8x8|512_f512_7x7)_k3/'`,
-        // the second of two runs (before them 0.66x-0.73x at 512 and 256 channels on 7x7 and
-        // 8x8, where this model picked the FFT too).
-        (128, 16, 3, 1, 1, 1.62),
-        (256, 14, 3, 1, 1, 2.18),
-        (256, 8, 3, 1, 1, 1.19),
-        (512, 7, 3, 1, 1, 1.04),
+        // The deep layers of a ResNet, after the kernels' matrix products (`kernel_dft.rs`)
+        // and the thin products' panels: `cargo bench --bench conv --
+        // '^flex/(train_step|forward)/n16_c(128_f128_16x16|256_f256_14x14|256_f256_8x8|512_f512_7x7)_k3/'`,
+        // the second of two runs (before the matrix products 0.66x-0.73x at 512 and 256
+        // channels on 7x7 and 8x8, where this model picked the FFT too).
+        (128, 16, 3, 1, 1, 2.34),
+        (256, 14, 3, 1, 1, 2.66),
+        (256, 8, 3, 1, 1, 1.22),
+        (512, 7, 3, 1, 1, 1.42),
     ];
 
     /// Forward-pass speedups (direct time / FFT time) on Flex, batch 16, "same" padding, one
     /// run of `cargo bench --bench conv --
     /// '^flex/forward/n16_c(64_f64_(28x28|64x64|128x128)_k(3|5|7|15)(_s2|_g64)?|16_f16_(28x28|64x64|128x128)_k(3|7|15)|128_f128_16x16|256_f256|512_f512)'`
-    /// (after the kernels' matrix products): as [`MEASURED`].
+    /// (after the kernels' matrix products; the deep layers from the run of [`MEASURED`]'s,
+    /// after the thin products' panels): as [`MEASURED`].
     const MEASURED_FORWARD: [Measured; 31] = [
         (16, 28, 3, 1, 1, 1.49),
         (16, 28, 7, 1, 1, 3.86),
@@ -538,10 +539,10 @@ mod tests {
         (64, 64, 5, 1, 64, 0.40),
         (64, 64, 7, 2, 1, 1.89),
         (64, 64, 7, 1, 64, 0.76),
-        (128, 16, 3, 1, 1, 0.90),
-        (256, 14, 3, 1, 1, 1.16),
-        (256, 8, 3, 1, 1, 0.62),
-        (512, 7, 3, 1, 1, 0.66),
+        (128, 16, 3, 1, 1, 1.03),
+        (256, 14, 3, 1, 1, 1.37),
+        (256, 8, 3, 1, 1, 0.64),
+        (512, 7, 3, 1, 1, 0.78),
     ];
 
     /// `Auto` (FFT where the default model [`CostModel::prefers_fft_for`] the passes) runs at
