@@ -128,6 +128,7 @@ impl MatrixLayout {
         }
     }
 
+    /// `[row, column]` strides, as [`matmul`] takes them.
     fn strides(&self) -> [usize; 2] {
         [self.row_stride, self.col_stride]
     }
@@ -176,9 +177,9 @@ impl BinGemm {
         );
         let mut dst = memory::reused::<Complex<T>>(bins * dst_bin);
         let small = self.m * self.n * self.k < SMALL_PRODUCT;
-        let panel = RHS_PANEL_ROW_BYTES / std::mem::size_of::<Complex<T>>();
-        let panels = !small && self.m <= PANELS_UP_TO_ROWS && self.n > panel;
-        let panel_width = if panels { panel } else { self.n.max(1) };
+        let panel_columns = RHS_PANEL_ROW_BYTES / size_of::<Complex<T>>();
+        let panels = !small && self.m <= PANELS_UP_TO_ROWS && self.n > panel_columns;
+        let panel_width = if panels { panel_columns } else { self.n.max(1) };
         let copy_panels = panels && self.rhs.col_stride == 1;
         dst.par_chunks_mut(dst_bin)
             .enumerate()
@@ -268,20 +269,10 @@ impl BinGemm {
         }
     }
 
-    /// Whether the `rows x cols` matrices of every group, at `layout`, lie in `len` elements:
-    /// strides and offsets are non-negative, so the last element of the last group is the
-    /// farthest. Overflowing arithmetic does not fit.
+    /// Whether the `rows x cols` matrices of every group, at `layout`, lie in `len` elements.
     fn fits(&self, len: usize, layout: &MatrixLayout, rows: usize, cols: usize) -> bool {
-        if rows == 0 || cols == 0 || self.groups == 0 {
-            return true;
-        }
-        let last = (self.groups - 1)
-            .checked_mul(layout.group_offset)
-            .zip((rows - 1).checked_mul(layout.row_stride))
-            .and_then(|(group, row)| group.checked_add(row))
-            .zip((cols - 1).checked_mul(layout.col_stride))
-            .and_then(|(start, col)| start.checked_add(col));
-        last.is_some_and(|last| last < len)
+        let strides = [layout.group_offset, layout.row_stride, layout.col_stride];
+        crate::matmul::fits(len, [self.groups, rows, cols], strides)
     }
 }
 

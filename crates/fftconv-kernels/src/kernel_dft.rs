@@ -188,21 +188,9 @@ impl<'a, T: Scalar> KernelDft<'a, T> {
         let kernels = out.len() / self.taps;
         let count = kernels * phases;
         assert_eq!(product.len(), bins * count, "product spectra length");
-        let maps = self.tap_maps(scale);
-        let block = block_kernels(bins, phases);
-        out.par_chunks_mut(block * self.taps)
-            .enumerate()
-            .for_each_init(Vec::new, |scratch, (b, out)| {
-                let first = &product[b * block * phases..];
-                self.taps_of_block(&maps, first, count, out, scratch);
-            });
-        count_transforms(0, count);
-    }
-
-    /// Per polyphase component, the map from a product spectrum to the component's taps times
-    /// `scale`: `[2 bins][taps of the component]`, real parts, then imaginary parts.
-    pub(crate) fn tap_maps(&self, scale: T) -> Vec<Vec<T>> {
-        self.tap_places
+        // Per component, `[2 bins][taps of the component]`, times `scale`.
+        let maps: Vec<Vec<T>> = self
+            .tap_places
             .iter()
             .map(|component| {
                 // `scale` applied once to the map rather than to every tap it gives.
@@ -212,43 +200,38 @@ impl<'a, T: Scalar> KernelDft<'a, T> {
                 map.iter_mut().for_each(|value| *value = *value * scale);
                 map
             })
-            .collect()
-    }
-
-    /// The taps (into `out`, `taps` values per kernel) of the kernels whose product spectra
-    /// start at `product`'s first value, a bin `bin_stride` values after the one before (the
-    /// images of one kernel side by side); `maps` from [`KernelDft::tap_maps`].
-    pub(crate) fn taps_of_block(
-        &self,
-        maps: &[Vec<T>],
-        product: &[Complex<T>],
-        bin_stride: usize,
-        out: &mut [T],
-        scratch: &mut Vec<T>,
-    ) {
-        let (bins, phases) = (self.plan.bins(), self.tap_places.len());
-        let width = out.len() / self.taps;
+            .collect();
         // The real and imaginary parts of every product value, interleaved.
         let reals: &[T] = bytemuck::cast_slice(product);
-        for (phase, (places, map)) in self.tap_places.iter().zip(maps).enumerate() {
-            let n = places.len();
-            scratch.resize(width * n, T::default());
-            // `[width][n]` = re `[width][bins]` x map re `[bins][n]` + the same of the
-            // imaginary parts, read where the product holds them.
-            for part in [0, 1] {
-                matmul(
-                    [width, n, bins],
-                    (scratch, [n, 1]),
-                    Operand::new(&reals[2 * phase + part..], [2 * phases, 2 * bin_stride]),
-                    Operand::new(&map[part * bins * n..], [n, 1]),
-                    part == 1,
-                );
-            }
-            for (kernel, values) in out.chunks_exact_mut(self.taps).zip(scratch.chunks_exact(n)) {
-                for (&(tap, _), &value) in places.iter().zip(values) {
-                    kernel[tap] = value;
+        let block = block_kernels(bins, phases);
+        out.par_chunks_mut(block * self.taps)
+            .enumerate()
+            .for_each_init(Vec::new, |taps, (b, out)| {
+                let width = out.len() / self.taps;
+                for (phase, (places, map)) in self.tap_places.iter().zip(&maps).enumerate() {
+                    let n = places.len();
+                    taps.resize(width * n, T::default());
+                    // `[width][n]` = re `[width][bins]` x map re `[bins][n]` + the same of
+                    // the imaginary parts, read where the product holds them.
+                    let start = 2 * (b * block * phases + phase);
+                    for part in [0, 1] {
+                        matmul(
+                            [width, n, bins],
+                            (taps, [n, 1]),
+                            Operand::new(&reals[start + part..], [2 * phases, 2 * count]),
+                            Operand::new(&map[part * bins * n..], [n, 1]),
+                            part == 1,
+                        );
+                    }
+                    for (kernel, values) in
+                        out.chunks_exact_mut(self.taps).zip(taps.chunks_exact(n))
+                    {
+                        for (&(tap, _), &value) in places.iter().zip(values) {
+                            kernel[tap] = value;
+                        }
+                    }
                 }
-            }
-        }
+            });
+        count_transforms(0, count);
     }
 }

@@ -29,20 +29,26 @@ impl<'a, E> Operand<'a, E> {
     }
 }
 
-/// Whether the `rows x cols` matrix at `[row, column]` strides lies in `len` elements: strides
-/// are non-negative, so its last element is the farthest. Overflowing arithmetic, or a stride
-/// beyond `isize` (`gemm`'s), does not fit.
-pub(crate) fn fits(len: usize, [rows, cols]: [usize; 2], [row, col]: [usize; 2]) -> bool {
-    if rows == 0 || cols == 0 {
+/// Whether the array of `counts` values along its axes at `strides` (a matrix's rows and
+/// columns, and its groups where there are several) lies in `len` elements: strides are
+/// non-negative, so its last element is the farthest. Overflowing arithmetic, or a stride
+/// beyond `isize` (`gemm`'s), does not fit; an empty array fits anywhere.
+pub(crate) fn fits<const N: usize>(len: usize, counts: [usize; N], strides: [usize; N]) -> bool {
+    if counts.contains(&0) {
         return true;
     }
-    if isize::try_from(row.max(col)).is_err() {
+    if strides
+        .iter()
+        .any(|&stride| isize::try_from(stride).is_err())
+    {
         return false;
     }
-    let last = (rows - 1)
-        .checked_mul(row)
-        .zip((cols - 1).checked_mul(col))
-        .and_then(|(a, b)| a.checked_add(b));
+    let last = counts
+        .iter()
+        .zip(strides)
+        .try_fold(0usize, |last, (&count, stride)| {
+            last.checked_add((count - 1).checked_mul(stride)?)
+        });
     last.is_some_and(|last| last < len)
 }
 
