@@ -477,6 +477,29 @@ fn flex_f32_matches_burn_conv2d() {
     check_against_burn(Device::flex(), DType::F32, 100, 2, 1e-4);
 }
 
+/// A deep layer's thin per-bin products (two rows per bin, 144 and 160 channels: the weight
+/// multiplied in panels of columns) in f32 on Flex against burn's direct convolution in f64,
+/// both passes of the backward included.
+#[test]
+fn flex_f32_is_right_on_a_deep_layer() {
+    let geometry = ConvGeometry::new(
+        &[2, 160, 5, 5],
+        &[144, 160, 3, 3],
+        [1, 1],
+        [(1, 1); 2],
+        [1, 1],
+        1,
+    )
+    .expect("a valid geometry");
+    let case = Case::random(geometry, &mut Sampler::new(7));
+    assert_matches_reference(
+        &case,
+        (Device::flex(), DType::F32),
+        (Device::flex(), DType::F64),
+        1e-4,
+    );
+}
+
 #[test]
 #[allow(deprecated)]
 fn ndarray_f64_matches_burn_conv2d() {
