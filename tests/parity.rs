@@ -432,7 +432,6 @@ fn wgpu_f32_is_right_on_dilated_axes() {
 
 /// The 2-D geometry of a convolution: input and weight shapes, stride, padding, dilation,
 /// groups.
-#[cfg(feature = "wgpu")]
 type Geometry2d = (
     [usize; 4],
     [usize; 4],
@@ -453,6 +452,18 @@ fn wgpu_tolerance(dtype: DType) -> f64 {
 /// against burn's direct convolution in f64 on Flex.
 #[cfg(feature = "wgpu")]
 fn wgpu_matches_on(wgpu: &Device, dtype: DType, geometries: &[Geometry2d], seed: u64) {
+    matches_f64_on(wgpu, dtype, geometries, seed, wgpu_tolerance(dtype));
+}
+
+/// Each of `geometries` on `device` in `dtype`, with data drawn from `seed`, against burn's
+/// direct convolution in f64 on Flex, to `tolerance`.
+fn matches_f64_on(
+    device: &Device,
+    dtype: DType,
+    geometries: &[Geometry2d],
+    seed: u64,
+    tolerance: f64,
+) {
     let mut sampler = Sampler::new(seed);
     for &(x, w, stride, padding, dilation, groups) in geometries {
         let geometry =
@@ -460,9 +471,9 @@ fn wgpu_matches_on(wgpu: &Device, dtype: DType, geometries: &[Geometry2d], seed:
         let case = Case::random(geometry, &mut sampler);
         assert_matches_reference(
             &case,
-            (wgpu.clone(), dtype),
+            (device.clone(), dtype),
             (Device::flex(), DType::F64),
-            wgpu_tolerance(dtype),
+            tolerance,
         );
     }
 }
@@ -482,22 +493,15 @@ fn flex_f32_matches_burn_conv2d() {
 /// both passes of the backward included.
 #[test]
 fn flex_f32_is_right_on_a_deep_layer() {
-    let geometry = ConvGeometry::new(
-        &[2, 160, 5, 5],
-        &[144, 160, 3, 3],
+    let deep = (
+        [2, 160, 5, 5],
+        [144, 160, 3, 3],
         [1, 1],
         [(1, 1); 2],
         [1, 1],
         1,
-    )
-    .expect("a valid geometry");
-    let case = Case::random(geometry, &mut Sampler::new(7));
-    assert_matches_reference(
-        &case,
-        (Device::flex(), DType::F32),
-        (Device::flex(), DType::F64),
-        1e-4,
     );
+    matches_f64_on(&Device::flex(), DType::F32, &[deep], 7, 1e-4);
 }
 
 #[test]
