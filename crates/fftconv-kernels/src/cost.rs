@@ -223,8 +223,19 @@ impl CostModel {
         geometry: &ConvGeometry,
         tile: [usize; 3],
     ) -> Result<CostEstimate, GeometryError> {
+        self.tile_cost(geometry, tile, Passes::TRAINING_STEP)
+    }
+
+    /// The cost of `passes` of `geometry` split into output tiles of `tile`, refused as
+    /// [`CostModel::step_cost`].
+    fn tile_cost(
+        &self,
+        geometry: &ConvGeometry,
+        tile: [usize; 3],
+        passes: Passes,
+    ) -> Result<CostEstimate, GeometryError> {
         let layout = TileLayout::new(geometry, tile, &SpectralBudget::current())?;
-        Ok(self.layout_cost(geometry, &layout, Passes::TRAINING_STEP))
+        Ok(self.layout_cost(geometry, &layout, passes))
     }
 
     /// Counted in `f64`: the products of a valid geometry's sizes need not fit in `usize`.
@@ -328,9 +339,7 @@ impl CostModel {
         geometry: &ConvGeometry,
         passes: Passes,
     ) -> Result<CostEstimate, GeometryError> {
-        let tile = self.choose_tile(geometry)?;
-        let layout = TileLayout::new(geometry, tile, &SpectralBudget::current())?;
-        Ok(self.layout_cost(geometry, &layout, passes))
+        self.tile_cost(geometry, self.choose_tile(geometry)?, passes)
     }
 
     /// The modelled time of the spectral path over that of direct convolution for a training
@@ -443,12 +452,12 @@ mod tests {
         .unwrap()
     }
 
-    /// Training-step speedups (direct time / FFT time) of the whole Flex grid, batch 16,
-    /// "same" padding, from one run of `cargo bench --bench conv -- 'flex/train_step/'`
-    /// (`benches/REPORT.md`).
     /// A measured layer: (channels, image, kernel, stride, groups, speedup).
     type Measured = (usize, usize, usize, usize, usize, f64);
 
+    /// Training-step speedups (direct time / FFT time) of the whole Flex grid, batch 16,
+    /// "same" padding, from one run of `cargo bench --bench conv -- 'flex/train_step/'`
+    /// (`benches/REPORT.md`).
     const MEASURED: [Measured; 46] = [
         (16, 28, 3, 1, 1, 2.05),
         (16, 28, 5, 1, 1, 2.55),

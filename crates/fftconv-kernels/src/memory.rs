@@ -222,9 +222,8 @@ impl<V> DisjointWrites<V> {
     #[allow(clippy::mut_from_ref)]
     pub(crate) unsafe fn run(&self, start: usize, len: usize) -> &mut [MaybeUninit<V>] {
         assert!(
-            start + len <= self.len,
-            "values {start}..{} out of {}",
-            start + len,
+            start.checked_add(len).is_some_and(|end| end <= self.len),
+            "values {start}..{start}+{len} out of {}",
             self.len
         );
         // SAFETY: in bounds (checked above); exclusive by the caller's contract.
