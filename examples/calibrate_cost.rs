@@ -10,14 +10,14 @@
 //! - `transform_flop_weight`: the kernels' per-bin products and their transforms, fitted to
 //!   two kernel stages (the input spectrum: transforms; the forward product: products, then
 //!   inverse transforms) of layers of 16 to 128 channels.
-//! - `direct_full_rate_channels`: burn's direct training step on a depthwise layer, per flop,
-//!   over the same on a dense layer.
+//! - `direct_step.depthwise`: burn's direct training step on a depthwise layer, per flop,
+//!   over the same on a dense layer, times the dense layer's modelled slowdown.
 //! - `spectral_flop_scale`: training steps of both algorithms over a grid of layers; the
 //!   geometric mean of measured over modelled time ratios.
 //! - `traffic_per_value` is kept: no stage isolates it, and the fitted scale absorbs it.
-//! - `forward_spectral_scale` and `forward_full_rate_channels` (forward passes alone) are
-//!   kept: they were fitted to `cargo bench --bench conv -- '^flex/forward/'`, which this
-//!   example does not time.
+//! - `forward_spectral_scale`, `direct_forward` (forward passes alone) and the rest of
+//!   `direct_step` are kept: they were fitted to `cargo bench --bench conv -- '^flex/forward/'`
+//!   and to thin layers (`docs/performance.md`), which this example does not time.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -180,8 +180,9 @@ fn transform_flop_weight(layers: &[Layer], reps: usize) -> f64 {
     transform_seconds / product_seconds
 }
 
-/// Direct convolution's per-flop time on a depthwise layer over that on a dense one.
-fn direct_full_rate_channels(dense: &Layer, reps: usize) -> f64 {
+/// Direct convolution's per-flop time on a depthwise layer over its full rate: over that on
+/// a dense layer, times the dense layer's modelled slowdown.
+fn direct_depthwise_slowdown(dense: &Layer, reps: usize) -> f64 {
     let depthwise = Layer {
         groups: dense.channels,
         ..*dense
@@ -193,7 +194,8 @@ fn direct_full_rate_channels(dense: &Layer, reps: usize) -> f64 {
             .direct;
         layer.train_step_seconds(false, reps) / direct_flops
     };
-    (per_flop(&depthwise) / per_flop(dense)).max(1.0)
+    let dense_slowdown = CostModel::DEFAULT.direct_slowdown(&dense.geometry());
+    (per_flop(&depthwise) / per_flop(dense) * dense_slowdown).max(1.0)
 }
 
 fn parse_args() -> Result<(usize, usize), String> {
@@ -238,9 +240,9 @@ fn main() -> ExitCode {
             &[16, 32, 64, 128].map(|channels| layer(channels, 32, 5, 1, 1)),
             reps,
         ),
-        direct_full_rate_channels: direct_full_rate_channels(&layer(32, 32, 3, 1, 1), reps),
         ..CostModel::DEFAULT
     };
+    model.direct_step.depthwise = direct_depthwise_slowdown(&layer(32, 32, 3, 1, 1), reps);
     let grid = [
         layer(32, 32, 3, 1, 1),
         layer(32, 32, 5, 1, 1),
@@ -276,7 +278,7 @@ fn main() -> ExitCode {
     };
     model.spectral_flop_scale = round(model.spectral_flop_scale);
     model.transform_flop_weight = round(model.transform_flop_weight);
-    model.direct_full_rate_channels = round(model.direct_full_rate_channels);
+    model.direct_step.depthwise = round(model.direct_step.depthwise);
 
     println!("\n| layer | FFT speedup | modelled | Auto picks | Auto vs the faster |");
     println!("|---|---:|---:|---|---:|");

@@ -37,25 +37,82 @@ pub struct CostModel {
     /// Default 16. No stage isolates it, so the calibration keeps it and the fitted scale
     /// absorbs the difference.
     pub traffic_per_value: f64,
-    /// Input channels per group below which burn's direct convolution loses speed per flop,
-    /// in proportion: it runs `channels / channels_per_group` times slower. Timed as the
-    /// per-flop time of a depthwise layer over that of a dense one. Default 11.4 (depthwise
-    /// `flex/train_step/n16_c64_f64_64x64_k{3,7}_g64`: FFT 1.00x and 2.69x as fast as direct,
-    /// where the scaled model with this factor says 1.15x and 4.6x).
-    pub direct_full_rate_channels: f64,
     /// How much more a forward pass alone costs the spectral path, against burn's direct
     /// convolution, than the model's share of a training step says: a layer called for
     /// inference transforms its weight for one product, and burn's direct forward pass runs
-    /// faster per flop than its backward. Default 2.15, fitted with the next field to the
-    /// forward passes of the Flex grid (`cargo bench --bench conv -- '^flex/forward/'`, the
-    /// table in this module's tests): `Auto` within 0.9x of the faster at every point from
-    /// 2.1 to 2.2.
+    /// faster per flop than its backward. Default 2.15, fitted to the forward passes of the
+    /// Flex grid (`cargo bench --bench conv -- '^flex/forward/'`, the table in this module's
+    /// tests) with [`CostModel::direct_forward`].
     pub forward_spectral_scale: f64,
-    /// Input channels per group below which burn's direct forward pass loses speed per flop,
-    /// in proportion, as `direct_full_rate_channels` for a training step; depthwise layers
-    /// excepted, which burn's forward pass runs at full speed. Default 48 (any value from 40
-    /// to 64 fits the grid's forward passes).
-    pub forward_full_rate_channels: f64,
+    /// burn's direct convolution per flop over its full rate on a training step, for the
+    /// depthwise and small-channel kernels of its forward pass ([`DirectRates`]). Default:
+    /// depthwise 11.4 (any value from 11 to 48 fits the measured layers), small-channel 2.5.
+    pub direct_step: DirectRates,
+    /// [`CostModel::direct_step`] for a forward pass alone. Default: depthwise 1 (burn's
+    /// depthwise forward kernel runs at full speed), small-channel 3.5.
+    pub direct_forward: DirectRates,
+    /// How burn's im2col GEMM (every layer but 1x1, depthwise and small-channel ones) loses
+    /// speed per flop, on both passes: its slowdown is `gemm_columns / columns + gemm_depth /
+    /// depth`, at least 1, where `columns` is the output channels per group and `depth` the
+    /// input channels per group times the kernel's taps. With few of either the im2col copy
+    /// and the output's writes outweigh the multiply-adds. Default 32.
+    pub gemm_columns: f64,
+    /// See [`CostModel::gemm_columns`]. Default 256.
+    pub gemm_depth: f64,
+}
+
+/// burn's direct convolution per flop over its full rate, for the two kernels of its forward
+/// pass (burn-flex 0.22) other than the im2col GEMM ([`CostModel::gemm_columns`]). With the
+/// GEMM's two constants, fitted to the Flex grid of this module's tests and to 99 more
+/// layers, both passes: of 1 and 3 input channels (1 to 64 output channels, 1-D, 2-D and
+/// 3-D), grouped (depthwise, two outputs per group, 3-D depthwise), and 1-D, 2-D and 3-D
+/// layers of 4 to 512 channels (`examples/auto_check.rs`; `docs/performance.md`, "`Auto`
+/// on thin layers"), where a slowdown by input channels alone missed 29 of the 198
+/// decisions by over 10%, the worst at 0.06x.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DirectRates {
+    /// A depthwise layer (one input and one output channel per group), 1-D or 2-D.
+    pub depthwise: f64,
+    /// A layer of one group, at most 4 input and 16 output channels, 1-D or 2-D.
+    pub small_channel: f64,
+}
+
+/// The kernel burn-flex 0.22's forward convolution runs for a geometry (its `conv3d_typed`
+/// dispatch, which 1-D and 2-D convolutions reach with leading axes of one point).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DirectKernel {
+    /// A 1x1 kernel without stride or padding: one GEMM, no im2col.
+    Pointwise,
+    /// [`DirectRates::depthwise`].
+    Depthwise,
+    /// [`DirectRates::small_channel`].
+    SmallChannel,
+    /// The im2col GEMM, per group ([`CostModel::gemm_columns`]).
+    Gemm,
+}
+
+impl DirectKernel {
+    fn of(geometry: &ConvGeometry) -> Self {
+        let axes = geometry.axes3();
+        let (groups, in_channels, out_channels) = (
+            geometry.groups(),
+            geometry.in_channels(),
+            geometry.out_channels(),
+        );
+        let plain = |a: &AxisGeometry| a.stride() == 1 && a.pad_begin() == 0;
+        if axes.iter().all(|a| a.kernel() == 1 && plain(a)) {
+            return Self::Pointwise;
+        }
+        let depth = &axes[0];
+        let at_most_2d = depth.input() == 1 && depth.kernel() == 1 && plain(depth);
+        if at_most_2d && groups == in_channels && out_channels == in_channels {
+            Self::Depthwise
+        } else if at_most_2d && groups == 1 && in_channels <= 4 && out_channels <= 16 {
+            Self::SmallChannel
+        } else {
+            Self::Gemm
+        }
+    }
 }
 
 /// The environment variable [`CostModel::current`] reads.
@@ -69,9 +126,17 @@ impl CostModel {
         spectral_flop_scale: 0.476,
         transform_flop_weight: 9.15,
         traffic_per_value: 16.0,
-        direct_full_rate_channels: 11.4,
         forward_spectral_scale: 2.15,
-        forward_full_rate_channels: 48.0,
+        direct_step: DirectRates {
+            depthwise: 11.4,
+            small_channel: 2.5,
+        },
+        direct_forward: DirectRates {
+            depthwise: 1.0,
+            small_channel: 3.5,
+        },
+        gemm_columns: 32.0,
+        gemm_depth: 256.0,
     };
 
     /// The model in force: the last one [`CostModel::set`], else the one `FFTCONV_COST_MODEL`
@@ -116,10 +181,24 @@ impl CostModel {
                 "spectral_flop_scale" => &mut model.spectral_flop_scale,
                 "transform_flop_weight" => &mut model.transform_flop_weight,
                 "traffic_per_value" => &mut model.traffic_per_value,
-                "direct_full_rate_channels" => &mut model.direct_full_rate_channels,
                 "forward_spectral_scale" => &mut model.forward_spectral_scale,
-                "forward_full_rate_channels" => &mut model.forward_full_rate_channels,
-                other => return Err(format!("unknown field `{other}`")),
+                "gemm_columns" => &mut model.gemm_columns,
+                "gemm_depth" => &mut model.gemm_depth,
+                name => {
+                    let (rates, field) = name
+                        .split_once('.')
+                        .ok_or_else(|| format!("unknown field `{name}`"))?;
+                    let rates = match rates {
+                        "direct_step" => &mut model.direct_step,
+                        "direct_forward" => &mut model.direct_forward,
+                        _ => return Err(format!("unknown field `{name}`")),
+                    };
+                    match field {
+                        "depthwise" => &mut rates.depthwise,
+                        "small_channel" => &mut rates.small_channel,
+                        _ => return Err(format!("unknown field `{name}`")),
+                    }
+                }
             };
             *field = value;
         }
@@ -127,22 +206,32 @@ impl CostModel {
     }
 
     /// How much slower per flop burn's direct convolution runs on a training step of
-    /// `geometry` than on dense layers: `direct_full_rate_channels / channels_per_group`, at
-    /// least 1.
+    /// `geometry` than on dense layers ([`CostModel::direct_step`]), at least 1.
     pub fn direct_slowdown(&self, geometry: &ConvGeometry) -> f64 {
         self.direct_slowdown_for(geometry, Passes::TRAINING_STEP)
     }
 
     /// [`CostModel::direct_slowdown`] for `passes`: a forward pass alone by
-    /// `forward_full_rate_channels`, 1 for depthwise layers.
+    /// [`CostModel::direct_forward`].
     pub fn direct_slowdown_for(&self, geometry: &ConvGeometry, passes: Passes) -> f64 {
-        let group_in = (geometry.in_channels() / geometry.groups()) as f64;
-        let full_rate = match passes {
-            Passes::FORWARD if group_in <= 1.0 => return 1.0,
-            Passes::FORWARD => self.forward_full_rate_channels,
-            _ => self.direct_full_rate_channels,
+        let rates = if passes == Passes::FORWARD {
+            &self.direct_forward
+        } else {
+            &self.direct_step
         };
-        (full_rate / group_in).max(1.0)
+        let slowdown = match DirectKernel::of(geometry) {
+            DirectKernel::Pointwise => 1.0,
+            DirectKernel::Depthwise => rates.depthwise,
+            DirectKernel::SmallChannel => rates.small_channel,
+            DirectKernel::Gemm => {
+                let groups = geometry.groups() as f64;
+                let taps: usize = geometry.spatial(AxisGeometry::kernel).iter().product();
+                let columns = geometry.out_channels() as f64 / groups;
+                let depth = geometry.in_channels() as f64 / groups * taps as f64;
+                self.gemm_columns / columns + self.gemm_depth / depth
+            }
+        };
+        slowdown.max(1.0)
     }
 }
 
@@ -157,14 +246,25 @@ impl std::fmt::Display for CostModel {
         write!(
             f,
             "spectral_flop_scale={},transform_flop_weight={},traffic_per_value={},\
-             direct_full_rate_channels={},forward_spectral_scale={},forward_full_rate_channels={}",
+             forward_spectral_scale={},gemm_columns={},gemm_depth={}",
             self.spectral_flop_scale,
             self.transform_flop_weight,
             self.traffic_per_value,
-            self.direct_full_rate_channels,
             self.forward_spectral_scale,
-            self.forward_full_rate_channels
-        )
+            self.gemm_columns,
+            self.gemm_depth,
+        )?;
+        for (name, rates) in [
+            ("direct_step", &self.direct_step),
+            ("direct_forward", &self.direct_forward),
+        ] {
+            write!(
+                f,
+                ",{name}.depthwise={},{name}.small_channel={}",
+                rates.depthwise, rates.small_channel
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -554,9 +654,159 @@ mod tests {
         (512, 7, 3, 1, 1, 0.78),
     ];
 
-    /// `Auto` (FFT where the default model [`CostModel::prefers_fft_for`] the passes) runs at
-    /// least 0.9x as fast as the faster of the two at every measured grid point, training
-    /// steps and forward passes alone.
+    /// A layer: (rank, batch, channels in and out, size of each axis, kernel, groups).
+    type Layer = (usize, usize, usize, usize, usize, usize, usize);
+
+    /// A measured layer beyond the grid: the layer, then the FFT's speedups on a training
+    /// step and on a forward pass.
+    type Beyond = (usize, usize, usize, usize, usize, usize, usize, f64, f64);
+
+    /// Speedups (direct time / FFT time) of a training step and of a forward pass alone on
+    /// Flex, "same" padding, beyond the grid: layers of 1 and 3 input channels (1-D on 4,096
+    /// samples, 2-D on 32x32 and 64x64, 3-D on 24^3), grouped layers (depthwise, two outputs
+    /// per group, 3-D depthwise), then 1-D, 2-D and 3-D layers of 4 to 512 channels: the
+    /// layers of `examples/auto_check.rs`. The fastest of 3 calls of each algorithm on the
+    /// 2-core Xeon, in a probe that preceded that example; the thin layers' forward passes the
+    /// geometric mean of two runs, the last ten layers' one run of `auto_check`.
+    const BEYOND_THE_GRID: [Beyond; 99] = [
+        (2, 16, 1, 8, 32, 3, 1, 0.66, 0.20),
+        (2, 16, 1, 8, 32, 5, 1, 1.17, 0.71),
+        (2, 16, 1, 8, 32, 7, 1, 1.62, 0.64),
+        (2, 16, 1, 16, 32, 3, 1, 0.57, 0.24),
+        (2, 16, 1, 16, 32, 5, 1, 1.22, 0.67),
+        (2, 16, 1, 16, 32, 7, 1, 1.20, 0.77),
+        (2, 16, 1, 64, 32, 3, 1, 1.20, 0.90),
+        (2, 16, 1, 64, 32, 5, 1, 1.24, 0.95),
+        (2, 16, 1, 64, 32, 7, 1, 1.81, 0.96),
+        (2, 16, 3, 8, 32, 3, 1, 0.69, 0.38),
+        (2, 16, 3, 8, 32, 5, 1, 1.07, 1.04),
+        (2, 16, 3, 8, 32, 7, 1, 2.18, 1.39),
+        (2, 16, 3, 16, 32, 3, 1, 1.19, 0.78),
+        (2, 16, 3, 16, 32, 5, 1, 1.55, 1.34),
+        (2, 16, 3, 16, 32, 7, 1, 3.07, 2.73),
+        (2, 16, 3, 64, 32, 3, 1, 1.26, 1.06),
+        (2, 16, 3, 64, 32, 5, 1, 1.87, 1.35),
+        (2, 16, 3, 64, 32, 7, 1, 2.06, 1.34),
+        (2, 16, 1, 8, 64, 3, 1, 0.68, 0.24),
+        (2, 16, 1, 8, 64, 5, 1, 1.37, 0.50),
+        (2, 16, 1, 8, 64, 7, 1, 3.06, 0.77),
+        (2, 16, 1, 16, 64, 3, 1, 0.98, 0.36),
+        (2, 16, 1, 16, 64, 5, 1, 1.42, 0.59),
+        (2, 16, 1, 16, 64, 7, 1, 2.19, 1.04),
+        (2, 16, 1, 64, 64, 3, 1, 1.59, 1.06),
+        (2, 16, 1, 64, 64, 5, 1, 2.07, 1.33),
+        (2, 16, 1, 64, 64, 7, 1, 1.78, 1.23),
+        (2, 16, 3, 8, 64, 3, 1, 1.28, 0.61),
+        (2, 16, 3, 8, 64, 5, 1, 1.88, 0.99),
+        (2, 16, 3, 8, 64, 7, 1, 4.85, 1.85),
+        (2, 16, 3, 16, 64, 3, 1, 1.51, 0.76),
+        (2, 16, 3, 16, 64, 5, 1, 2.57, 1.81),
+        (2, 16, 3, 16, 64, 7, 1, 2.47, 1.98),
+        (2, 16, 3, 64, 64, 3, 1, 1.96, 1.19),
+        (2, 16, 3, 64, 64, 5, 1, 2.27, 1.45),
+        (2, 16, 3, 64, 64, 7, 1, 2.65, 1.95),
+        (1, 16, 1, 16, 4096, 9, 1, 1.01, 0.21),
+        (1, 16, 1, 16, 4096, 33, 1, 2.27, 0.59),
+        (1, 16, 1, 16, 4096, 65, 1, 3.84, 1.21),
+        (1, 16, 1, 64, 4096, 9, 1, 1.79, 0.95),
+        (1, 16, 1, 64, 4096, 33, 1, 3.52, 1.88),
+        (1, 16, 1, 64, 4096, 65, 1, 4.25, 2.45),
+        (1, 16, 3, 16, 4096, 9, 1, 1.24, 0.42),
+        (1, 16, 3, 16, 4096, 33, 1, 3.62, 1.66),
+        (1, 16, 3, 16, 4096, 65, 1, 7.20, 2.76),
+        (1, 16, 3, 64, 4096, 9, 1, 1.90, 1.02),
+        (1, 16, 3, 64, 4096, 33, 1, 2.64, 2.40),
+        (1, 16, 3, 64, 4096, 65, 1, 4.09, 2.96),
+        (3, 4, 1, 1, 24, 3, 1, 1.86, 1.85),
+        (3, 4, 1, 1, 24, 5, 1, 9.08, 7.89),
+        (3, 4, 1, 8, 24, 3, 1, 0.92, 0.98),
+        (3, 4, 1, 8, 24, 5, 1, 4.68, 3.01),
+        (3, 4, 1, 16, 24, 3, 1, 1.01, 0.65),
+        (3, 4, 1, 16, 24, 5, 1, 3.09, 1.87),
+        (3, 4, 3, 1, 24, 3, 1, 2.06, 1.88),
+        (3, 4, 3, 1, 24, 5, 1, 11.04, 8.19),
+        (3, 4, 3, 8, 24, 3, 1, 1.96, 1.13),
+        (3, 4, 3, 8, 24, 5, 1, 5.83, 3.60),
+        (3, 4, 3, 16, 24, 3, 1, 1.28, 0.80),
+        (3, 4, 3, 16, 24, 5, 1, 2.87, 2.09),
+        (2, 16, 32, 32, 28, 3, 32, 1.53, 0.22),
+        (2, 16, 32, 64, 28, 3, 32, 2.03, 3.03),
+        (2, 16, 32, 32, 28, 5, 32, 3.15, 0.46),
+        (2, 16, 32, 64, 28, 5, 32, 4.52, 5.86),
+        (2, 16, 16, 16, 32, 3, 16, 1.33, 0.26),
+        (2, 16, 16, 32, 32, 3, 16, 1.97, 2.41),
+        (2, 16, 16, 16, 32, 7, 16, 4.34, 0.65),
+        (2, 16, 16, 32, 32, 7, 16, 4.91, 6.32),
+        (2, 16, 8, 8, 64, 5, 8, 4.25, 0.39),
+        (2, 16, 8, 16, 64, 5, 8, 4.95, 6.47),
+        (1, 16, 16, 16, 4096, 9, 16, 0.93, 0.08),
+        (1, 16, 64, 64, 4096, 9, 64, 0.71, 0.07),
+        (1, 16, 64, 64, 4096, 33, 64, 5.13, 0.36),
+        (3, 4, 8, 8, 24, 3, 8, 3.93, 3.93),
+        (3, 4, 8, 8, 24, 5, 8, 18.15, 15.83),
+        (1, 16, 64, 64, 1024, 3, 1, 2.58, 1.11),
+        (1, 16, 64, 64, 1024, 5, 1, 3.69, 1.60),
+        (1, 16, 64, 64, 1024, 9, 1, 5.32, 2.44),
+        (1, 16, 64, 64, 1024, 33, 1, 6.15, 6.09),
+        (1, 8, 128, 128, 256, 3, 1, 1.80, 0.72),
+        (1, 8, 256, 256, 128, 3, 1, 1.69, 0.56),
+        (1, 16, 32, 32, 4096, 7, 1, 4.69, 1.83),
+        (1, 16, 64, 64, 1024, 1, 1, 0.98, 0.11),
+        (1, 16, 64, 64, 1024, 9, 64, 1.27, 0.12),
+        (2, 16, 128, 128, 16, 3, 1, 1.60, 0.82),
+        (2, 16, 256, 256, 8, 3, 1, 1.12, 0.55),
+        (2, 16, 512, 512, 7, 3, 1, 1.34, 0.71),
+        (2, 16, 256, 256, 14, 3, 1, 2.14, 1.07),
+        (2, 4, 64, 64, 56, 3, 1, 2.57, 1.38),
+        (2, 16, 64, 64, 32, 1, 1, 0.79, 0.13),
+        (2, 16, 3, 32, 32, 3, 1, 1.32, 0.97),
+        (2, 16, 32, 32, 32, 5, 1, 4.78, 3.21),
+        (3, 2, 16, 16, 32, 3, 1, 3.65, 1.95),
+        (3, 4, 8, 8, 16, 3, 1, 1.80, 1.09),
+        (3, 2, 32, 32, 16, 3, 1, 2.05, 0.98),
+        (3, 2, 64, 64, 8, 3, 1, 0.68, 0.36),
+        (3, 1, 4, 4, 32, 3, 1, 2.15, 1.22),
+        (3, 2, 16, 16, 16, 5, 1, 9.78, 3.61),
+        (3, 1, 1, 1, 24, 5, 1, 8.46, 5.17),
+    ];
+
+    /// The geometry of `layer`, "same" padding.
+    fn geometry_of(
+        &(rank, batch, in_channels, out_channels, size, kernel, groups): &Layer,
+    ) -> ConvGeometry {
+        fn geometry<const N: usize>(
+            x: &[usize],
+            w: &[usize],
+            kernel: usize,
+            groups: usize,
+        ) -> ConvGeometry {
+            let pad = (kernel / 2, kernel - 1 - kernel / 2);
+            ConvGeometry::new(x, w, [1; N], [pad; N], [1; N], groups).unwrap()
+        }
+        let mut x = vec![batch, in_channels];
+        let mut w = vec![out_channels, in_channels / groups];
+        x.extend(std::iter::repeat_n(size, rank));
+        w.extend(std::iter::repeat_n(kernel, rank));
+        match rank {
+            1 => geometry::<1>(&x, &w, kernel, groups),
+            2 => geometry::<2>(&x, &w, kernel, groups),
+            _ => geometry::<3>(&x, &w, kernel, groups),
+        }
+    }
+
+    /// How fast `Auto` (FFT where the default model [`CostModel::prefers_fft_for`] the
+    /// passes) runs against the faster of the two, for a layer whose FFT is `speedup` times as
+    /// fast as direct convolution.
+    fn auto_relative_speed(geometry: &ConvGeometry, passes: Passes, speedup: f64) -> f64 {
+        if CostModel::DEFAULT.prefers_fft_for(geometry, passes) {
+            speedup.min(1.0)
+        } else {
+            (1.0 / speedup).min(1.0)
+        }
+    }
+
+    /// `Auto` runs at least 0.9x as fast as the faster of the two at every measured grid
+    /// point, training steps and forward passes alone.
     #[test]
     fn auto_is_within_ten_percent_of_the_faster_on_the_measured_grid() {
         let mut misses = Vec::new();
@@ -567,24 +817,72 @@ mod tests {
         for (grid, passes) in grids {
             for &(channels, image, kernel, stride, groups, speedup) in grid {
                 let geometry = layer(channels, image, kernel, stride, groups);
-                let fft = CostModel::DEFAULT.prefers_fft_for(&geometry, passes);
-                // Auto's time over the faster one's.
-                let relative_speed = if fft {
-                    speedup.min(1.0)
-                } else {
-                    (1.0 / speedup).min(1.0)
-                };
+                let relative_speed = auto_relative_speed(&geometry, passes, speedup);
                 if relative_speed < 0.9 {
                     misses.push(format!(
                         "{passes:?} {channels}ch {image}x{image} k{kernel} stride {stride} \
-                         groups {groups}: Auto picks {} at {relative_speed:.2}x of the faster \
-                         (speedup {speedup})",
-                        if fft { "FFT" } else { "direct" }
+                         groups {groups}: {relative_speed:.2}x of the faster (speedup {speedup})"
                     ));
                 }
             }
         }
         assert!(misses.is_empty(), "{misses:#?}");
+    }
+
+    /// Beyond the grid `Auto` runs at least 0.9x as fast as the faster of the two but for
+    /// three layers where both are within 1.6x of each other (3-D kernel-3 forward passes of
+    /// one and three input channels, a 1-D depthwise training step); a slowdown by input
+    /// channels alone missed 29 of the 198 by over 10%, the worst at 0.06x.
+    #[test]
+    fn auto_is_within_ten_percent_of_the_faster_beyond_the_grid() {
+        let known = [
+            (Passes::FORWARD, (3, 4, 1, 16, 24, 3, 1)),
+            (Passes::FORWARD, (3, 4, 3, 16, 24, 3, 1)),
+            (Passes::TRAINING_STEP, (1, 16, 64, 64, 4096, 9, 64)),
+        ];
+        let mut misses = Vec::new();
+        for (rank, batch, in_channels, out_channels, size, kernel, groups, step, forward) in
+            BEYOND_THE_GRID
+        {
+            let layer = (rank, batch, in_channels, out_channels, size, kernel, groups);
+            let geometry = geometry_of(&layer);
+            for (passes, speedup) in [(Passes::TRAINING_STEP, step), (Passes::FORWARD, forward)] {
+                let relative_speed = auto_relative_speed(&geometry, passes, speedup);
+                if relative_speed < 0.9 && !known.contains(&(passes, layer)) {
+                    misses.push(format!(
+                        "{passes:?} {layer:?}: {relative_speed:.2}x of the faster (speedup {speedup})"
+                    ));
+                }
+            }
+        }
+        assert!(misses.is_empty(), "{misses:#?}");
+    }
+
+    /// The model names burn-flex's forward kernels as its dispatch picks them.
+    #[test]
+    fn direct_kernels_follow_burn_flex_dispatch() {
+        use DirectKernel::{Depthwise, Gemm, Pointwise, SmallChannel};
+        let cases = [
+            ((2, 4, 8, 8, 16, 3, 8), Depthwise, "2-D depthwise"),
+            ((1, 4, 8, 8, 64, 3, 8), Depthwise, "1-D depthwise"),
+            ((3, 4, 8, 8, 16, 3, 8), Gemm, "3-D depthwise"),
+            ((2, 4, 8, 16, 16, 3, 8), Gemm, "two outputs per group"),
+            ((2, 4, 4, 16, 16, 3, 1), SmallChannel, "4 -> 16"),
+            ((2, 4, 5, 16, 16, 3, 1), Gemm, "5 inputs"),
+            ((2, 4, 1, 17, 16, 3, 1), Gemm, "17 outputs"),
+            ((3, 4, 1, 8, 16, 3, 1), Gemm, "3-D, one input"),
+            ((2, 4, 3, 8, 16, 1, 1), Pointwise, "1x1"),
+        ];
+        for (layer, expected, case) in cases {
+            assert_eq!(DirectKernel::of(&geometry_of(&layer)), expected, "{case}");
+        }
+        let strided =
+            ConvGeometry::new(&[1, 3, 8, 8], &[8, 3, 1, 1], [2, 2], [(0, 0); 2], [1, 1], 1);
+        assert_eq!(
+            DirectKernel::of(&strided.unwrap()),
+            SmallChannel,
+            "1x1, stride 2"
+        );
     }
 
     #[test]
@@ -623,11 +921,17 @@ mod model_text {
             })
         );
         assert_eq!(CostModel::parse(""), Ok(CostModel::DEFAULT));
+        let forward = CostModel::parse("direct_forward.small_channel=5, gemm_depth=100").unwrap();
+        assert_eq!(forward.direct_forward.small_channel, 5.0);
+        assert_eq!(forward.gemm_depth, 100.0);
+        assert_eq!(forward.direct_step, CostModel::DEFAULT.direct_step);
         for (text, message) in [
             ("spectral_flop_scale", "not `name=value`"),
             ("spectral_flop_scale=-1", "positive number"),
             ("spectral_flop_scale=NaN", "positive number"),
             ("flop_scale=1", "unknown field `flop_scale`"),
+            ("direct_step.gemm=1", "unknown field `direct_step.gemm`"),
+            ("direct.depthwise=1", "unknown field `direct.depthwise`"),
         ] {
             let error = CostModel::parse(text).unwrap_err();
             assert!(error.contains(message), "{text}: {error}");

@@ -1,0 +1,293 @@
+//! Times both algorithms, the FFT and burn's direct convolution, on layers beyond the
+//! benchmark grid (Flex, f32, "same" padding) and prints how `Auto` fares on each: the layers
+//! of the cost model's test tables `MEASURED_THIN` and `MEASURED_THIN_FORWARD`.
+//!
+//! ```sh
+//! cargo run --release --example auto_check                       # all sets, both passes
+//! cargo run --release --example auto_check -- --set grouped --forward --reps 5
+//! ```
+//!
+//! Sets: `thin` (1 and 3 input channels; 1-D on 4,096 samples, 2-D on 32x32 and 64x64, 3-D on
+//! 24^3), `grouped` (depthwise, two outputs per group, 3-D depthwise), `wide` (1-D, 2-D and
+//! 3-D layers of 4 to 512 channels). Each time is the fastest of `--reps` calls after one
+//! warm-up call; `Auto` decides with the cost model in force (`FFTCONV_COST_MODEL`).
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use burn::tensor::module::{conv1d, conv2d, conv3d};
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, Distribution, Tensor};
+use burn_fftconv::{ConvGeometry, fft_conv1d, fft_conv2d, fft_conv3d};
+use fftconv_kernels::cost::{CostModel, Passes};
+
+const USAGE: &str =
+    "usage: auto_check [--set thin|grouped|wide|all] [--forward | --step] [--reps N]";
+
+/// A layer: spatial rank, batch, channels in and out, size of each axis, kernel, groups.
+#[derive(Debug, Clone, Copy)]
+struct Layer {
+    rank: usize,
+    batch: usize,
+    in_channels: usize,
+    out_channels: usize,
+    size: usize,
+    kernel: usize,
+    groups: usize,
+}
+
+impl Layer {
+    fn shapes(&self) -> (Vec<usize>, Vec<usize>) {
+        let mut x = vec![self.batch, self.in_channels];
+        let mut w = vec![self.out_channels, self.in_channels / self.groups];
+        x.extend(std::iter::repeat_n(self.size, self.rank));
+        w.extend(std::iter::repeat_n(self.kernel, self.rank));
+        (x, w)
+    }
+
+    fn padding(&self) -> (usize, usize) {
+        (self.kernel / 2, self.kernel - 1 - self.kernel / 2)
+    }
+
+    fn geometry(&self) -> ConvGeometry {
+        let (x, w) = self.shapes();
+        let pad = self.padding();
+        match self.rank {
+            1 => ConvGeometry::new(&x, &w, [1], [pad], [1], self.groups),
+            2 => ConvGeometry::new(&x, &w, [1; 2], [pad; 2], [1; 2], self.groups),
+            _ => ConvGeometry::new(&x, &w, [1; 3], [pad; 3], [1; 3], self.groups),
+        }
+        .expect("the sets hold valid layers")
+    }
+
+    fn options<const N: usize>(&self) -> ConvOptions<N> {
+        ConvOptions::new_with_padding([1; N], [self.padding(); N], [1; N], self.groups)
+    }
+}
+
+impl std::fmt::Display for Layer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (x, w) = self.shapes();
+        write!(f, "{}-D x {x:?} w {w:?}", self.rank)?;
+        if self.groups > 1 {
+            write!(f, " groups {}", self.groups)?;
+        }
+        Ok(())
+    }
+}
+
+fn layer(
+    rank: usize,
+    batch: usize,
+    (in_channels, out_channels): (usize, usize),
+    size: usize,
+    kernel: usize,
+    groups: usize,
+) -> Layer {
+    Layer {
+        rank,
+        batch,
+        in_channels,
+        out_channels,
+        size,
+        kernel,
+        groups,
+    }
+}
+
+fn thin() -> Vec<Layer> {
+    let mut layers = Vec::new();
+    for size in [32, 64] {
+        for channels in [1, 3].into_iter().flat_map(|c| [(c, 8), (c, 16), (c, 64)]) {
+            layers.extend([3, 5, 7].map(|k| layer(2, 16, channels, size, k, 1)));
+        }
+    }
+    for channels in [1, 3].into_iter().flat_map(|c| [(c, 16), (c, 64)]) {
+        layers.extend([9, 33, 65].map(|k| layer(1, 16, channels, 4096, k, 1)));
+    }
+    for channels in [1, 3].into_iter().flat_map(|c| [(c, 1), (c, 8), (c, 16)]) {
+        layers.extend([3, 5].map(|k| layer(3, 4, channels, 24, k, 1)));
+    }
+    layers
+}
+
+fn grouped() -> Vec<Layer> {
+    let mut layers = Vec::new();
+    for (size, c, k) in [
+        (28, 32, 3),
+        (28, 32, 5),
+        (32, 16, 3),
+        (32, 16, 7),
+        (64, 8, 5),
+    ] {
+        layers.push(layer(2, 16, (c, c), size, k, c));
+        layers.push(layer(2, 16, (c, 2 * c), size, k, c));
+    }
+    for (c, k) in [(16, 9), (64, 9), (64, 33)] {
+        layers.push(layer(1, 16, (c, c), 4096, k, c));
+    }
+    layers.extend([3, 5].map(|k| layer(3, 4, (8, 8), 24, k, 8)));
+    layers
+}
+
+fn wide() -> Vec<Layer> {
+    let mut layers: Vec<Layer> = [3, 5, 9, 33]
+        .map(|k| layer(1, 16, (64, 64), 1024, k, 1))
+        .into();
+    layers.extend([
+        layer(1, 8, (128, 128), 256, 3, 1),
+        layer(1, 8, (256, 256), 128, 3, 1),
+        layer(1, 16, (32, 32), 4096, 7, 1),
+        layer(1, 16, (64, 64), 1024, 1, 1),
+        layer(1, 16, (64, 64), 1024, 9, 64),
+        layer(2, 16, (128, 128), 16, 3, 1),
+        layer(2, 16, (256, 256), 8, 3, 1),
+        layer(2, 16, (512, 512), 7, 3, 1),
+        layer(2, 16, (256, 256), 14, 3, 1),
+        layer(2, 4, (64, 64), 56, 3, 1),
+        layer(2, 16, (64, 64), 32, 1, 1),
+        layer(2, 16, (3, 32), 32, 3, 1),
+        layer(2, 16, (32, 32), 32, 5, 1),
+        layer(3, 2, (16, 16), 32, 3, 1),
+        layer(3, 4, (8, 8), 16, 3, 1),
+        layer(3, 2, (32, 32), 16, 3, 1),
+        layer(3, 2, (64, 64), 8, 3, 1),
+        layer(3, 1, (4, 4), 32, 3, 1),
+        layer(3, 2, (16, 16), 16, 5, 1),
+        layer(3, 1, (1, 1), 24, 5, 1),
+    ]);
+    layers
+}
+
+/// The fastest of `reps` calls of `conv` (after one warm-up call): a forward pass, or a
+/// training step (forward and both gradients, through autodiff).
+fn fastest_ms<const D: usize>(
+    [x, w, dy]: &[Tensor<D>; 3],
+    conv: impl Fn(Tensor<D>, Tensor<D>) -> Tensor<D>,
+    passes: Passes,
+    reps: usize,
+) -> f64 {
+    let call = || {
+        if passes == Passes::FORWARD {
+            let _ = conv(x.clone(), w.clone()).into_data();
+            return;
+        }
+        let x = x.clone().autodiff().require_grad();
+        let w = w.clone().autodiff().require_grad();
+        let loss = (conv(x.clone(), w.clone()) * dy.clone().autodiff()).sum();
+        let mut grads = loss.backward();
+        for tracked in [x, w] {
+            let _ = tracked.grad_remove(&mut grads).map(|g| g.into_data());
+        }
+    };
+    call();
+    (0..reps)
+        .map(|_| {
+            let start = Instant::now();
+            call();
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// FFT and direct times of `layer` in milliseconds.
+fn time_layer<const D: usize, const N: usize>(
+    layer: &Layer,
+    fft: fn(Tensor<D>, Tensor<D>, Option<Tensor<1>>, ConvOptions<N>) -> Tensor<D>,
+    direct: fn(Tensor<D>, Tensor<D>, Option<Tensor<1>>, ConvOptions<N>) -> Tensor<D>,
+    passes: Passes,
+    reps: usize,
+) -> (f64, f64) {
+    let device = Device::flex();
+    let (x_shape, w_shape) = layer.shapes();
+    let random = |shape: &[usize]| {
+        let shape: [usize; D] = shape.try_into().expect("the layer's rank");
+        Tensor::<D>::random(shape, Distribution::Default, &device)
+    };
+    let (x, w) = (random(&x_shape), random(&w_shape));
+    let options = layer.options::<N>();
+    let dy = random(&direct(x.clone(), w.clone(), None, options.clone()).dims());
+    let operands = [x, w, dy];
+    let time = |conv: fn(_, _, _, ConvOptions<N>) -> _| {
+        fastest_ms(
+            &operands,
+            |x, w| conv(x, w, None, options.clone()),
+            passes,
+            reps,
+        )
+    };
+    (time(fft), time(direct))
+}
+
+fn parse_args() -> Result<(Vec<Layer>, Vec<Passes>, usize), String> {
+    let (mut layers, mut passes, mut reps) =
+        (None, vec![Passes::FORWARD, Passes::TRAINING_STEP], 3);
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or(format!("{flag} needs a value\n{USAGE}"));
+        match flag.as_str() {
+            "--set" => {
+                let set = value()?;
+                layers = Some(match set.as_str() {
+                    "thin" => thin(),
+                    "grouped" => grouped(),
+                    "wide" => wide(),
+                    "all" => [thin(), grouped(), wide()].concat(),
+                    other => return Err(format!("--set: unknown set {other}\n{USAGE}")),
+                });
+            }
+            "--forward" => passes = vec![Passes::FORWARD],
+            "--step" => passes = vec![Passes::TRAINING_STEP],
+            "--reps" => {
+                let text = value()?;
+                reps = text.parse().ok().filter(|&n| n > 0).ok_or(format!(
+                    "--reps: expected a positive whole number, got {text}"
+                ))?;
+            }
+            "-h" | "--help" => return Err(USAGE.into()),
+            other => return Err(format!("unknown argument {other}\n{USAGE}")),
+        }
+    }
+    let layers = layers.unwrap_or_else(|| [thin(), grouped(), wide()].concat());
+    Ok((layers, passes, reps))
+}
+
+fn main() -> ExitCode {
+    let (layers, passes, reps) = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let model = CostModel::current();
+    println!("| layer | passes | FFT | direct | FFT speedup | Auto picks | Auto vs the faster |");
+    println!("|---|---|---:|---:|---:|---|---:|");
+    let (mut checked, mut within) = (0, 0);
+    for passes in passes {
+        for layer in &layers {
+            let (fft, direct) = match layer.rank {
+                1 => time_layer::<3, 1>(layer, fft_conv1d, conv1d, passes, reps),
+                2 => time_layer::<4, 2>(layer, fft_conv2d, conv2d, passes, reps),
+                _ => time_layer::<5, 3>(layer, fft_conv3d, conv3d, passes, reps),
+            };
+            let picks_fft = model.prefers_fft_for(&layer.geometry(), passes);
+            let auto = if picks_fft { fft } else { direct };
+            let relative = fft.min(direct) / auto;
+            checked += 1;
+            within += usize::from(relative >= 0.9);
+            println!(
+                "| {layer} | {} | {fft:.2} ms | {direct:.2} ms | {:.2}x | {} | {relative:.2}x |",
+                if passes == Passes::FORWARD {
+                    "forward"
+                } else {
+                    "training step"
+                },
+                direct / fft,
+                if picks_fft { "FFT" } else { "direct" },
+            );
+        }
+    }
+    println!("\n`Auto` within 0.9x of the faster at {within} of {checked} layers.");
+    ExitCode::SUCCESS
+}
