@@ -1,6 +1,6 @@
 //! Times both algorithms, the FFT and burn's direct convolution, on layers beyond the
 //! benchmark grid (Flex, f32, "same" padding) and prints how `Auto` fares on each: the layers
-//! of the cost model's test tables `MEASURED_THIN` and `MEASURED_THIN_FORWARD`.
+//! of the cost model's test table `BEYOND_THE_GRID`.
 //!
 //! ```sh
 //! cargo run --release --example auto_check                       # all sets, both passes
@@ -9,7 +9,7 @@
 //!
 //! Sets: `thin` (1 and 3 input channels; 1-D on 4,096 samples, 2-D on 32x32 and 64x64, 3-D on
 //! 24^3), `grouped` (depthwise, two outputs per group, 3-D depthwise), `wide` (1-D, 2-D and
-//! 3-D layers of 4 to 512 channels). Each time is the fastest of `--reps` calls after one
+//! 3-D layers of 4 to 512 channels), `strided` (2-D, stride 2, 8 to 64 channels). Each time is the fastest of `--reps` calls after one
 //! warm-up call; `Auto` decides with the cost model in force (`FFTCONV_COST_MODEL`).
 
 use std::process::ExitCode;
@@ -22,9 +22,10 @@ use burn_fftconv::{ConvGeometry, fft_conv1d, fft_conv2d, fft_conv3d};
 use fftconv_kernels::cost::{CostModel, Passes};
 
 const USAGE: &str =
-    "usage: auto_check [--set thin|grouped|wide|all] [--forward | --step] [--reps N]";
+    "usage: auto_check [--set thin|grouped|wide|strided|all] [--forward | --step] [--reps N]";
 
-/// A layer: spatial rank, batch, channels in and out, size of each axis, kernel, groups.
+/// A layer: spatial rank, batch, channels in and out, size of each axis, kernel, groups,
+/// stride.
 #[derive(Debug, Clone, Copy)]
 struct Layer {
     rank: usize,
@@ -34,6 +35,7 @@ struct Layer {
     size: usize,
     kernel: usize,
     groups: usize,
+    stride: usize,
 }
 
 impl Layer {
@@ -51,17 +53,17 @@ impl Layer {
 
     fn geometry(&self) -> ConvGeometry {
         let (x, w) = self.shapes();
-        let pad = self.padding();
+        let (pad, stride) = (self.padding(), self.stride);
         match self.rank {
-            1 => ConvGeometry::new(&x, &w, [1], [pad], [1], self.groups),
-            2 => ConvGeometry::new(&x, &w, [1; 2], [pad; 2], [1; 2], self.groups),
-            _ => ConvGeometry::new(&x, &w, [1; 3], [pad; 3], [1; 3], self.groups),
+            1 => ConvGeometry::new(&x, &w, [stride], [pad], [1], self.groups),
+            2 => ConvGeometry::new(&x, &w, [stride; 2], [pad; 2], [1; 2], self.groups),
+            _ => ConvGeometry::new(&x, &w, [stride; 3], [pad; 3], [1; 3], self.groups),
         }
         .expect("the sets hold valid layers")
     }
 
     fn options<const N: usize>(&self) -> ConvOptions<N> {
-        ConvOptions::new_with_padding([1; N], [self.padding(); N], [1; N], self.groups)
+        ConvOptions::new_with_padding([self.stride; N], [self.padding(); N], [1; N], self.groups)
     }
 }
 
@@ -71,6 +73,9 @@ impl std::fmt::Display for Layer {
         write!(f, "{}-D x {x:?} w {w:?}", self.rank)?;
         if self.groups > 1 {
             write!(f, " groups {}", self.groups)?;
+        }
+        if self.stride > 1 {
+            write!(f, " stride {}", self.stride)?;
         }
         Ok(())
     }
@@ -92,6 +97,7 @@ fn layer(
         size,
         kernel,
         groups,
+        stride: 1,
     }
 }
 
@@ -159,6 +165,17 @@ fn wide() -> Vec<Layer> {
     layers
 }
 
+fn strided() -> Vec<Layer> {
+    let mut layers = Vec::new();
+    for (channels, size) in [(8, 28), (16, 28), (16, 64), (32, 32), (64, 28)] {
+        for kernel in [3, 5, 7] {
+            let layer = layer(2, 16, (channels, channels), size, kernel, 1);
+            layers.push(Layer { stride: 2, ..layer });
+        }
+    }
+    layers
+}
+
 /// The fastest of `reps` calls of `conv` (after one warm-up call): a forward pass, or a
 /// training step (forward and both gradients, through autodiff).
 fn fastest_ms<const D: usize>(
@@ -221,7 +238,7 @@ fn time_layer<const D: usize, const N: usize>(
 
 fn parse_args() -> Result<(Vec<Layer>, Vec<Passes>, usize), String> {
     let (mut layers, mut passes, mut reps) =
-        (None, vec![Passes::FORWARD, Passes::TRAINING_STEP], 3);
+        (None, vec![Passes::FORWARD, Passes::TRAINING_STEP], 5);
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value\n{USAGE}"));
@@ -232,7 +249,8 @@ fn parse_args() -> Result<(Vec<Layer>, Vec<Passes>, usize), String> {
                     "thin" => thin(),
                     "grouped" => grouped(),
                     "wide" => wide(),
-                    "all" => [thin(), grouped(), wide()].concat(),
+                    "strided" => strided(),
+                    "all" => [thin(), grouped(), wide(), strided()].concat(),
                     other => return Err(format!("--set: unknown set {other}\n{USAGE}")),
                 });
             }
@@ -248,7 +266,7 @@ fn parse_args() -> Result<(Vec<Layer>, Vec<Passes>, usize), String> {
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
     }
-    let layers = layers.unwrap_or_else(|| [thin(), grouped(), wide()].concat());
+    let layers = layers.unwrap_or_else(|| [thin(), grouped(), wide(), strided()].concat());
     Ok((layers, passes, reps))
 }
 
