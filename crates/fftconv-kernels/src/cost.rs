@@ -14,12 +14,15 @@ use crate::fft::fast_len;
 use crate::geometry::{AxisGeometry, ConvGeometry, GeometryError};
 use crate::tiling::TileLayout;
 
-/// The machine-dependent constants of the model. Each is measured by
-/// `cargo run --release --example calibrate_cost`, which prints them as a value of the
-/// environment variable `FFTCONV_COST_MODEL`: a new machine is calibrated without editing code.
-/// [`CostModel::DEFAULT`] holds this project's measurements on its earlier 2-core build
-/// machine (an AMD EPYC): one run of that example after the row pairs and the `2^a 3^b`
-/// transform lengths (2026-11-27).
+/// The machine-dependent constants of the model. `cargo run --release --example
+/// calibrate_cost` measures the first two and the training step's depthwise slowdown and
+/// prints the model as a value of the environment variable `FFTCONV_COST_MODEL`: a new
+/// machine is calibrated without editing code; the others are fitted to measured tables (see
+/// each field), and `cargo run --release --example auto_check` shows how the model in force
+/// fares on 114 layers. [`CostModel::DEFAULT`] holds this project's measurements: the first
+/// two from one run of `calibrate_cost` on its earlier 2-core build machine (an AMD EPYC)
+/// after the row pairs and the `2^a 3^b` transform lengths (2026-11-27), the direct
+/// convolution's rates fitted on the 2-core Xeon (2026-11-28).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CostModel {
     /// The time of a modelled spectral flop over that of a direct one. Fitted (geometric mean
