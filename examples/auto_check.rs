@@ -9,20 +9,24 @@
 //!
 //! Sets: `thin` (1 and 3 input channels; 1-D on 4,096 samples, 2-D on 32x32 and 64x64, 3-D on
 //! 24^3), `grouped` (depthwise, two outputs per group, 3-D depthwise), `wide` (1-D, 2-D and
-//! 3-D layers of 4 to 512 channels), `strided` (2-D, stride 2, 8 to 64 channels). Each time is the fastest of `--reps` calls after one
+//! 3-D layers of 4 to 512 channels), `strided` (2-D, stride 2, 8 to 64 channels),
+//! `transposed` (2-D transposed layers of 1 to 128 input channels, forward passes only: their
+//! gradients are the convolution's passes; the table `TRANSPOSED_FORWARD`). Each time is the fastest of `--reps` calls after one
 //! warm-up call; `Auto` decides with the cost model in force (`FFTCONV_COST_MODEL`).
 
 use std::process::ExitCode;
 use std::time::Instant;
 
-use burn::tensor::module::{conv1d, conv2d, conv3d};
-use burn::tensor::ops::ConvOptions;
+use burn::tensor::module::{conv_transpose2d, conv1d, conv2d, conv3d};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{Device, Distribution, Tensor};
-use burn_fftconv::{ConvGeometry, fft_conv1d, fft_conv2d, fft_conv3d};
+use burn_fftconv::{
+    ConvGeometry, DirectOp, fft_conv_transpose2d, fft_conv1d, fft_conv2d, fft_conv3d,
+};
 use fftconv_kernels::cost::{CostModel, Passes};
 
-const USAGE: &str =
-    "usage: auto_check [--set thin|grouped|wide|strided|all] [--forward | --step] [--reps N]";
+const USAGE: &str = "usage: auto_check [--set thin|grouped|wide|strided|transposed|all] [--forward | --step] \
+     [--reps N]";
 
 /// A layer: spatial rank, batch, channels in and out, size of each axis, kernel, groups,
 /// stride.
@@ -176,6 +180,108 @@ fn strided() -> Vec<Layer> {
     layers
 }
 
+/// A 2-D transposed layer, batch 16: input and output channels, input size, kernel, stride,
+/// padding.
+#[derive(Debug, Clone, Copy)]
+struct TransposedLayer {
+    input: usize,
+    output: usize,
+    size: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+}
+
+impl TransposedLayer {
+    /// The convolution whose input gradient this layer computes: what `Auto` decides on.
+    fn convolution(&self) -> ConvGeometry {
+        let full = (self.size - 1) * self.stride + self.kernel - 2 * self.padding;
+        ConvGeometry::new(
+            &[16, self.output, full, full],
+            &[self.input, self.output, self.kernel, self.kernel],
+            [self.stride; 2],
+            [(self.padding, self.padding); 2],
+            [1, 1],
+            1,
+        )
+        .expect("the set holds valid layers")
+    }
+
+    /// FFT and direct times of the forward pass in milliseconds.
+    fn time(&self, reps: usize) -> (f64, f64) {
+        let device = Device::flex();
+        let x = Tensor::<4>::random(
+            [16, self.input, self.size, self.size],
+            Distribution::Default,
+            &device,
+        );
+        let w = Tensor::<4>::random(
+            [self.input, self.output, self.kernel, self.kernel],
+            Distribution::Default,
+            &device,
+        );
+        let options =
+            ConvTransposeOptions::new([self.stride; 2], [self.padding; 2], [0, 0], [1, 1], 1);
+        // A forward pass reads no output gradient.
+        let operands = [x, w, Tensor::zeros([1, 1, 1, 1], &device)];
+        let time = |conv: fn(_, _, _, ConvTransposeOptions<2>) -> _| {
+            fastest_ms(
+                &operands,
+                |x, w| conv(x, w, None, options.clone()),
+                Passes::FORWARD,
+                reps,
+            )
+        };
+        (time(fft_conv_transpose2d), time(conv_transpose2d))
+    }
+}
+
+impl std::fmt::Display for TransposedLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (i, o, s, k) = (self.input, self.output, self.size, self.kernel);
+        write!(
+            f,
+            "2-D transposed x [16, {i}, {s}, {s}] w [{i}, {o}, {k}, {k}]"
+        )?;
+        write!(f, " stride {} padding {}", self.stride, self.padding)
+    }
+}
+
+fn transposed() -> Vec<TransposedLayer> {
+    let channels = [
+        (8, 1),
+        (16, 1),
+        (32, 3),
+        (64, 3),
+        (16, 16),
+        (64, 32),
+        (128, 64),
+        (32, 8),
+        (3, 16),
+        (1, 8),
+    ];
+    let shapes = [
+        (16, 4, 2, 1),
+        (32, 3, 1, 1),
+        (32, 5, 1, 2),
+        (32, 7, 1, 3),
+        (16, 3, 2, 1),
+    ];
+    channels
+        .into_iter()
+        .flat_map(|(input, output)| {
+            shapes.map(|(size, kernel, stride, padding)| TransposedLayer {
+                input,
+                output,
+                size,
+                kernel,
+                stride,
+                padding,
+            })
+        })
+        .collect()
+}
+
 /// The fastest of `reps` calls of `conv` (after one warm-up call): a forward pass, or a
 /// training step (forward and both gradients, through autodiff).
 fn fastest_ms<const D: usize>(
@@ -236,21 +342,24 @@ fn time_layer<const D: usize, const N: usize>(
     (time(fft), time(direct))
 }
 
-fn parse_args() -> Result<(Vec<Layer>, Vec<Passes>, usize), String> {
-    let (mut layers, mut passes, mut reps) =
-        (None, vec![Passes::FORWARD, Passes::TRAINING_STEP], 5);
+/// The layers, transposed layers, passes and repetitions the arguments ask for.
+type Args = (Vec<Layer>, Vec<TransposedLayer>, Vec<Passes>, usize);
+
+fn parse_args() -> Result<Args, String> {
+    let (mut sets, mut passes, mut reps) = (None, vec![Passes::FORWARD, Passes::TRAINING_STEP], 5);
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value\n{USAGE}"));
         match flag.as_str() {
             "--set" => {
                 let set = value()?;
-                layers = Some(match set.as_str() {
-                    "thin" => thin(),
-                    "grouped" => grouped(),
-                    "wide" => wide(),
-                    "strided" => strided(),
-                    "all" => [thin(), grouped(), wide(), strided()].concat(),
+                sets = Some(match set.as_str() {
+                    "thin" => (thin(), Vec::new()),
+                    "grouped" => (grouped(), Vec::new()),
+                    "wide" => (wide(), Vec::new()),
+                    "strided" => (strided(), Vec::new()),
+                    "transposed" => (Vec::new(), transposed()),
+                    "all" => all(),
                     other => return Err(format!("--set: unknown set {other}\n{USAGE}")),
                 });
             }
@@ -266,12 +375,41 @@ fn parse_args() -> Result<(Vec<Layer>, Vec<Passes>, usize), String> {
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
     }
-    let layers = layers.unwrap_or_else(|| [thin(), grouped(), wide(), strided()].concat());
-    Ok((layers, passes, reps))
+    let (layers, transposed) = sets.unwrap_or_else(all);
+    Ok((layers, transposed, passes, reps))
+}
+
+fn all() -> (Vec<Layer>, Vec<TransposedLayer>) {
+    (
+        [thin(), grouped(), wide(), strided()].concat(),
+        transposed(),
+    )
+}
+
+/// Prints a table row; returns how fast `Auto` ran against the faster of the two.
+fn report(
+    layer: &dyn std::fmt::Display,
+    passes: Passes,
+    (fft, direct): (f64, f64),
+    picks_fft: bool,
+) -> f64 {
+    let auto = if picks_fft { fft } else { direct };
+    let relative = fft.min(direct) / auto;
+    println!(
+        "| {layer} | {} | {fft:.2} ms | {direct:.2} ms | {:.2}x | {} | {relative:.2}x |",
+        if passes == Passes::FORWARD {
+            "forward"
+        } else {
+            "training step"
+        },
+        direct / fft,
+        if picks_fft { "FFT" } else { "direct" },
+    );
+    relative
 }
 
 fn main() -> ExitCode {
-    let (layers, passes, reps) = match parse_args() {
+    let (layers, transposed, passes, reps) = match parse_args() {
         Ok(args) => args,
         Err(message) => {
             eprintln!("{message}");
@@ -281,31 +419,28 @@ fn main() -> ExitCode {
     let model = CostModel::current();
     println!("| layer | passes | FFT | direct | FFT speedup | Auto picks | Auto vs the faster |");
     println!("|---|---|---:|---:|---:|---|---:|");
-    let (mut checked, mut within) = (0, 0);
-    for passes in passes {
+    let mut relative_speeds = Vec::new();
+    for &passes in &passes {
         for layer in &layers {
-            let (fft, direct) = match layer.rank {
+            let times = match layer.rank {
                 1 => time_layer::<3, 1>(layer, fft_conv1d, conv1d, passes, reps),
                 2 => time_layer::<4, 2>(layer, fft_conv2d, conv2d, passes, reps),
                 _ => time_layer::<5, 3>(layer, fft_conv3d, conv3d, passes, reps),
             };
             let picks_fft = model.prefers_fft_for(&layer.geometry(), passes);
-            let auto = if picks_fft { fft } else { direct };
-            let relative = fft.min(direct) / auto;
-            checked += 1;
-            within += usize::from(relative >= 0.9);
-            println!(
-                "| {layer} | {} | {fft:.2} ms | {direct:.2} ms | {:.2}x | {} | {relative:.2}x |",
-                if passes == Passes::FORWARD {
-                    "forward"
-                } else {
-                    "training step"
-                },
-                direct / fft,
-                if picks_fft { "FFT" } else { "direct" },
-            );
+            relative_speeds.push(report(layer, passes, times, picks_fft));
         }
     }
+    if passes.contains(&Passes::FORWARD) {
+        for layer in &transposed {
+            let forward = Passes::FORWARD;
+            let picks_fft =
+                model.prefers_fft_as(&layer.convolution(), forward, DirectOp::Transposed);
+            relative_speeds.push(report(layer, forward, layer.time(reps), picks_fft));
+        }
+    }
+    let checked = relative_speeds.len();
+    let within = relative_speeds.iter().filter(|&&r| r >= 0.9).count();
     println!("\n`Auto` within 0.9x of the faster at {within} of {checked} layers.");
     ExitCode::SUCCESS
 }

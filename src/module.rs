@@ -18,7 +18,8 @@ use crate::ops::BackwardMemory;
 pub enum ConvAlgorithm {
     /// The cheaper of the two for the geometry and the passes of each call (a training step,
     /// or the forward pass alone where autodiff tracks neither the input nor the weight): on
-    /// Flex by [`prefers_fft_for`], the cost model calibrated there; on NdArray, whose direct
+    /// Flex by [`prefers_fft_as`], the cost model calibrated there, against burn's convolution
+    /// or, for transposed layers, its transposed convolution; on NdArray, whose direct
     /// convolution is far slower, always the FFT; on CubeCL devices (wgpu), the FFT for
     /// kernels of 25 taps (5x5, 3x3x3) or more (81 where whole images are transformed), as
     /// measured on an H100 (training steps; inference there is not measured apart).
@@ -29,9 +30,10 @@ pub enum ConvAlgorithm {
     Direct,
 }
 
-pub use fftconv_kernels::cost::{Passes, prefers_fft, prefers_fft_for};
+pub use fftconv_kernels::cost::{DirectOp, Passes, prefers_fft, prefers_fft_as, prefers_fft_for};
 
-/// Whether `Auto` takes the frequency domain for `passes` of `geometry` on `device`.
+/// Whether `Auto` takes the frequency domain for `passes` of `geometry` on `device`, against
+/// burn's `op` there.
 ///
 /// - NdArray: always, its direct convolution being so slow that the FFT wins whatever the
 ///   FLOP model says. Training steps at batch 16, 64x64, 64 channels, one run per line
@@ -47,9 +49,14 @@ pub use fftconv_kernels::cost::{Passes, prefers_fft, prefers_fft_for};
 ///   kernels 3, 5, 7 and 15 on 128x128 (kernel 3 on 64x64, the first geometry timed, read a
 ///   tie and is left to direct); 3-D, N4 32->32 on 32^3, 3.3x, 8.2x and 20x at kernels 3, 5
 ///   and 7. The whole-image path was slower than direct up to kernel 7 and 5x faster at 15.
-/// - Otherwise (Flex): by [`prefers_fft_for`], the cost model calibrated on Flex, the only
-///   rule here that tells `passes` apart.
-pub(crate) fn fft_pays(device: &Device, geometry: &ConvGeometry, passes: Passes) -> bool {
+/// - Otherwise (Flex): by [`prefers_fft_as`], the cost model calibrated on Flex, the only
+///   rule here that tells `passes` and `op` apart.
+pub(crate) fn fft_pays(
+    device: &Device,
+    geometry: &ConvGeometry,
+    passes: Passes,
+    op: DirectOp,
+) -> bool {
     match device.clone().without_autodiff().as_dispatch() {
         #[cfg(feature = "ndarray")]
         burn::backend::DispatchDevice::NdArray(_) => true,
@@ -64,7 +71,7 @@ pub(crate) fn fft_pays(device: &Device, geometry: &ConvGeometry, passes: Passes)
             taps >= least && crate::functional::within_budget(device, geometry)
         }
         #[allow(unreachable_patterns)]
-        _ => prefers_fft_for(geometry, passes),
+        _ => prefers_fft_as(geometry, passes, op),
     }
 }
 
@@ -95,7 +102,9 @@ pub(crate) fn auto_takes_fft<const N: usize>(
         options.dilation,
         options.groups,
     )
-    .map_or(true, |geometry| fft_pays(device, &geometry, passes))
+    .map_or(true, |geometry| {
+        fft_pays(device, &geometry, passes, DirectOp::Convolution)
+    })
 }
 
 /// For a layer that is burn's `$burn` (fields `$field`) plus `algorithm` and
@@ -405,6 +414,8 @@ impl_conv2d_layer!(Conv2d, FftConv2d);
 mod tests {
     use super::*;
 
+    const STEP: Passes = Passes::TRAINING_STEP;
+
     /// A batch-16, 64 -> 64 channel layer on a `size` x `size` image with "same" padding.
     fn layer(size: usize, kernel: usize) -> ConvGeometry {
         let pad = (kernel / 2, kernel - 1 - kernel / 2);
@@ -440,7 +451,7 @@ mod tests {
         for size in [64, 128] {
             for (kernel, fft) in [(3, false), (5, true), (7, true), (15, true)] {
                 assert_eq!(
-                    fft_pays(&wgpu, &layer(size, kernel), Passes::TRAINING_STEP),
+                    fft_pays(&wgpu, &layer(size, kernel), STEP, DirectOp::Convolution),
                     fft,
                     "{size}x{size} k{kernel}"
                 );
@@ -451,7 +462,7 @@ mod tests {
         for kernel in [3, 5, 7] {
             let volume = volume(4, 32, kernel);
             assert!(
-                fft_pays(&wgpu, &volume, Passes::TRAINING_STEP),
+                fft_pays(&wgpu, &volume, STEP, DirectOp::Convolution),
                 "32^3 k{kernel}"
             );
         }
@@ -468,7 +479,8 @@ mod tests {
                 fft_pays(
                     &Device::flex(),
                     &volume(2, 16, kernel),
-                    Passes::TRAINING_STEP
+                    STEP,
+                    DirectOp::Convolution
                 ),
                 "k{kernel}"
             );
@@ -481,12 +493,16 @@ mod tests {
         let ndarray = Device::ndarray();
         for kernel in [3, 7, 15] {
             let geometry = layer(64, kernel);
-            let step = Passes::TRAINING_STEP;
-            assert_eq!(
-                fft_pays(&Device::flex(), &geometry, step),
-                prefers_fft(&geometry)
-            );
-            assert!(fft_pays(&ndarray, &geometry, step));
+            for (passes, op) in [
+                (STEP, DirectOp::Convolution),
+                (Passes::FORWARD, DirectOp::Transposed),
+            ] {
+                assert_eq!(
+                    fft_pays(&Device::flex(), &geometry, passes, op),
+                    prefers_fft_as(&geometry, passes, op)
+                );
+                assert!(fft_pays(&ndarray, &geometry, passes, op));
+            }
         }
     }
 }

@@ -16,7 +16,9 @@ use burn::tensor::ops::{ConvTransposeOptions, PadMode};
 use fftconv_kernels::ConvGeometry;
 
 use crate::functional::{check_device, check_like_x, run_pass, spectral_path_runs, widened};
-use crate::module::{ConvAlgorithm, config_conversions, fft_pays, impl_fft_layer, passes_of};
+use crate::module::{
+    ConvAlgorithm, DirectOp, config_conversions, fft_pays, impl_fft_layer, passes_of,
+};
 use crate::ops::{BackwardMemory, ConvPass};
 
 /// The 2-D function, as its errors name it.
@@ -385,8 +387,14 @@ pub(crate) fn fft_pays_for<const D: usize, const N: usize>(
     // The transposed convolution's passes map onto the convolution's one for one (its forward
     // pass is the input gradient's), each with one product and a transform per operand.
     let passes = passes_of(input, weight);
-    transposed_geometry(caller, input, weight, options)
-        .is_some_and(|g| fft_pays(&input.device(), &g.convolution, passes))
+    transposed_geometry(caller, input, weight, options).is_some_and(|g| {
+        fft_pays(
+            &input.device(),
+            &g.convolution,
+            passes,
+            DirectOp::Transposed,
+        )
+    })
 }
 
 /// A transposed convolution layer's forward pass by its `algorithm`: in the frequency domain
