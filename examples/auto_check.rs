@@ -1,18 +1,19 @@
 //! Times both algorithms, the FFT and burn's direct convolution, on layers beyond the
-//! benchmark grid (Flex, f32, "same" padding) and prints how `Auto` fares on each: the layers
-//! of the cost model's test table `BEYOND_THE_GRID`.
+//! benchmark grid (Flex, f32) and prints how `Auto` fares on each: the layers of the cost
+//! model's test tables `BEYOND_THE_GRID` and `TRANSPOSED_FORWARD`.
 //!
 //! ```sh
 //! cargo run --release --example auto_check                       # all sets, both passes
 //! cargo run --release --example auto_check -- --set grouped --forward --reps 5
 //! ```
 //!
-//! Sets: `thin` (1 and 3 input channels; 1-D on 4,096 samples, 2-D on 32x32 and 64x64, 3-D on
-//! 24^3), `grouped` (depthwise, two outputs per group, 3-D depthwise), `wide` (1-D, 2-D and
-//! 3-D layers of 4 to 512 channels), `strided` (2-D, stride 2, 8 to 64 channels),
-//! `transposed` (2-D transposed layers of 1 to 128 input channels, forward passes only: their
-//! gradients are the convolution's passes; the table `TRANSPOSED_FORWARD`). Each time is the fastest of `--reps` calls after one
-//! warm-up call; `Auto` decides with the cost model in force (`FFTCONV_COST_MODEL`).
+//! Sets ("same" padding but for the transposed ones): `thin` (1 and 3 input channels; 1-D on
+//! 4,096 samples, 2-D on 32x32 and 64x64, 3-D on 24^3), `grouped` (depthwise, two outputs per
+//! group, 3-D depthwise), `wide` (1-D, 2-D and 3-D layers of 4 to 512 channels), `strided`
+//! (2-D, stride 2, 8 to 64 channels), `transposed` (2-D transposed layers of 1 to 128 input
+//! channels, forward passes only: their gradients are the convolution's passes). Each time is
+//! the fastest of `--reps` calls after one warm-up call; `Auto` decides with the cost model
+//! in force (`FFTCONV_COST_MODEL`).
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -25,8 +26,8 @@ use burn_fftconv::{
 };
 use fftconv_kernels::cost::{CostModel, Passes};
 
-const USAGE: &str = "usage: auto_check [--set thin|grouped|wide|strided|transposed|all] [--forward | --step] \
-     [--reps N]";
+const USAGE: &str = "usage: auto_check [--set thin|grouped|wide|strided|transposed|all] \
+                     [--forward | --step] [--reps N]";
 
 /// A layer: spatial rank, batch, channels in and out, size of each axis, kernel, groups,
 /// stride.
@@ -441,6 +442,6 @@ fn main() -> ExitCode {
     }
     let checked = relative_speeds.len();
     let within = relative_speeds.iter().filter(|&&r| r >= 0.9).count();
-    println!("\n`Auto` within 0.9x of the faster at {within} of {checked} layers.");
+    println!("\n`Auto` within 0.9x of the faster in {within} of {checked} cases.");
     ExitCode::SUCCESS
 }

@@ -917,7 +917,8 @@ mod tests {
                 let relative_speed = auto_relative_speed(&geometry, passes, speedup);
                 if relative_speed < 0.9 && !known.contains(&(passes, layer)) {
                     misses.push(format!(
-                        "{passes:?} {layer:?}: {relative_speed:.2}x of the faster (speedup {speedup})"
+                        "{passes:?} {layer:?}: {relative_speed:.2}x of the faster \
+                         (speedup {speedup})"
                     ));
                 }
             }
