@@ -11,7 +11,7 @@
 //! 4,096 samples, 2-D on 32x32 and 64x64, 3-D on 24^3), `grouped` (depthwise, two outputs per
 //! group, 3-D depthwise), `wide` (1-D, 2-D and 3-D layers of 4 to 512 channels), `strided`
 //! (2-D, stride 2, 8 to 64 channels), `transposed` (2-D transposed layers of 1 to 128 input
-//! channels, forward passes only: their gradients are the convolution's passes). Each time is
+//! channels, explicit padding). Each time is
 //! the fastest of `--reps` calls after one warm-up call; `Auto` decides with the cost model
 //! in force (`FFTCONV_COST_MODEL`).
 
@@ -208,28 +208,23 @@ impl TransposedLayer {
         .expect("the set holds valid layers")
     }
 
-    /// FFT and direct times of the forward pass in milliseconds.
-    fn time(&self, reps: usize) -> (f64, f64) {
+    /// FFT and direct times of `passes` in milliseconds.
+    fn time(&self, passes: Passes, reps: usize) -> (f64, f64) {
         let device = Device::flex();
-        let x = Tensor::<4>::random(
-            [16, self.input, self.size, self.size],
-            Distribution::Default,
-            &device,
-        );
-        let w = Tensor::<4>::random(
-            [self.input, self.output, self.kernel, self.kernel],
-            Distribution::Default,
-            &device,
-        );
+        let random = |shape| Tensor::<4>::random(shape, Distribution::Default, &device);
+        let full = (self.size - 1) * self.stride + self.kernel - 2 * self.padding;
+        let operands = [
+            random([16, self.input, self.size, self.size]),
+            random([self.input, self.output, self.kernel, self.kernel]),
+            random([16, self.output, full, full]),
+        ];
         let options =
             ConvTransposeOptions::new([self.stride; 2], [self.padding; 2], [0, 0], [1, 1], 1);
-        // A forward pass reads no output gradient.
-        let operands = [x, w, Tensor::zeros([1, 1, 1, 1], &device)];
         let time = |conv: fn(_, _, _, ConvTransposeOptions<2>) -> _| {
             fastest_ms(
                 &operands,
                 |x, w| conv(x, w, None, options.clone()),
-                Passes::FORWARD,
+                passes,
                 reps,
             )
         };
@@ -432,12 +427,11 @@ fn main() -> ExitCode {
             relative_speeds.push(report(layer, passes, times, picks_fft));
         }
     }
-    if passes.contains(&Passes::FORWARD) {
+    for &passes in &passes {
         for layer in &transposed {
-            let forward = Passes::FORWARD;
             let picks_fft =
-                model.prefers_fft_as(&layer.convolution(), forward, DirectOp::Transposed);
-            relative_speeds.push(report(layer, forward, layer.time(reps), picks_fft));
+                model.prefers_fft_as(&layer.convolution(), passes, DirectOp::Transposed);
+            relative_speeds.push(report(layer, passes, layer.time(passes, reps), picks_fft));
         }
     }
     let checked = relative_speeds.len();
