@@ -862,11 +862,16 @@ mod tests {
         .unwrap()
     }
 
-    /// How fast `Auto` (FFT where the default model [`CostModel::prefers_fft_for`] the
-    /// passes) runs against the faster of the two, for a layer whose FFT is `speedup` times as
-    /// fast as direct convolution.
-    fn auto_relative_speed(geometry: &ConvGeometry, passes: Passes, speedup: f64) -> f64 {
-        if CostModel::DEFAULT.prefers_fft_for(geometry, passes) {
+    /// How fast `Auto` (FFT where the default model [`CostModel::prefers_fft_as`] the passes
+    /// against burn's `op`) runs against the faster of the two, for a layer whose FFT is
+    /// `speedup` times as fast as burn's direct operation.
+    fn auto_relative_speed(
+        geometry: &ConvGeometry,
+        passes: Passes,
+        op: DirectOp,
+        speedup: f64,
+    ) -> f64 {
+        if CostModel::DEFAULT.prefers_fft_as(geometry, passes, op) {
             speedup.min(1.0)
         } else {
             (1.0 / speedup).min(1.0)
@@ -885,7 +890,8 @@ mod tests {
         for (grid, passes) in grids {
             for &(channels, image, kernel, stride, groups, speedup) in grid {
                 let geometry = layer(channels, image, kernel, stride, groups);
-                let relative_speed = auto_relative_speed(&geometry, passes, speedup);
+                let relative_speed =
+                    auto_relative_speed(&geometry, passes, DirectOp::Convolution, speedup);
                 if relative_speed < 0.9 {
                     misses.push(format!(
                         "{passes:?} {channels}ch {image}x{image} k{kernel} stride {stride} \
@@ -914,7 +920,8 @@ mod tests {
         for (layer, step, forward) in BEYOND_THE_GRID {
             let geometry = geometry_of(&layer);
             for (passes, speedup) in [(Passes::TRAINING_STEP, step), (Passes::FORWARD, forward)] {
-                let relative_speed = auto_relative_speed(&geometry, passes, speedup);
+                let relative_speed =
+                    auto_relative_speed(&geometry, passes, DirectOp::Convolution, speedup);
                 if relative_speed < 0.9 && !known.contains(&(passes, layer)) {
                     misses.push(format!(
                         "{passes:?} {layer:?}: {relative_speed:.2}x of the faster \
@@ -1027,13 +1034,8 @@ mod tests {
             let convolution = convolution_of(&layer);
             assert_eq!(convolution.output_shape()[2], layer.2, "{layer:?}");
             for (passes, speedup) in [(Passes::TRAINING_STEP, step), (Passes::FORWARD, forward)] {
-                let fft =
-                    CostModel::DEFAULT.prefers_fft_as(&convolution, passes, DirectOp::Transposed);
-                let relative_speed = if fft {
-                    speedup.min(1.0)
-                } else {
-                    (1.0 / speedup).min(1.0)
-                };
+                let relative_speed =
+                    auto_relative_speed(&convolution, passes, DirectOp::Transposed, speedup);
                 if relative_speed < 0.9 && !known.contains(&(passes, layer)) {
                     misses.push(format!(
                         "{passes:?} {layer:?}: {relative_speed:.2}x of the faster \
