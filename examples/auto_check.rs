@@ -220,15 +220,8 @@ impl TransposedLayer {
         ];
         let options =
             ConvTransposeOptions::new([self.stride; 2], [self.padding; 2], [0, 0], [1, 1], 1);
-        let time = |conv: fn(_, _, _, ConvTransposeOptions<2>) -> _| {
-            fastest_ms(
-                &operands,
-                |x, w| conv(x, w, None, options.clone()),
-                passes,
-                reps,
-            )
-        };
-        (time(fft_conv_transpose2d), time(conv_transpose2d))
+        let convs = [fft_conv_transpose2d, conv_transpose2d];
+        time_both(&operands, convs, options, passes, reps)
     }
 }
 
@@ -312,8 +305,8 @@ fn fastest_ms<const D: usize>(
 /// FFT and direct times of `layer` in milliseconds.
 fn time_layer<const D: usize, const N: usize>(
     layer: &Layer,
-    fft: fn(Tensor<D>, Tensor<D>, Option<Tensor<1>>, ConvOptions<N>) -> Tensor<D>,
-    direct: fn(Tensor<D>, Tensor<D>, Option<Tensor<1>>, ConvOptions<N>) -> Tensor<D>,
+    fft: ConvFn<D, ConvOptions<N>>,
+    direct: ConvFn<D, ConvOptions<N>>,
     passes: Passes,
     reps: usize,
 ) -> (f64, f64) {
@@ -326,10 +319,24 @@ fn time_layer<const D: usize, const N: usize>(
     let (x, w) = (random(&x_shape), random(&w_shape));
     let options = layer.options::<N>();
     let dy = random(&direct(x.clone(), w.clone(), None, options.clone()).dims());
-    let operands = [x, w, dy];
-    let time = |conv: fn(_, _, _, ConvOptions<N>) -> _| {
+    time_both(&[x, w, dy], [fft, direct], options, passes, reps)
+}
+
+/// A convolution function of burn's signature: input, weight, bias, options.
+type ConvFn<const D: usize, O> = fn(Tensor<D>, Tensor<D>, Option<Tensor<1>>, O) -> Tensor<D>;
+
+/// The fastest times of `fft` and `direct` on `operands` (input, weight, output gradient), in
+/// milliseconds.
+fn time_both<const D: usize, O: Clone>(
+    operands: &[Tensor<D>; 3],
+    [fft, direct]: [ConvFn<D, O>; 2],
+    options: O,
+    passes: Passes,
+    reps: usize,
+) -> (f64, f64) {
+    let time = |conv: ConvFn<D, O>| {
         fastest_ms(
-            &operands,
+            operands,
             |x, w| conv(x, w, None, options.clone()),
             passes,
             reps,
