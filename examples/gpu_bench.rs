@@ -18,7 +18,8 @@
 //! the two algorithms' results; a direct figure above `--peak-tflops` (the FFT's may pass it:
 //! it does fewer operations than the definition counts) or results that differ are not
 //! reported as a speedup. `--stages` adds the FFT path's stages alone (each operand's
-//! spectrum, each pass's product), for where a step's time goes. `--volume` times 3-D
+//! spectrum, each pass's product; on wgpu each contraction's matmul alone, in two layouts),
+//! for where a step's time goes. `--volume` times 3-D
 //! training steps on cubic volumes instead (`--size 32 --k 3 5 7`, say). `--memory` adds the
 //! device memory one training step reserves, FFT and direct. `--stride 2` and `--dilation 2`
 //! time strided and dilated layers.
@@ -227,8 +228,13 @@ fn volume_train_step(case: &Case, volumes: &[Tensor<5>; 3], fft: bool) -> Vec<Te
 }
 
 /// The spectral stages of the FFT path for `case`, each on operands made beforehand: name and
-/// a run returning its result (spectra as 4-D tensors).
-fn stages(case: &Case, Operands([x, w, dy]): &Operands) -> Vec<(&'static str, StageRun)> {
+/// a run returning its result (spectra as 4-D tensors); with `device_spectra` (a CubeCL
+/// device's tile spectra), its contractions alone in several layouts too.
+fn stages(
+    case: &Case,
+    Operands([x, w, dy]): &Operands,
+    device_spectra: bool,
+) -> Vec<(&'static str, StageRun)> {
     let options = case.options::<2>();
     let geometry = ConvGeometry::new(
         &x.dims(),
@@ -278,7 +284,48 @@ fn stages(case: &Case, Operands([x, w, dy]): &Operands) -> Vec<(&'static str, St
         let (lhs, rhs) = (lhs.clone(), rhs.clone());
         runs.push((name, Box::new(move || vec![product(&lhs, &rhs, pass)])));
     }
+    if device_spectra {
+        runs.extend(contraction_layouts(&x_hat, &w_hat, &dy_hat));
+    }
     runs
+}
+
+/// The contractions of a device's spectra alone (burn's batched matmul, no transform), each
+/// in the operand layout the products use and with its operands' roles swapped (the
+/// transposed result, `B^T A^T`), to find the layout burn's matmul runs fastest: spectra
+/// `[groups, bins, rows, 2, columns]`, the weight's real form `[groups, bins, 2, out, 2 in]`.
+fn contraction_layouts(
+    x_hat: &Tensor<5>,
+    w_hat: &Tensor<5>,
+    dy_hat: &Tensor<5>,
+) -> Vec<(&'static str, StageRun)> {
+    let [groups, bins, _, two, columns] = x_hat.dims();
+    let out = dy_hat.dims()[4];
+    if two != 2 || w_hat.dims() != [groups, bins, 2, out, 2 * columns] {
+        // Not the tile kernels' spectra (the composed path's, for kernels wider than a tile).
+        return Vec::new();
+    }
+    let rows = |t: &Tensor<5>| t.clone().flatten::<4>(3, 4);
+    let weight = w_hat.clone().flatten::<4>(2, 3);
+    let (x, dy) = (rows(x_hat), rows(dy_hat));
+    let t = |m: &Tensor<4>| m.clone().swap_dims(2, 3);
+    let products: [(&'static str, Tensor<4>, Tensor<4>); 6] = [
+        ("y mm X.W^T", x.clone(), t(&weight)),
+        ("y mm W.X^T", weight.clone(), t(&x)),
+        ("dx mm dY.W", dy.clone(), weight.clone()),
+        ("dx mm W^T.dY^T", t(&weight), t(&dy)),
+        ("dw mm dY^T.X", t(&dy), x.clone()),
+        ("dw mm X^T.dY", t(&x), dy.clone()),
+    ];
+    products
+        .map(|(name, lhs, rhs)| -> (&'static str, StageRun) {
+            (
+                name,
+                Box::new(move || vec![lhs.clone().matmul(rhs.clone())]),
+            )
+        })
+        .into_iter()
+        .collect()
 }
 
 /// A timed pass, ready to run through the FFT (`true`) or directly.
@@ -531,7 +578,7 @@ fn main() -> ExitCode {
                 );
             }
             if let (true, Inputs::Images(operands)) = (args.stages, &inputs) {
-                for (name, run) in stages(&case, operands) {
+                for (name, run) in stages(&case, operands, args.device == "wgpu") {
                     for _ in 0..args.warmup {
                         checksum(run()).into_data();
                     }
