@@ -56,7 +56,7 @@ fn units_for(points: usize) -> usize {
 /// Shared memory every device offers a cube: WebGPU's least. Tiles are sized so that one
 /// lane of f32 fits it (`MAX_TILE_POINTS` in `layout.rs`). The tile kernels fill this much
 /// by default, whatever more the device offers: on an H200 the device's 48 KiB (four lanes of
-/// 32x32 tiles instead of two) made 64x64 k7 and 128x128 k5/k7 training steps 25%-38% slower
+/// 32x32 tiles instead of two) made 64x64 k7 and 128x128 k5/k7 training steps 28%-38% slower
 /// (`docs/performance.md`, "H200").
 const LEAST_SHARED_BYTES: usize = 16 * 1024;
 
