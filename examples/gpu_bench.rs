@@ -292,7 +292,7 @@ fn stages(
 
 /// The contractions of a device's spectra alone (burn's batched matmul, no transform), each
 /// in the operand layout the products use and with its operands' roles swapped (the
-/// transposed result, `B^T A^T`), to find the layout burn's matmul runs fastest: spectra
+/// transposed result, `B^T A^T`), for the layout burn's matmul runs fastest: spectra
 /// `[groups, bins, rows, 2, columns]`, the weight's real form `[groups, bins, 2, out, 2 in]`.
 fn contraction_layouts(
     x_hat: &Tensor<5>,
@@ -318,13 +318,13 @@ fn contraction_layouts(
         ("dw mm X^T.dY", t(&x), dy.clone()),
     ];
     products
+        .into_iter()
         .map(|(name, lhs, rhs)| -> (&'static str, StageRun) {
             (
                 name,
                 Box::new(move || vec![lhs.clone().matmul(rhs.clone())]),
             )
         })
-        .into_iter()
         .collect()
 }
 
