@@ -4,7 +4,8 @@
 //! speedup of a pass is the ratio of the two. Passes: `forward`, `input_grad`, `weight_grad`,
 //! `train_step` (forward and backward through autodiff, the weight and input tracked) and
 //! `transposed_train_step` (the same for the transposed convolution from the geometry's output
-//! shape back to its input shape); `flex/conv1d_train_step/...`, causal 1-D filters of 64
+//! shape back to its input shape); `flex/forward/n1_...`, forward passes of one image through
+//! four small layers (inference); `flex/conv1d_train_step/...`, causal 1-D filters of 64
 //! to 1024 taps; and `flex/conv3d_train_step/...`, 3-D layers of 16 -> 16 channels on 32^3
 //! volumes, kernels 3, 5 and 7.
 //!
@@ -238,6 +239,36 @@ fn compare<S, const D: usize>(
     group.finish();
 }
 
+/// Forward passes of one image on Flex (inference) through small layers, where a call's fixed
+/// cost (plans, buffers, waking rayon's threads) weighs against little work.
+fn batch_one_benches(c: &mut Criterion) {
+    let device = Device::flex();
+    let layers = [
+        ([1, 1], 8, 3),
+        ([3, 32], 32, 3),
+        ([16, 16], 32, 5),
+        ([64, 64], 32, 3),
+    ];
+    for (channels, image, kernel) in layers {
+        let case = Case {
+            batch: 1,
+            channels,
+            image,
+            kernel,
+            stride: 1,
+            groups: 1,
+        };
+        let name = format!("flex/forward/{}", case.name());
+        compare(
+            c,
+            name,
+            &device,
+            || case.tensors(&device),
+            |tensors, fft| forward(&case, tensors, fft),
+        );
+    }
+}
+
 /// Causal 1-D training steps on Flex, 16 -> 16 channels, batch 8, 4096 samples: long
 /// filters where burn's direct step still takes seconds, not minutes
 /// (`examples/long_conv1d.rs` times the longer ones).
@@ -298,6 +329,7 @@ fn benches(c: &mut Criterion) {
             }
         }
     }
+    batch_one_benches(c);
     conv1d_benches(c);
     conv3d_benches(c);
 }

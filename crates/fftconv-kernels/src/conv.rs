@@ -28,6 +28,7 @@ use crate::geometry::{ConvGeometry, GeometryError, PhaseSource, SourceRun, check
 use crate::kernel_dft::KernelDft;
 use crate::matmul::{Operand, matmul};
 use crate::memory;
+use crate::parallel::SplitIfWorth;
 use crate::tiling::TileLayout;
 
 /// Which tensor a spectrum was taken of; fixes its matrix shape per bin.
@@ -183,6 +184,7 @@ impl BinGemm {
         let copy_panels = panels && self.rhs.col_stride == 1;
         dst.par_chunks_mut(dst_bin)
             .enumerate()
+            .split_if_worth(self.groups * self.m * self.n * self.k)
             .for_each_init(Vec::new, |panel, (bin, dst_k)| {
                 let lhs_k = &lhs[bin * lhs_bin..(bin + 1) * lhs_bin];
                 let rhs_k = &rhs[bin * rhs_bin..(bin + 1) * rhs_bin];

@@ -21,6 +21,7 @@ use rayon::prelude::*;
 use rustfft::{Fft, FftPlanner};
 
 use crate::memory::{self, DisjointWrites};
+use crate::parallel::{self, SplitIfWorth};
 use crate::real_rows::RealRows;
 
 /// The floating-point types the kernels run in: `f32` and `f64`.
@@ -477,8 +478,10 @@ impl<T: Scalar> FftPlan<T> {
         let block_columns = IMAGE_BLOCK.min(columns);
         let column_blocks = columns.div_ceil(block_columns);
         let block_rows = (BLOCK_VALUES / (block_columns * bins)).clamp(1, rows.max(1));
+        let block_work = block_rows * block_columns * parallel::transform_work(points);
         (0..rows.div_ceil(block_rows) * column_blocks)
             .into_par_iter()
+            .split_if_worth(block_work)
             .for_each_init(
                 || {
                     let block = vec![Complex::default(); block_rows * block_columns * bins];
@@ -560,8 +563,10 @@ impl<T: Scalar> FftPlan<T> {
         );
         // Blocks of chunks: neighbouring chunks read neighbouring images, so each block reads
         // every bin's row of `spectra` in runs rather than one value at a time.
+        let block_work = IMAGE_BLOCK * images_per_chunk * parallel::transform_work(self.points());
         out.par_chunks_mut(chunk_len * IMAGE_BLOCK)
             .enumerate()
+            .split_if_worth(block_work)
             .for_each_init(
                 || (self.workspace(), Vec::new(), Vec::new()),
                 |(ws, images, block), (b, chunks)| {
@@ -628,19 +633,21 @@ impl<T: Scalar> FftPlan<T> {
     /// Complex DFT of each map in place (`e^{-i...}`, or `e^{+i...}` when `inverse`).
     pub fn complex_in_place(&self, maps: &mut [Complex<T>], inverse: bool) {
         let rows = self.rows.complex(inverse);
-        maps.par_chunks_mut(self.points()).for_each_init(
-            || self.workspace(),
-            |ws, map| {
-                rows.process_with_scratch(map, &mut ws.scratch);
-                self.leading_axes_standard(
-                    map,
-                    &mut ws.spectrum,
-                    self.shape[2],
-                    inverse,
-                    &mut ws.scratch,
-                );
-            },
-        );
+        maps.par_chunks_mut(self.points())
+            .split_if_worth(parallel::transform_work(self.points()))
+            .for_each_init(
+                || self.workspace(),
+                |ws, map| {
+                    rows.process_with_scratch(map, &mut ws.scratch);
+                    self.leading_axes_standard(
+                        map,
+                        &mut ws.spectrum,
+                        self.shape[2],
+                        inverse,
+                        &mut ws.scratch,
+                    );
+                },
+            );
     }
 
     /// Real DFT of each map: `[count][d0][d1][d2 / 2 + 1]` half spectra.
@@ -649,6 +656,7 @@ impl<T: Scalar> FftPlan<T> {
         let mut out = memory::filled(maps.len() / self.shape[2] * half);
         out.par_chunks_mut(self.bins())
             .zip(maps.par_chunks(self.points()))
+            .split_if_worth(parallel::transform_work(self.points()))
             .for_each_init(
                 || self.workspace(),
                 |ws, (spectrum, map)| {
@@ -681,6 +689,7 @@ impl<T: Scalar> FftPlan<T> {
         let mut out = memory::filled(spectra.len() / half * self.shape[2]);
         out.par_chunks_mut(self.points())
             .zip(spectra.par_chunks(self.bins()))
+            .split_if_worth(parallel::transform_work(self.points()))
             .for_each_init(
                 || self.workspace(),
                 |ws, (map, spectrum)| {

@@ -18,6 +18,7 @@ use crate::cost::CostModel;
 use crate::fft::{FftPlan, Scalar, count_transforms};
 use crate::matmul::{Operand, matmul};
 use crate::memory::{self, DisjointWrites};
+use crate::parallel::SplitIfWorth;
 
 /// Real values one block of kernels works on at most (its staged spectra, all polyphase
 /// components; the product values its taps are read from): 128 KiB in f32, within a core's
@@ -126,53 +127,57 @@ impl<'a, T: Scalar> KernelDft<'a, T> {
         let mut bin_major = memory::pooled_capacity(count * bins);
         let out = DisjointWrites::new(bin_major.spare_capacity_mut());
         let block = block_kernels(bins, phases);
-        (0..kernels.div_ceil(block)).into_par_iter().for_each_init(
-            || (Vec::new(), vec![T::default(); 2 * bins * block * phases]),
-            |(gathered, staged), b| {
-                let first = b * block;
-                let width = block.min(kernels - first);
-                for ((places, map), staged) in self
-                    .tap_places
-                    .iter()
-                    .zip(&maps)
-                    .zip(staged.chunks_exact_mut(2 * bins * block))
-                {
-                    let n = places.len();
-                    // The taps of the component, `[width][n]`: the kernels themselves where
-                    // it has every tap in order.
-                    let taps = if places.iter().map(|&(tap, _)| tap).eq(0..self.taps) {
-                        &weight[first * n..][..width * n]
-                    } else {
-                        gathered.clear();
-                        gathered.extend((first..first + width).flat_map(|kernel| {
-                            let kernel = &weight[kernel * self.taps..][..self.taps];
-                            places.iter().map(move |&(tap, _)| kernel[tap])
-                        }));
-                        &gathered[..]
-                    };
-                    // `[2 bins][width]` = map `[2 bins][n]` x taps^T `[n][width]`.
-                    matmul(
-                        [2 * bins, width, n],
-                        (&mut staged[..2 * bins * width], [width, 1]),
-                        Operand::new(map, [n, 1]),
-                        Operand::new(taps, [1, n]),
-                        false,
-                    );
-                }
-                for bin in 0..bins {
-                    // SAFETY: block `b` alone writes the images of its kernels, in every bin.
-                    let run = unsafe { out.run(bin * count + first * phases, width * phases) };
-                    for (phase, staged) in staged.chunks_exact(2 * bins * block).enumerate() {
-                        let re = &staged[bin * width..][..width];
-                        let im = &staged[(bins + bin) * width..][..width];
-                        let images = run[phase..].iter_mut().step_by(phases);
-                        for ((value, &re), &im) in images.zip(re).zip(im) {
-                            value.write(Complex::new(re, im));
+        let block_work = block * self.taps * bins;
+        (0..kernels.div_ceil(block))
+            .into_par_iter()
+            .split_if_worth(block_work)
+            .for_each_init(
+                || (Vec::new(), vec![T::default(); 2 * bins * block * phases]),
+                |(gathered, staged), b| {
+                    let first = b * block;
+                    let width = block.min(kernels - first);
+                    for ((places, map), staged) in self
+                        .tap_places
+                        .iter()
+                        .zip(&maps)
+                        .zip(staged.chunks_exact_mut(2 * bins * block))
+                    {
+                        let n = places.len();
+                        // The taps of the component, `[width][n]`: the kernels themselves where
+                        // it has every tap in order.
+                        let taps = if places.iter().map(|&(tap, _)| tap).eq(0..self.taps) {
+                            &weight[first * n..][..width * n]
+                        } else {
+                            gathered.clear();
+                            gathered.extend((first..first + width).flat_map(|kernel| {
+                                let kernel = &weight[kernel * self.taps..][..self.taps];
+                                places.iter().map(move |&(tap, _)| kernel[tap])
+                            }));
+                            &gathered[..]
+                        };
+                        // `[2 bins][width]` = map `[2 bins][n]` x taps^T `[n][width]`.
+                        matmul(
+                            [2 * bins, width, n],
+                            (&mut staged[..2 * bins * width], [width, 1]),
+                            Operand::new(map, [n, 1]),
+                            Operand::new(taps, [1, n]),
+                            false,
+                        );
+                    }
+                    for bin in 0..bins {
+                        // SAFETY: block `b` alone writes the images of its kernels, in every bin.
+                        let run = unsafe { out.run(bin * count + first * phases, width * phases) };
+                        for (phase, staged) in staged.chunks_exact(2 * bins * block).enumerate() {
+                            let re = &staged[bin * width..][..width];
+                            let im = &staged[(bins + bin) * width..][..width];
+                            let images = run[phase..].iter_mut().step_by(phases);
+                            for ((value, &re), &im) in images.zip(re).zip(im) {
+                                value.write(Complex::new(re, im));
+                            }
                         }
                     }
-                }
-            },
-        );
+                },
+            );
         // SAFETY: the blocks cover the kernels `0..kernels`, and each wrote all its images in
         // every bin: all `count * bins` values are initialized.
         unsafe { bin_major.set_len(count * bins) };
@@ -206,6 +211,7 @@ impl<'a, T: Scalar> KernelDft<'a, T> {
         let block = block_kernels(bins, phases);
         out.par_chunks_mut(block * self.taps)
             .enumerate()
+            .split_if_worth(block * self.taps * bins)
             .for_each_init(Vec::new, |taps, (b, out)| {
                 let width = out.len() / self.taps;
                 for (phase, (places, map)) in self.tap_places.iter().zip(&maps).enumerate() {

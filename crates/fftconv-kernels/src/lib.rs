@@ -33,6 +33,7 @@ mod geometry;
 mod kernel_dft;
 mod matmul;
 mod memory;
+mod parallel;
 mod real_rows;
 mod tiling;
 

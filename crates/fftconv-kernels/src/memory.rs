@@ -20,6 +20,7 @@ use num_complex::Complex;
 use rayon::iter::ParallelExtend;
 
 use crate::fft::Scalar;
+use crate::parallel::SplitIfWorth;
 
 /// An empty `Vec` with room for `len` values, whose untouched pages the OS may back with
 /// huge pages.
@@ -31,10 +32,12 @@ pub(crate) fn with_capacity<V>(len: usize) -> Vec<V> {
 
 /// `len` default values, in a buffer from [`with_capacity`], written by all of rayon's
 /// threads: each first touch of a page is a fault, and one thread filling tens of MiB for
-/// sixteen was a serial part of every pass.
+/// sixteen was a serial part of every pass. A small buffer is filled on the caller's thread.
 pub(crate) fn filled<V: Clone + Default + Send>(len: usize) -> Vec<V> {
     let mut buffer = with_capacity(len);
-    buffer.par_extend(rayon::iter::repeat_n(V::default(), len));
+    let values = rayon::iter::repeat_n(V::default(), len);
+    let value_work = crate::parallel::first_touch_work(size_of::<V>());
+    buffer.par_extend(values.split_if_worth(value_work));
     buffer
 }
 
