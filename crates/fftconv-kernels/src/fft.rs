@@ -271,6 +271,11 @@ impl<T: Scalar> FftPlan<T> {
         self.shape[0] * self.shape[1] * self.half_width()
     }
 
+    /// The work of one of the plan's transforms, for [`SplitIfWorth`].
+    fn transform_work(&self) -> usize {
+        parallel::transform_work(self.points())
+    }
+
     fn half_width(&self) -> usize {
         self.shape[2] / 2 + 1
     }
@@ -478,7 +483,7 @@ impl<T: Scalar> FftPlan<T> {
         let block_columns = IMAGE_BLOCK.min(columns);
         let column_blocks = columns.div_ceil(block_columns);
         let block_rows = (BLOCK_VALUES / (block_columns * bins)).clamp(1, rows.max(1));
-        let block_work = block_rows * block_columns * parallel::transform_work(points);
+        let block_work = block_rows * block_columns * self.transform_work();
         (0..rows.div_ceil(block_rows) * column_blocks)
             .into_par_iter()
             .split_if_worth(block_work)
@@ -563,7 +568,7 @@ impl<T: Scalar> FftPlan<T> {
         );
         // Blocks of chunks: neighbouring chunks read neighbouring images, so each block reads
         // every bin's row of `spectra` in runs rather than one value at a time.
-        let block_work = IMAGE_BLOCK * images_per_chunk * parallel::transform_work(self.points());
+        let block_work = IMAGE_BLOCK * images_per_chunk * self.transform_work();
         out.par_chunks_mut(chunk_len * IMAGE_BLOCK)
             .enumerate()
             .split_if_worth(block_work)
@@ -634,7 +639,7 @@ impl<T: Scalar> FftPlan<T> {
     pub fn complex_in_place(&self, maps: &mut [Complex<T>], inverse: bool) {
         let rows = self.rows.complex(inverse);
         maps.par_chunks_mut(self.points())
-            .split_if_worth(parallel::transform_work(self.points()))
+            .split_if_worth(self.transform_work())
             .for_each_init(
                 || self.workspace(),
                 |ws, map| {
@@ -656,7 +661,7 @@ impl<T: Scalar> FftPlan<T> {
         let mut out = memory::filled(maps.len() / self.shape[2] * half);
         out.par_chunks_mut(self.bins())
             .zip(maps.par_chunks(self.points()))
-            .split_if_worth(parallel::transform_work(self.points()))
+            .split_if_worth(self.transform_work())
             .for_each_init(
                 || self.workspace(),
                 |ws, (spectrum, map)| {
@@ -689,7 +694,7 @@ impl<T: Scalar> FftPlan<T> {
         let mut out = memory::filled(spectra.len() / half * self.shape[2]);
         out.par_chunks_mut(self.points())
             .zip(spectra.par_chunks(self.bins()))
-            .split_if_worth(parallel::transform_work(self.points()))
+            .split_if_worth(self.transform_work())
             .for_each_init(
                 || self.workspace(),
                 |ws, (map, spectrum)| {

@@ -20,7 +20,7 @@ use num_complex::Complex;
 use rayon::iter::ParallelExtend;
 
 use crate::fft::Scalar;
-use crate::parallel::SplitIfWorth;
+use crate::parallel::{self, SplitIfWorth};
 
 /// An empty `Vec` with room for `len` values, whose untouched pages the OS may back with
 /// huge pages.
@@ -36,7 +36,7 @@ pub(crate) fn with_capacity<V>(len: usize) -> Vec<V> {
 pub(crate) fn filled<V: Clone + Default + Send>(len: usize) -> Vec<V> {
     let mut buffer = with_capacity(len);
     let values = rayon::iter::repeat_n(V::default(), len);
-    let value_work = crate::parallel::first_touch_work(size_of::<V>());
+    let value_work = parallel::first_touch_work(size_of::<V>());
     buffer.par_extend(values.split_if_worth(value_work));
     buffer
 }
