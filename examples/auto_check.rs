@@ -10,7 +10,8 @@
 //! Sets ("same" padding but for the transposed ones): `thin` (1 and 3 input channels; 1-D on
 //! 4,096 samples, 2-D on 32x32 and 64x64, 3-D on 24^3), `grouped` (depthwise, two outputs per
 //! group, 3-D depthwise), `wide` (1-D, 2-D and 3-D layers of 4 to 512 channels), `strided`
-//! (2-D, stride 2, 8 to 64 channels), `transposed` (2-D transposed layers of 1 to 128 input
+//! (2-D, stride 2, 8 to 64 channels), `small-batch` (batches of 1 and 4: 2-D layers of 1 to
+//! 256 channels, 1-D filters of 9 to 1,025 taps, 3-D), `transposed` (2-D transposed layers of 1 to 128 input
 //! channels, explicit padding). Each time is
 //! the fastest of `--reps` calls after one warm-up call; `Auto` decides with the cost model
 //! in force (`FFTCONV_COST_MODEL`).
@@ -26,7 +27,7 @@ use burn_fftconv::{
 };
 use fftconv_kernels::cost::{CostModel, Passes};
 
-const USAGE: &str = "usage: auto_check [--set thin|grouped|wide|strided|transposed|all] \
+const USAGE: &str = "usage: auto_check [--set thin|grouped|wide|strided|small-batch|transposed|all] \
                      [--forward | --step] [--reps N]";
 
 /// A layer: spatial rank, batch, channels in and out, size of each axis, kernel, groups,
@@ -166,6 +167,45 @@ fn wide() -> Vec<Layer> {
         layer(3, 1, (4, 4), 32, 3, 1),
         layer(3, 2, (16, 16), 16, 5, 1),
         layer(3, 1, (1, 1), 24, 5, 1),
+    ]);
+    layers
+}
+
+/// Inference and small training batches (1 to 4), where a call's fixed cost (plans, buffers,
+/// hand-overs to rayon's threads) weighs most: ResNet-like 2-D layers from the 3-channel stem
+/// to 256 channels, 1-D filters of 9 to 1,025 taps, small 3-D layers.
+fn small_batch() -> Vec<Layer> {
+    let mut layers = Vec::new();
+    for (channels, size, kernels) in [
+        ((1, 8), 28, [3, 5].as_slice()),
+        ((3, 32), 32, &[3, 5, 7]),
+        ((3, 64), 224, &[7]),
+        ((16, 16), 32, &[3, 5, 7]),
+        ((32, 32), 32, &[3, 5]),
+        ((64, 64), 56, &[3]),
+        ((64, 64), 64, &[5, 7]),
+        ((128, 128), 16, &[3]),
+        ((256, 256), 14, &[3]),
+    ] {
+        layers.extend(kernels.iter().map(|&k| layer(2, 1, channels, size, k, 1)));
+    }
+    for (channels, kernel) in [((3, 32), 3), ((16, 16), 3), ((16, 16), 5), ((64, 64), 3)] {
+        layers.push(layer(2, 4, channels, 32, kernel, 1));
+    }
+    for (channels, size, kernel) in [
+        ((1, 1), 16384, 129),
+        ((1, 1), 16384, 1025),
+        ((1, 16), 4096, 9),
+        ((1, 16), 4096, 65),
+        ((16, 16), 1024, 9),
+        ((16, 16), 1024, 33),
+    ] {
+        layers.push(layer(1, 1, channels, size, kernel, 1));
+    }
+    layers.extend([
+        layer(3, 1, (1, 8), 32, 3, 1),
+        layer(3, 1, (8, 8), 16, 3, 1),
+        layer(3, 1, (8, 8), 16, 5, 1),
     ]);
     layers
 }
@@ -361,6 +401,7 @@ fn parse_args() -> Result<Args, String> {
                     "grouped" => (grouped(), Vec::new()),
                     "wide" => (wide(), Vec::new()),
                     "strided" => (strided(), Vec::new()),
+                    "small-batch" => (small_batch(), Vec::new()),
                     "transposed" => (Vec::new(), transposed()),
                     "all" => all(),
                     other => return Err(format!("--set: unknown set {other}\n{USAGE}")),
@@ -384,7 +425,7 @@ fn parse_args() -> Result<Args, String> {
 
 fn all() -> (Vec<Layer>, Vec<TransposedLayer>) {
     (
-        [thin(), grouped(), wide(), strided()].concat(),
+        [thin(), grouped(), wide(), strided(), small_batch()].concat(),
         transposed(),
     )
 }

@@ -81,10 +81,17 @@ fn for_each_row(extent: [usize; 2], mut visit: impl FnMut(usize, usize)) {
     }
 }
 
-/// Multiply-adds per group and bin below which [`BinGemm`] loops instead of calling `gemm`:
-/// one `gemm` call cost about 0.5 us of set-up here (a 144x1x1 product 3.5 ns per
-/// multiply-add, 144x4x4 0.5 ns, 144x8x8 0.1 ns, one core of a Xeon), the loops about 0.5 ns.
-const SMALL_PRODUCT: usize = 2048;
+/// Multiply-adds per group and bin below which [`BinGemm`] loops instead of calling `gemm`
+/// for a layer of several groups (the loops run over the groups innermost): one `gemm` call
+/// cost about 0.5 us of set-up here (a 144x1x1 product 3.5 ns per multiply-add, 144x4x4 0.5
+/// ns, 144x8x8 0.1 ns, one core of a Xeon), the loops about 0.5 ns.
+const SMALL_GROUPED_PRODUCT: usize = 2048;
+
+/// [`SMALL_GROUPED_PRODUCT`] for a layer of one group, whose loops run a group at a time:
+/// about 2.5 ns a multiply-add, against about 0.15 us a `gemm` call and 0.2 ns a
+/// multiply-add in it (one core of the 2-core Xeon, forward products of 1x16x16 and 4x16x16
+/// per bin: with the loops 2.4x and 3.2x slower).
+const SMALL_PRODUCT: usize = 64;
 
 /// Rows of a product up to which its right operand is multiplied in panels of columns (copied
 /// together first where the operand is stored row by row). On products this thin `gemm` 0.19
@@ -177,7 +184,7 @@ impl BinGemm {
             "groups tile the bin"
         );
         let mut dst = memory::reused::<Complex<T>>(bins * dst_bin);
-        let small = self.m * self.n * self.k < SMALL_PRODUCT;
+        let small = self.loops_pay();
         let panel_columns = RHS_PANEL_ROW_BYTES / size_of::<Complex<T>>();
         let panels = !small && self.m <= PANELS_UP_TO_ROWS && self.n > panel_columns;
         let panel_width = if panels { panel_columns } else { self.n.max(1) };
@@ -218,6 +225,25 @@ impl BinGemm {
         dst
     }
 
+    /// Whether [`BinGemm::small_products`] beats a `gemm` call per group and bin.
+    fn loops_pay(&self) -> bool {
+        let limit = if self.groups > 1 {
+            SMALL_GROUPED_PRODUCT
+        } else {
+            SMALL_PRODUCT
+        };
+        self.m * self.n * self.k < limit
+    }
+
+    /// Whether several groups' values lie next to each other in all three matrices, so that
+    /// [`BinGemm::small_products`] runs over them as contiguous slices.
+    fn groups_side_by_side(&self) -> bool {
+        self.groups > 1
+            && [self.dst, self.lhs, self.rhs]
+                .iter()
+                .all(|layout| layout.group_offset == 1)
+    }
+
     /// One bin's products as plain loops with the groups innermost: for matrices this small
     /// (a depthwise layer's are 1x1 in the forward pass), a GEMM call per group costs more
     /// than its arithmetic, and neighbouring groups lie side by side in each spectrum.
@@ -234,6 +260,7 @@ impl BinGemm {
             *d = *d + Complex::new(a.re, a.im * lhs_sign) * Complex::new(b.re, b.im * rhs_sign);
         };
         let groups = self.groups;
+        let side_by_side = self.groups_side_by_side();
         let offsets = [self.dst, self.lhs, self.rhs].map(|layout| layout.group_offset);
         dst.fill(Complex::default());
         for i in 0..self.m {
@@ -242,7 +269,7 @@ impl BinGemm {
                 for l in 0..self.k {
                     let a = i * self.lhs.row_stride + l * self.lhs.col_stride;
                     let b = l * self.rhs.row_stride + j * self.rhs.col_stride;
-                    if offsets == [1; 3] {
+                    if side_by_side {
                         // Side by side (depthwise): slices the compiler can vectorize.
                         let d = dst[out..out + groups].iter_mut();
                         for ((d, a), b) in d.zip(&lhs[a..a + groups]).zip(&rhs[b..b + groups]) {
@@ -855,7 +882,6 @@ mod tests {
     #[test]
     fn small_products_match_the_definition() {
         let (m, n, k, groups) = (2, 3, 2, 3);
-        assert!(m * n * k < SMALL_PRODUCT);
         let product = BinGemm {
             m,
             n,
@@ -867,6 +893,7 @@ mod tests {
             conj_lhs: true,
             conj_rhs: true,
         };
+        assert!(product.loops_pay() && !product.groups_side_by_side());
         check_against_definition(&product, m * k * groups, k * n * groups, 0.0);
     }
 
@@ -913,6 +940,7 @@ mod tests {
             conj_lhs: false,
             conj_rhs: true,
         };
+        assert!(product.loops_pay() && product.groups_side_by_side());
         let value = |i: usize| Complex::new(0.5 * i as f64 - 2.0, 1.0 - 0.25 * (i % 5) as f64);
         let lhs: Vec<_> = (0..m * groups).map(value).collect();
         let rhs: Vec<_> = (0..groups).map(|i| value(7 * i + 2)).collect();
