@@ -2,10 +2,11 @@
 //! path and, for `Auto`, the faster algorithm.
 //!
 //! Direct convolution costs `2 N (C / g) F` flops per pass for every output position and
-//! kernel tap. The spectral path costs a real FFT (about `2.5 n log2 n` flops for `n` points) per input, weight and output
-//! map and tile, `8` real flops per complex multiply-add of the per-bin channel products, and
-//! memory traffic for every spectrum value it writes and reads back. All counts are for a
-//! training step: the forward pass and both gradients.
+//! kernel tap. The spectral path costs a real FFT (about `2.5 n log2 n` flops for `n` points,
+//! plus a fixed cost per image) per input, weight and output map and tile, `8` real flops per
+//! complex multiply-add of the per-bin channel products, and memory traffic for every
+//! spectrum value it writes and reads back. All counts are for a training step: the forward
+//! pass and both gradients.
 
 use std::sync::RwLock;
 
@@ -27,9 +28,11 @@ use crate::tiling::TileLayout;
 pub struct CostModel {
     /// The time of a modelled spectral flop over that of a direct one. Fitted (geometric mean
     /// of measured over modelled) on training steps of both algorithms, direct and FFT, over a
-    /// grid of layers. Default 0.476: with it `Auto` runs within 0.9x of the faster algorithm
-    /// at every point of the Flex grid of `cargo bench --bench conv -- 'flex/train_step/'` (the
-    /// table in this module's tests), strided and depthwise layers included.
+    /// grid of layers. Default 0.33 (0.476 before [`CostModel::image_overhead`]), fitted with
+    /// [`CostModel::forward_spectral_scale`] to the fewest misses over all the tables of this
+    /// module's tests (26 of 540 cases; 30 with the earlier model on the tables measured before
+    /// it): `Auto` runs within 0.9x of the faster algorithm at every point of the Flex grid of
+    /// `cargo bench --bench conv -- 'flex/train_step/'`, strided and depthwise layers included.
     pub spectral_flop_scale: f64,
     /// How many GEMM flops one FFT flop costs: the rate of the per-bin complex products over
     /// that of the transforms, fitted to kernel stages of layers of several channel counts.
@@ -40,12 +43,20 @@ pub struct CostModel {
     /// Default 16. No stage isolates it, so the calibration keeps it and the fitted scale
     /// absorbs the difference.
     pub traffic_per_value: f64,
+    /// Transform flops charged per image transformed (a tile of one channel) on top of its
+    /// `2.5 n log2 n`: its gather or scatter, the row pairs, the calls. Without it the model
+    /// took many small tiles for as cheap as few large ones where they were up to 2x slower.
+    /// Default 1,200, fitted to the forward stages of a 3 -> 32 layer by 3x3 on 32x32, batch
+    /// 16, one thread: 8x8 tiles 5.96 ms, the whole 36x36 image 3.02 ms (about 0.16 us an
+    /// image, 0.33 ns per `n log2 n`). It changed the tiles of about half the layers of the
+    /// tests' tables, which were measured again at the new tiles (2026-12-07).
+    pub image_overhead: f64,
     /// How much more a forward pass alone costs the spectral path, against burn's direct
     /// convolution, than the model's share of a training step says: a layer called for
     /// inference transforms its weight for one product, and burn's direct forward pass runs
-    /// faster per flop than its backward. Default 2.15, fitted to the forward passes of the
-    /// Flex grid (`cargo bench --bench conv -- '^flex/forward/'`, the table in this module's
-    /// tests) with [`CostModel::direct_forward`].
+    /// faster per flop than its backward. Default 2.5 (2.15 before
+    /// [`CostModel::image_overhead`]), fitted with [`CostModel::spectral_flop_scale`] (see
+    /// there) and [`CostModel::direct_forward`].
     pub forward_spectral_scale: f64,
     /// burn's direct convolution per flop over its full rate on a training step, by the
     /// kernel its forward pass runs ([`DirectRates`]). Default: depthwise 11.4 (any value from
@@ -147,10 +158,11 @@ static COST_MODEL: RwLock<Option<CostModel>> = RwLock::new(None);
 impl CostModel {
     /// This project's measurements (see each field).
     pub const DEFAULT: Self = Self {
-        spectral_flop_scale: 0.476,
+        spectral_flop_scale: 0.33,
         transform_flop_weight: 9.15,
         traffic_per_value: 16.0,
-        forward_spectral_scale: 2.15,
+        image_overhead: 1200.0,
+        forward_spectral_scale: 2.5,
         direct_step: DirectRates {
             depthwise: 11.4,
             small_channel: 2.5,
@@ -208,6 +220,7 @@ impl CostModel {
                 "spectral_flop_scale" => &mut model.spectral_flop_scale,
                 "transform_flop_weight" => &mut model.transform_flop_weight,
                 "traffic_per_value" => &mut model.traffic_per_value,
+                "image_overhead" => &mut model.image_overhead,
                 "forward_spectral_scale" => &mut model.forward_spectral_scale,
                 "transposed_depth" => &mut model.transposed_depth,
                 name => {
@@ -284,10 +297,11 @@ impl std::fmt::Display for CostModel {
         write!(
             f,
             "spectral_flop_scale={},transform_flop_weight={},traffic_per_value={},\
-             forward_spectral_scale={},transposed_depth={}",
+             image_overhead={},forward_spectral_scale={},transposed_depth={}",
             self.spectral_flop_scale,
             self.transform_flop_weight,
             self.traffic_per_value,
+            self.image_overhead,
             self.forward_spectral_scale,
             self.transposed_depth,
         )?;
@@ -424,9 +438,7 @@ impl CostModel {
         CostEstimate {
             direct: pass_count * 2.0 * batch * group_in * out_channels * outputs * taps,
             transforms: self.transform_flop_weight * spectrum_values / bins
-                * 2.5
-                * points
-                * points.log2().max(1.0),
+                * (2.5 * points * points.log2().max(1.0) + self.image_overhead),
             products: pass_count * 8.0 * bins * rows * in_channels * phases * group_out,
             traffic: self.traffic_per_value * spectrum_values,
         }
@@ -615,11 +627,17 @@ mod tests {
 
     /// Training-step speedups (direct time / FFT time) of the whole Flex grid, batch 16,
     /// "same" padding, from one run of `cargo bench --bench conv -- 'flex/train_step/'`
-    /// (`benches/REPORT.md`).
+    /// (`benches/REPORT.md`); the eight layers whose tiles [`CostModel::image_overhead`]
+    /// changed (16 channels on 28x28 by 3x3 and 7x7, on 64x64 by 11x11, on 128x128 by 3x3 and
+    /// 7x7; 64 channels on 28x28 by 3x3 and on 128x128 by 7x7; 128 channels on 16x16) measured
+    /// again at the new tiles, the geometric mean of two runs of `cargo bench --bench conv --
+    /// '^flex/(train_step|forward)/n16_c(16_f16_28x28_k(3|7)|16_f16_64x64_k11|16_f16_128x128_k(3|7)|64_f64_28x28_k3|64_f64_128x128_k7|128_f128_16x16_k3)/'
+    /// --warm-up-time 1 --measurement-time 3` (2026-12-07; their forward passes in
+    /// [`MEASURED_FORWARD`] alike).
     const MEASURED: [Measured; 46] = [
-        (16, 28, 3, 1, 1, 2.05),
+        (16, 28, 3, 1, 1, 3.07),
         (16, 28, 5, 1, 1, 2.55),
-        (16, 28, 7, 1, 1, 4.27),
+        (16, 28, 7, 1, 1, 7.30),
         (16, 28, 9, 1, 1, 6.65),
         (16, 28, 11, 1, 1, 12.17),
         (16, 28, 15, 1, 1, 19.29),
@@ -627,15 +645,15 @@ mod tests {
         (16, 64, 5, 1, 1, 4.89),
         (16, 64, 7, 1, 1, 5.54),
         (16, 64, 9, 1, 1, 8.82),
-        (16, 64, 11, 1, 1, 11.45),
+        (16, 64, 11, 1, 1, 13.81),
         (16, 64, 15, 1, 1, 30.74),
-        (16, 128, 3, 1, 1, 1.51),
+        (16, 128, 3, 1, 1, 2.52),
         (16, 128, 5, 1, 1, 3.55),
-        (16, 128, 7, 1, 1, 7.50),
+        (16, 128, 7, 1, 1, 12.12),
         (16, 128, 9, 1, 1, 13.31),
         (16, 128, 11, 1, 1, 15.49),
         (16, 128, 15, 1, 1, 22.97),
-        (64, 28, 3, 1, 1, 1.99),
+        (64, 28, 3, 1, 1, 2.56),
         (64, 28, 5, 1, 1, 3.33),
         (64, 28, 7, 1, 1, 5.27),
         (64, 28, 9, 1, 1, 5.84),
@@ -649,7 +667,7 @@ mod tests {
         (64, 64, 15, 1, 1, 19.16),
         (64, 128, 3, 1, 1, 2.09),
         (64, 128, 5, 1, 1, 3.66),
-        (64, 128, 7, 1, 1, 6.38),
+        (64, 128, 7, 1, 1, 9.78),
         (64, 128, 9, 1, 1, 9.56),
         (64, 128, 11, 1, 1, 12.43),
         (64, 128, 15, 1, 1, 20.61),
@@ -667,7 +685,7 @@ mod tests {
         // '^flex/(train_step|forward)/n16_c(128_f128_16x16|256_f256_14x14|256_f256_8x8|512_f512_7x7)_k3/'`,
         // the second of two runs (before the matrix products 0.66x-0.73x at 512 and 256
         // channels on 7x7 and 8x8, where this model picked the FFT too).
-        (128, 16, 3, 1, 1, 2.34),
+        (128, 16, 3, 1, 1, 1.83),
         (256, 14, 3, 1, 1, 2.66),
         (256, 8, 3, 1, 1, 1.22),
         (512, 7, 3, 1, 1, 1.42),
@@ -679,16 +697,16 @@ mod tests {
     /// (after the kernels' matrix products; the deep layers from the run of [`MEASURED`]'s,
     /// after the thin products' panels): as [`MEASURED`].
     const MEASURED_FORWARD: [Measured; 31] = [
-        (16, 28, 3, 1, 1, 1.49),
-        (16, 28, 7, 1, 1, 3.86),
+        (16, 28, 3, 1, 1, 1.47),
+        (16, 28, 7, 1, 1, 3.44),
         (16, 28, 15, 1, 1, 10.60),
         (16, 64, 3, 1, 1, 2.44),
         (16, 64, 7, 1, 1, 6.43),
         (16, 64, 15, 1, 1, 22.51),
-        (16, 128, 3, 1, 1, 2.17),
-        (16, 128, 7, 1, 1, 5.33),
+        (16, 128, 3, 1, 1, 2.03),
+        (16, 128, 7, 1, 1, 6.20),
         (16, 128, 15, 1, 1, 19.12),
-        (64, 28, 3, 1, 1, 1.68),
+        (64, 28, 3, 1, 1, 1.41),
         (64, 28, 5, 1, 1, 3.00),
         (64, 28, 7, 1, 1, 5.21),
         (64, 28, 15, 1, 1, 8.52),
@@ -698,7 +716,7 @@ mod tests {
         (64, 64, 15, 1, 1, 14.91),
         (64, 128, 3, 1, 1, 1.66),
         (64, 128, 5, 1, 1, 3.46),
-        (64, 128, 7, 1, 1, 5.54),
+        (64, 128, 7, 1, 1, 5.81),
         (64, 128, 15, 1, 1, 15.16),
         (64, 64, 3, 2, 1, 0.78),
         (64, 64, 3, 1, 64, 0.19),
@@ -706,7 +724,7 @@ mod tests {
         (64, 64, 5, 1, 64, 0.40),
         (64, 64, 7, 2, 1, 1.89),
         (64, 64, 7, 1, 64, 0.76),
-        (128, 16, 3, 1, 1, 1.03),
+        (128, 16, 3, 1, 1, 0.93),
         (256, 14, 3, 1, 1, 1.37),
         (256, 8, 3, 1, 1, 0.64),
         (512, 7, 3, 1, 1, 0.78),
@@ -724,127 +742,124 @@ mod tests {
     /// Flex, "same" padding, beyond the grid: layers of 1 and 3 input channels (1-D on 4,096
     /// samples, 2-D on 32x32 and 64x64, 3-D on 24^3), grouped layers (depthwise, two outputs
     /// per group, 3-D depthwise), 1-D, 2-D and 3-D layers of 4 to 512 channels, and 2-D layers
-    /// of stride 2: the layers of `examples/auto_check.rs`. The fastest of 3 calls of each
-    /// algorithm on the 2-core Xeon, in a probe that preceded that example and in runs of it;
-    /// where two runs were made (the strided layers), their geometric mean. The thin layers
-    /// (1 and 3 input channels) were measured again after the one-group products' `gemm` line
-    /// (0de56c4), which made their FFT 1.19x faster on average: the fastest of 5 calls of
-    /// each algorithm over two runs (`-- --set thin --reps 5`).
+    /// of stride 2: the layers of `examples/auto_check.rs`, on the 2-core Xeon at the tiles
+    /// [`CostModel::image_overhead`] picks (2026-12-07): the fastest of 5 calls of each
+    /// algorithm over two runs of `auto_check --reps 5`.
     const BEYOND_THE_GRID: [Beyond; 114] = [
-        ((2, 16, 1, 8, 32, 3, 1, 1), 0.71, 0.31),
-        ((2, 16, 1, 8, 32, 5, 1, 1), 0.91, 0.58),
-        ((2, 16, 1, 8, 32, 7, 1, 1), 1.85, 0.98),
-        ((2, 16, 1, 16, 32, 3, 1, 1), 0.71, 0.39),
-        ((2, 16, 1, 16, 32, 5, 1, 1), 1.43, 0.44),
-        ((2, 16, 1, 16, 32, 7, 1, 1), 1.93, 1.35),
-        ((2, 16, 1, 64, 32, 3, 1, 1), 1.30, 1.02),
-        ((2, 16, 1, 64, 32, 5, 1, 1), 1.76, 1.44),
-        ((2, 16, 1, 64, 32, 7, 1, 1), 1.48, 1.21),
-        ((2, 16, 3, 8, 32, 3, 1, 1), 0.68, 0.72),
-        ((2, 16, 3, 8, 32, 5, 1, 1), 2.02, 1.51),
-        ((2, 16, 3, 8, 32, 7, 1, 1), 3.59, 2.77),
-        ((2, 16, 3, 16, 32, 3, 1, 1), 1.16, 0.95),
-        ((2, 16, 3, 16, 32, 5, 1, 1), 2.14, 1.92),
-        ((2, 16, 3, 16, 32, 7, 1, 1), 2.83, 3.59),
-        ((2, 16, 3, 64, 32, 3, 1, 1), 1.37, 1.14),
-        ((2, 16, 3, 64, 32, 5, 1, 1), 1.54, 1.59),
-        ((2, 16, 3, 64, 32, 7, 1, 1), 1.92, 1.49),
-        ((2, 16, 1, 8, 64, 3, 1, 1), 0.98, 0.28),
-        ((2, 16, 1, 8, 64, 5, 1, 1), 1.77, 0.68),
-        ((2, 16, 1, 8, 64, 7, 1, 1), 2.68, 0.82),
-        ((2, 16, 1, 16, 64, 3, 1, 1), 1.01, 0.37),
-        ((2, 16, 1, 16, 64, 5, 1, 1), 1.77, 0.86),
-        ((2, 16, 1, 16, 64, 7, 1, 1), 2.20, 0.97),
-        ((2, 16, 1, 64, 64, 3, 1, 1), 1.49, 1.30),
-        ((2, 16, 1, 64, 64, 5, 1, 1), 2.11, 1.64),
-        ((2, 16, 1, 64, 64, 7, 1, 1), 3.30, 1.68),
-        ((2, 16, 3, 8, 64, 3, 1, 1), 1.31, 0.58),
-        ((2, 16, 3, 8, 64, 5, 1, 1), 2.66, 1.49),
-        ((2, 16, 3, 8, 64, 7, 1, 1), 4.39, 2.23),
-        ((2, 16, 3, 16, 64, 3, 1, 1), 1.25, 0.74),
-        ((2, 16, 3, 16, 64, 5, 1, 1), 2.96, 2.23),
-        ((2, 16, 3, 16, 64, 7, 1, 1), 4.41, 2.73),
-        ((2, 16, 3, 64, 64, 3, 1, 1), 1.65, 1.25),
-        ((2, 16, 3, 64, 64, 5, 1, 1), 2.26, 1.49),
-        ((2, 16, 3, 64, 64, 7, 1, 1), 2.66, 2.09),
-        ((1, 16, 1, 16, 4096, 9, 1, 1), 0.84, 0.20),
-        ((1, 16, 1, 16, 4096, 33, 1, 1), 2.10, 0.70),
-        ((1, 16, 1, 16, 4096, 65, 1, 1), 3.59, 1.18),
-        ((1, 16, 1, 64, 4096, 9, 1, 1), 1.41, 1.11),
-        ((1, 16, 1, 64, 4096, 33, 1, 1), 2.84, 2.31),
-        ((1, 16, 1, 64, 4096, 65, 1, 1), 4.48, 2.98),
-        ((1, 16, 3, 16, 4096, 9, 1, 1), 1.09, 0.46),
-        ((1, 16, 3, 16, 4096, 33, 1, 1), 3.42, 1.49),
-        ((1, 16, 3, 16, 4096, 65, 1, 1), 6.46, 2.51),
-        ((1, 16, 3, 64, 4096, 9, 1, 1), 1.33, 1.16),
-        ((1, 16, 3, 64, 4096, 33, 1, 1), 2.96, 2.77),
-        ((1, 16, 3, 64, 4096, 65, 1, 1), 4.51, 3.82),
-        ((3, 4, 1, 1, 24, 3, 1, 1), 2.08, 2.25),
-        ((3, 4, 1, 1, 24, 5, 1, 1), 9.70, 9.06),
-        ((3, 4, 1, 8, 24, 3, 1, 1), 1.29, 1.07),
-        ((3, 4, 1, 8, 24, 5, 1, 1), 5.32, 3.15),
-        ((3, 4, 1, 16, 24, 3, 1, 1), 0.93, 0.71),
-        ((3, 4, 1, 16, 24, 5, 1, 1), 4.58, 2.31),
-        ((3, 4, 3, 1, 24, 3, 1, 1), 2.06, 2.06),
-        ((3, 4, 3, 1, 24, 5, 1, 1), 10.13, 8.77),
-        ((3, 4, 3, 8, 24, 3, 1, 1), 1.73, 1.34),
-        ((3, 4, 3, 8, 24, 5, 1, 1), 7.81, 3.25),
-        ((3, 4, 3, 16, 24, 3, 1, 1), 1.27, 0.89),
-        ((3, 4, 3, 16, 24, 5, 1, 1), 5.35, 3.17),
-        ((2, 16, 32, 32, 28, 3, 32, 1), 1.53, 0.22),
-        ((2, 16, 32, 64, 28, 3, 32, 1), 2.03, 3.03),
-        ((2, 16, 32, 32, 28, 5, 32, 1), 3.15, 0.46),
-        ((2, 16, 32, 64, 28, 5, 32, 1), 4.52, 5.86),
-        ((2, 16, 16, 16, 32, 3, 16, 1), 1.33, 0.26),
-        ((2, 16, 16, 32, 32, 3, 16, 1), 1.97, 2.41),
-        ((2, 16, 16, 16, 32, 7, 16, 1), 4.34, 0.65),
-        ((2, 16, 16, 32, 32, 7, 16, 1), 4.91, 6.32),
-        ((2, 16, 8, 8, 64, 5, 8, 1), 4.25, 0.39),
-        ((2, 16, 8, 16, 64, 5, 8, 1), 4.95, 6.47),
-        ((1, 16, 16, 16, 4096, 9, 16, 1), 0.93, 0.08),
-        ((1, 16, 64, 64, 4096, 9, 64, 1), 0.71, 0.07),
-        ((1, 16, 64, 64, 4096, 33, 64, 1), 5.13, 0.36),
-        ((3, 4, 8, 8, 24, 3, 8, 1), 3.93, 3.93),
-        ((3, 4, 8, 8, 24, 5, 8, 1), 18.15, 15.83),
-        ((1, 16, 64, 64, 1024, 3, 1, 1), 2.58, 1.11),
-        ((1, 16, 64, 64, 1024, 5, 1, 1), 3.69, 1.60),
-        ((1, 16, 64, 64, 1024, 9, 1, 1), 5.32, 2.44),
-        ((1, 16, 64, 64, 1024, 33, 1, 1), 6.15, 6.09),
-        ((1, 8, 128, 128, 256, 3, 1, 1), 1.80, 0.72),
-        ((1, 8, 256, 256, 128, 3, 1, 1), 1.69, 0.56),
-        ((1, 16, 32, 32, 4096, 7, 1, 1), 4.69, 1.83),
-        ((1, 16, 64, 64, 1024, 1, 1, 1), 0.98, 0.11),
-        ((1, 16, 64, 64, 1024, 9, 64, 1), 1.27, 0.12),
-        ((3, 2, 16, 16, 32, 3, 1, 1), 3.65, 1.95),
-        ((3, 4, 8, 8, 16, 3, 1, 1), 1.80, 1.09),
-        ((3, 2, 32, 32, 16, 3, 1, 1), 2.05, 0.98),
-        ((3, 2, 64, 64, 8, 3, 1, 1), 0.68, 0.36),
-        ((3, 2, 16, 16, 16, 5, 1, 1), 9.78, 3.61),
-        ((2, 16, 128, 128, 16, 3, 1, 1), 1.60, 0.82),
-        ((2, 16, 256, 256, 8, 3, 1, 1), 1.12, 0.55),
-        ((2, 16, 512, 512, 7, 3, 1, 1), 1.34, 0.71),
-        ((2, 16, 256, 256, 14, 3, 1, 1), 2.14, 1.07),
-        ((2, 4, 64, 64, 56, 3, 1, 1), 2.57, 1.38),
-        ((2, 16, 64, 64, 32, 1, 1, 1), 0.79, 0.13),
-        ((2, 16, 3, 32, 32, 3, 1, 1), 1.32, 0.97),
-        ((2, 16, 32, 32, 32, 5, 1, 1), 4.78, 3.21),
-        ((3, 1, 4, 4, 32, 3, 1, 1), 2.15, 1.22),
-        ((3, 1, 1, 1, 24, 5, 1, 1), 8.46, 5.17),
-        ((2, 16, 8, 8, 28, 3, 1, 2), 0.84, 0.55),
-        ((2, 16, 8, 8, 28, 5, 1, 2), 1.40, 1.12),
-        ((2, 16, 8, 8, 28, 7, 1, 2), 1.23, 0.84),
-        ((2, 16, 16, 16, 28, 3, 1, 2), 0.63, 0.58),
-        ((2, 16, 16, 16, 28, 5, 1, 2), 1.78, 1.03),
-        ((2, 16, 16, 16, 28, 7, 1, 2), 1.51, 0.89),
-        ((2, 16, 16, 16, 64, 3, 1, 2), 1.12, 0.98),
-        ((2, 16, 16, 16, 64, 5, 1, 2), 2.26, 1.06),
-        ((2, 16, 16, 16, 64, 7, 1, 2), 3.45, 2.46),
-        ((2, 16, 32, 32, 32, 3, 1, 2), 0.74, 0.43),
-        ((2, 16, 32, 32, 32, 5, 1, 2), 1.13, 0.64),
-        ((2, 16, 32, 32, 32, 7, 1, 2), 2.04, 1.26),
-        ((2, 16, 64, 64, 28, 3, 1, 2), 0.89, 0.53),
-        ((2, 16, 64, 64, 28, 5, 1, 2), 1.66, 0.89),
-        ((2, 16, 64, 64, 28, 7, 1, 2), 1.48, 1.05),
+        ((2, 16, 1, 8, 32, 3, 1, 1), 0.64, 0.34),
+        ((2, 16, 1, 8, 32, 5, 1, 1), 1.41, 0.80),
+        ((2, 16, 1, 8, 32, 7, 1, 1), 1.92, 0.65),
+        ((2, 16, 1, 16, 32, 3, 1, 1), 0.59, 0.25),
+        ((2, 16, 1, 16, 32, 5, 1, 1), 1.11, 0.55),
+        ((2, 16, 1, 16, 32, 7, 1, 1), 1.95, 1.32),
+        ((2, 16, 1, 64, 32, 3, 1, 1), 1.28, 1.15),
+        ((2, 16, 1, 64, 32, 5, 1, 1), 1.67, 1.23),
+        ((2, 16, 1, 64, 32, 7, 1, 1), 1.48, 1.17),
+        ((2, 16, 3, 8, 32, 3, 1, 1), 1.01, 0.51),
+        ((2, 16, 3, 8, 32, 5, 1, 1), 1.91, 1.54),
+        ((2, 16, 3, 8, 32, 7, 1, 1), 3.56, 2.44),
+        ((2, 16, 3, 16, 32, 3, 1, 1), 0.96, 0.71),
+        ((2, 16, 3, 16, 32, 5, 1, 1), 1.91, 2.03),
+        ((2, 16, 3, 16, 32, 7, 1, 1), 3.22, 3.48),
+        ((2, 16, 3, 64, 32, 3, 1, 1), 1.33, 1.13),
+        ((2, 16, 3, 64, 32, 5, 1, 1), 1.78, 1.53),
+        ((2, 16, 3, 64, 32, 7, 1, 1), 2.11, 1.42),
+        ((2, 16, 1, 8, 64, 3, 1, 1), 0.80, 0.31),
+        ((2, 16, 1, 8, 64, 5, 1, 1), 1.55, 0.73),
+        ((2, 16, 1, 8, 64, 7, 1, 1), 2.63, 0.86),
+        ((2, 16, 1, 16, 64, 3, 1, 1), 0.98, 0.35),
+        ((2, 16, 1, 16, 64, 5, 1, 1), 1.67, 0.91),
+        ((2, 16, 1, 16, 64, 7, 1, 1), 2.23, 0.98),
+        ((2, 16, 1, 64, 64, 3, 1, 1), 1.58, 1.15),
+        ((2, 16, 1, 64, 64, 5, 1, 1), 1.94, 1.37),
+        ((2, 16, 1, 64, 64, 7, 1, 1), 2.38, 1.43),
+        ((2, 16, 3, 8, 64, 3, 1, 1), 1.23, 0.61),
+        ((2, 16, 3, 8, 64, 5, 1, 1), 2.61, 1.74),
+        ((2, 16, 3, 8, 64, 7, 1, 1), 4.19, 2.10),
+        ((2, 16, 3, 16, 64, 3, 1, 1), 1.31, 0.74),
+        ((2, 16, 3, 16, 64, 5, 1, 1), 3.02, 1.85),
+        ((2, 16, 3, 16, 64, 7, 1, 1), 3.92, 2.47),
+        ((2, 16, 3, 64, 64, 3, 1, 1), 1.52, 1.08),
+        ((2, 16, 3, 64, 64, 5, 1, 1), 2.04, 1.27),
+        ((2, 16, 3, 64, 64, 7, 1, 1), 2.60, 1.80),
+        ((1, 16, 1, 16, 4096, 9, 1, 1), 1.08, 0.35),
+        ((1, 16, 1, 16, 4096, 33, 1, 1), 2.03, 0.60),
+        ((1, 16, 1, 16, 4096, 65, 1, 1), 3.78, 1.09),
+        ((1, 16, 1, 64, 4096, 9, 1, 1), 1.83, 1.50),
+        ((1, 16, 1, 64, 4096, 33, 1, 1), 2.61, 1.86),
+        ((1, 16, 1, 64, 4096, 65, 1, 1), 3.52, 2.62),
+        ((1, 16, 3, 16, 4096, 9, 1, 1), 1.39, 0.57),
+        ((1, 16, 3, 16, 4096, 33, 1, 1), 3.75, 1.22),
+        ((1, 16, 3, 16, 4096, 65, 1, 1), 7.14, 2.84),
+        ((1, 16, 3, 64, 4096, 9, 1, 1), 1.85, 1.75),
+        ((1, 16, 3, 64, 4096, 33, 1, 1), 2.97, 2.36),
+        ((1, 16, 3, 64, 4096, 65, 1, 1), 3.93, 3.64),
+        ((3, 4, 1, 1, 24, 3, 1, 1), 2.31, 2.75),
+        ((3, 4, 1, 1, 24, 5, 1, 1), 12.78, 9.01),
+        ((3, 4, 1, 8, 24, 3, 1, 1), 1.31, 0.93),
+        ((3, 4, 1, 8, 24, 5, 1, 1), 4.88, 3.09),
+        ((3, 4, 1, 16, 24, 3, 1, 1), 0.84, 0.55),
+        ((3, 4, 1, 16, 24, 5, 1, 1), 4.16, 2.25),
+        ((3, 4, 3, 1, 24, 3, 1, 1), 2.56, 1.98),
+        ((3, 4, 3, 1, 24, 5, 1, 1), 10.62, 8.56),
+        ((3, 4, 3, 8, 24, 3, 1, 1), 1.96, 1.35),
+        ((3, 4, 3, 8, 24, 5, 1, 1), 6.86, 4.08),
+        ((3, 4, 3, 16, 24, 3, 1, 1), 1.35, 0.97),
+        ((3, 4, 3, 16, 24, 5, 1, 1), 4.90, 2.77),
+        ((2, 16, 32, 32, 28, 3, 32, 1), 1.46, 0.27),
+        ((2, 16, 32, 64, 28, 3, 32, 1), 2.18, 2.98),
+        ((2, 16, 32, 32, 28, 5, 32, 1), 3.94, 0.68),
+        ((2, 16, 32, 64, 28, 5, 32, 1), 5.10, 7.00),
+        ((2, 16, 16, 16, 32, 3, 16, 1), 1.43, 0.26),
+        ((2, 16, 16, 32, 32, 3, 16, 1), 2.37, 3.01),
+        ((2, 16, 16, 16, 32, 7, 16, 1), 4.01, 0.91),
+        ((2, 16, 16, 32, 32, 7, 16, 1), 5.36, 6.49),
+        ((2, 16, 8, 8, 64, 5, 8, 1), 3.95, 0.41),
+        ((2, 16, 8, 16, 64, 5, 8, 1), 5.41, 6.83),
+        ((1, 16, 16, 16, 4096, 9, 16, 1), 2.17, 0.17),
+        ((1, 16, 64, 64, 4096, 9, 64, 1), 2.12, 0.14),
+        ((1, 16, 64, 64, 4096, 33, 64, 1), 5.55, 0.27),
+        ((3, 4, 8, 8, 24, 3, 8, 1), 5.25, 5.15),
+        ((3, 4, 8, 8, 24, 5, 8, 1), 15.36, 19.30),
+        ((1, 16, 64, 64, 1024, 3, 1, 1), 1.86, 1.32),
+        ((1, 16, 64, 64, 1024, 5, 1, 1), 2.93, 1.49),
+        ((1, 16, 64, 64, 1024, 9, 1, 1), 3.37, 2.33),
+        ((1, 16, 64, 64, 1024, 33, 1, 1), 8.11, 5.50),
+        ((1, 8, 128, 128, 256, 3, 1, 1), 2.25, 0.79),
+        ((1, 8, 256, 256, 128, 3, 1, 1), 2.03, 0.59),
+        ((1, 16, 32, 32, 4096, 7, 1, 1), 2.74, 2.05),
+        ((1, 16, 64, 64, 1024, 1, 1, 1), 1.02, 0.16),
+        ((1, 16, 64, 64, 1024, 9, 64, 1), 2.12, 0.17),
+        ((3, 2, 16, 16, 32, 3, 1, 1), 3.33, 1.84),
+        ((3, 4, 8, 8, 16, 3, 1, 1), 2.44, 1.13),
+        ((3, 2, 32, 32, 16, 3, 1, 1), 1.90, 0.96),
+        ((3, 2, 64, 64, 8, 3, 1, 1), 0.61, 0.29),
+        ((3, 2, 16, 16, 16, 5, 1, 1), 8.95, 3.54),
+        ((2, 16, 128, 128, 16, 3, 1, 1), 1.70, 0.99),
+        ((2, 16, 256, 256, 8, 3, 1, 1), 1.08, 0.53),
+        ((2, 16, 512, 512, 7, 3, 1, 1), 1.32, 0.63),
+        ((2, 16, 256, 256, 14, 3, 1, 1), 2.02, 0.99),
+        ((2, 4, 64, 64, 56, 3, 1, 1), 2.67, 1.14),
+        ((2, 16, 64, 64, 32, 1, 1, 1), 0.85, 0.11),
+        ((2, 16, 3, 32, 32, 3, 1, 1), 1.23, 0.98),
+        ((2, 16, 32, 32, 32, 5, 1, 1), 4.52, 2.19),
+        ((3, 1, 4, 4, 32, 3, 1, 1), 2.52, 1.50),
+        ((3, 1, 1, 1, 24, 5, 1, 1), 10.90, 6.83),
+        ((2, 16, 8, 8, 28, 3, 1, 2), 0.86, 0.68),
+        ((2, 16, 8, 8, 28, 5, 1, 2), 1.61, 1.18),
+        ((2, 16, 8, 8, 28, 7, 1, 2), 1.96, 1.22),
+        ((2, 16, 16, 16, 28, 3, 1, 2), 0.95, 0.57),
+        ((2, 16, 16, 16, 28, 5, 1, 2), 1.74, 1.05),
+        ((2, 16, 16, 16, 28, 7, 1, 2), 1.76, 1.03),
+        ((2, 16, 16, 16, 64, 3, 1, 2), 1.16, 0.89),
+        ((2, 16, 16, 16, 64, 5, 1, 2), 1.96, 1.36),
+        ((2, 16, 16, 16, 64, 7, 1, 2), 3.55, 2.06),
+        ((2, 16, 32, 32, 32, 3, 1, 2), 0.85, 0.48),
+        ((2, 16, 32, 32, 32, 5, 1, 2), 1.09, 0.60),
+        ((2, 16, 32, 32, 32, 7, 1, 2), 1.97, 1.03),
+        ((2, 16, 64, 64, 28, 3, 1, 2), 0.82, 0.48),
+        ((2, 16, 64, 64, 28, 5, 1, 2), 1.42, 0.79),
+        ((2, 16, 64, 64, 28, 7, 1, 2), 1.36, 1.00),
     ];
 
     /// The geometry of `layer`, "same" padding.
@@ -929,22 +944,21 @@ mod tests {
     }
 
     /// Beyond the grid `Auto` runs at least 0.9x as fast as the faster of the two but for seven
-    /// cases: five where both are within 1.45x of each other (a 3-D kernel-3 and two stride-2
-    /// kernel-7 forward passes, a 1-D depthwise and a stride-2 training step) and two forward
-    /// passes of one input channel by 7x7 on 32x32 (1 -> 16, 0.74x; 1 -> 64, 0.83x), whose FFT
-    /// became the faster with the `gemm` line (no value of `forward_spectral_scale` or
-    /// `direct_forward.small_channel` misses fewer of all the tables' cases); a slowdown by
-    /// input channels alone missed 33 of the 228 by over 10%, the worst at 0.06x.
+    /// cases, all on layers under 12 ms: forward passes of one input channel by 7x7 on 32x32
+    /// (1 -> 16, 0.76x; 1 -> 64, 0.85x), both passes of a 3-D 1 -> 16 layer by 3x3x3 (0.55x,
+    /// 0.84x), a 1-D 64-channel forward pass by 3 taps (0.76x), a 3-D 64-channel training step
+    /// on 8^3 (0.61x) and a stride-2 one of 16 channels (0.86x); a slowdown by input channels
+    /// alone missed 33 of the 228 by over 10%, the worst at 0.06x.
     #[test]
     fn auto_is_within_ten_percent_of_the_faster_beyond_the_grid() {
         let known = [
-            (Passes::FORWARD, (3, 4, 3, 16, 24, 3, 1, 1)),
-            (Passes::FORWARD, (2, 16, 8, 8, 28, 7, 1, 2)),
-            (Passes::FORWARD, (2, 16, 16, 16, 28, 7, 1, 2)),
-            (Passes::TRAINING_STEP, (1, 16, 64, 64, 4096, 9, 64, 1)),
-            (Passes::TRAINING_STEP, (2, 16, 16, 16, 64, 3, 1, 2)),
             (Passes::FORWARD, (2, 16, 1, 16, 32, 7, 1, 1)),
             (Passes::FORWARD, (2, 16, 1, 64, 32, 7, 1, 1)),
+            (Passes::TRAINING_STEP, (3, 4, 1, 16, 24, 3, 1, 1)),
+            (Passes::FORWARD, (3, 4, 1, 16, 24, 3, 1, 1)),
+            (Passes::FORWARD, (1, 16, 64, 64, 1024, 3, 1, 1)),
+            (Passes::TRAINING_STEP, (3, 2, 64, 64, 8, 3, 1, 1)),
+            (Passes::TRAINING_STEP, (2, 16, 16, 16, 64, 3, 1, 2)),
         ];
         let rows = BEYOND_THE_GRID
             .map(|(layer, step, forward)| (layer, geometry_of(&layer), step, forward));
@@ -955,68 +969,65 @@ mod tests {
     /// Speedups as [`BEYOND_THE_GRID`]'s at batches of 1 and 4 (`cargo run --release
     /// --example auto_check -- --set small-batch --reps 10`, the fastest time of each
     /// algorithm over four runs on the 2-core Xeon, after the one-group products' `gemm`
-    /// line, 0de56c4): inference and small training batches.
+    /// line, 0de56c4; measured again as [`BEYOND_THE_GRID`] at the tiles
+    /// [`CostModel::image_overhead`] picks): inference and small training batches.
     const SMALL_BATCH: [Beyond; 29] = [
-        ((2, 1, 1, 8, 28, 3, 1, 1), 0.76, 0.25),
-        ((2, 1, 1, 8, 28, 5, 1, 1), 1.11, 0.38),
-        ((2, 1, 3, 32, 32, 3, 1, 1), 0.51, 0.47),
-        ((2, 1, 3, 32, 32, 5, 1, 1), 0.89, 0.62),
-        ((2, 1, 3, 32, 32, 7, 1, 1), 0.93, 0.54),
-        ((2, 1, 3, 64, 224, 7, 1, 1), 2.19, 1.43),
-        ((2, 1, 16, 16, 32, 3, 1, 1), 2.57, 0.47),
-        ((2, 1, 16, 16, 32, 5, 1, 1), 5.63, 0.83),
-        ((2, 1, 16, 16, 32, 7, 1, 1), 6.17, 1.11),
-        ((2, 1, 32, 32, 32, 3, 1, 1), 1.28, 0.51),
-        ((2, 1, 32, 32, 32, 5, 1, 1), 2.16, 0.86),
-        ((2, 1, 64, 64, 56, 3, 1, 1), 2.10, 0.77),
-        ((2, 1, 64, 64, 64, 5, 1, 1), 3.83, 1.70),
-        ((2, 1, 64, 64, 64, 7, 1, 1), 5.29, 2.41),
-        ((2, 1, 128, 128, 16, 3, 1, 1), 1.12, 0.64),
-        ((2, 1, 256, 256, 14, 3, 1, 1), 0.88, 0.52),
-        ((2, 4, 3, 32, 32, 3, 1, 1), 0.68, 0.54),
-        ((2, 4, 16, 16, 32, 3, 1, 1), 4.18, 0.71),
-        ((2, 4, 16, 16, 32, 5, 1, 1), 10.32, 1.42),
-        ((2, 4, 64, 64, 32, 3, 1, 1), 1.43, 0.72),
-        ((1, 1, 1, 1, 16384, 129, 1, 1), 6.43, 1.37),
-        ((1, 1, 1, 1, 16384, 1025, 1, 1), 25.00, 6.15),
-        ((1, 1, 1, 16, 4096, 9, 1, 1), 0.50, 0.19),
-        ((1, 1, 1, 16, 4096, 65, 1, 1), 1.17, 0.58),
-        ((1, 1, 16, 16, 1024, 9, 1, 1), 2.60, 1.39),
-        ((1, 1, 16, 16, 1024, 33, 1, 1), 4.25, 1.69),
-        ((3, 1, 1, 8, 32, 3, 1, 1), 1.33, 0.70),
-        ((3, 1, 8, 8, 16, 3, 1, 1), 1.38, 0.68),
-        ((3, 1, 8, 8, 16, 5, 1, 1), 6.60, 2.98),
+        ((2, 1, 1, 8, 28, 3, 1, 1), 0.88, 0.29),
+        ((2, 1, 1, 8, 28, 5, 1, 1), 1.28, 0.38),
+        ((2, 1, 3, 32, 32, 3, 1, 1), 0.49, 0.37),
+        ((2, 1, 3, 32, 32, 5, 1, 1), 0.89, 0.50),
+        ((2, 1, 3, 32, 32, 7, 1, 1), 0.94, 0.53),
+        ((2, 1, 3, 64, 224, 7, 1, 1), 2.13, 1.28),
+        ((2, 1, 16, 16, 32, 3, 1, 1), 2.57, 0.50),
+        ((2, 1, 16, 16, 32, 5, 1, 1), 5.59, 0.81),
+        ((2, 1, 16, 16, 32, 7, 1, 1), 5.13, 1.11),
+        ((2, 1, 32, 32, 32, 3, 1, 1), 1.25, 0.48),
+        ((2, 1, 32, 32, 32, 5, 1, 1), 2.29, 0.78),
+        ((2, 1, 64, 64, 56, 3, 1, 1), 2.36, 0.75),
+        ((2, 1, 64, 64, 64, 5, 1, 1), 3.78, 1.59),
+        ((2, 1, 64, 64, 64, 7, 1, 1), 5.13, 2.80),
+        ((2, 1, 128, 128, 16, 3, 1, 1), 1.07, 0.62),
+        ((2, 1, 256, 256, 14, 3, 1, 1), 0.86, 0.43),
+        ((2, 4, 3, 32, 32, 3, 1, 1), 0.93, 0.73),
+        ((2, 4, 16, 16, 32, 3, 1, 1), 6.36, 0.98),
+        ((2, 4, 16, 16, 32, 5, 1, 1), 12.46, 1.62),
+        ((2, 4, 64, 64, 32, 3, 1, 1), 1.59, 0.81),
+        ((1, 1, 1, 1, 16384, 129, 1, 1), 6.27, 1.37),
+        ((1, 1, 1, 1, 16384, 1025, 1, 1), 25.18, 6.38),
+        ((1, 1, 1, 16, 4096, 9, 1, 1), 0.62, 0.12),
+        ((1, 1, 1, 16, 4096, 65, 1, 1), 0.99, 0.27),
+        ((1, 1, 16, 16, 1024, 9, 1, 1), 3.47, 1.17),
+        ((1, 1, 16, 16, 1024, 33, 1, 1), 4.08, 1.71),
+        ((3, 1, 1, 8, 32, 3, 1, 1), 1.32, 0.67),
+        ((3, 1, 8, 8, 16, 3, 1, 1), 1.04, 0.69),
+        ((3, 1, 8, 8, 16, 5, 1, 1), 7.10, 2.88),
     ];
 
-    /// At batches of 1 and 4 `Auto` misses (runs below 0.9x of the faster) in 14 of 58 cases,
-    /// where the faster takes under 1.6 ms in all but one: 12 where it takes the FFT and
-    /// direct convolution is faster, thin layers by 3x3 and 5x5 (3 -> 32 on 32x32 at batch 1
-    /// and 4, 0.47x-0.89x; 16 -> 16 and 32 -> 32 on 32x32, forward passes, 0.47x-0.86x; 1-D
-    /// 1 -> 16 by 65 taps, 0.58x; 3-D 8 -> 8 on 16^3 by 3x3x3, 0.68x), and 2 where it takes direct convolution
-    /// and the FFT is faster (the 1-D filter of 129 taps, 0.73x; 128 channels on 16x16, a
-    /// training step of 3 ms, 0.89x). At batch 16 the same kind of layer goes the FFT's way
-    /// (3 -> 64 by 3x3 on 32x32: 1.37x faster), so the model of ratios, fitted at batch 16,
-    /// does not see what changes with the batch; a fixed cost per call in the model (tried
-    /// from 1e6 to 3.2e7 flop-equivalents a pass) missed as many here and more beyond the
-    /// grid.
+    /// At batches of 1 and 4 `Auto` misses (runs below 0.9x of the faster) in 10 of 58 cases
+    /// (14 before [`CostModel::image_overhead`]), all on layers under 4 ms: 8 where it takes
+    /// the FFT and direct convolution is faster, thin layers (3 -> 32 on 32x32 by 3x3 and 5x5 at
+    /// batch 1 and 4, 0.49x-0.89x; forward passes of 16 -> 16 and 32 -> 32 by 5x5, 0.78x-0.81x;
+    /// a 1-D 1 -> 16 forward pass by 65 taps, 0.27x-0.57x over the runs; 3-D forward passes of
+    /// 1 -> 8 on 32^3 and 8 -> 8 on 16^3 by 3x3x3, 0.67x, 0.69x), and 2 where it takes direct
+    /// convolution and the FFT is faster (a 1-D filter of 129 taps, forward, 0.73x; a 1 -> 8
+    /// training step by 5x5 on 28x28, 0.78x). At batch 16 the same kind of layer goes the FFT's
+    /// way (3 -> 64 by 3x3 on 32x32), so the model of ratios, fitted at batch 16, does not see
+    /// all that changes with the batch; a fixed cost per call in the model (tried from 1e6 to
+    /// 3.2e7 flop-equivalents a pass) missed as many here and more beyond the grid.
     #[test]
     fn auto_is_within_ten_percent_of_the_faster_on_small_batches() {
         let forward = |layer| (Passes::FORWARD, layer);
         let step = |layer| (Passes::TRAINING_STEP, layer);
         let known = [
+            step((2, 1, 1, 8, 28, 5, 1, 1)),
             step((2, 1, 3, 32, 32, 3, 1, 1)),
-            forward((2, 1, 3, 32, 32, 3, 1, 1)),
             step((2, 1, 3, 32, 32, 5, 1, 1)),
-            forward((2, 1, 3, 32, 32, 5, 1, 1)),
-            forward((2, 1, 16, 16, 32, 3, 1, 1)),
             forward((2, 1, 16, 16, 32, 5, 1, 1)),
             forward((2, 1, 32, 32, 32, 5, 1, 1)),
-            step((2, 1, 128, 128, 16, 3, 1, 1)),
-            step((2, 4, 3, 32, 32, 3, 1, 1)),
             forward((2, 4, 3, 32, 32, 3, 1, 1)),
-            forward((2, 4, 16, 16, 32, 3, 1, 1)),
             forward((1, 1, 1, 1, 16384, 129, 1, 1)),
             forward((1, 1, 1, 16, 4096, 65, 1, 1)),
+            forward((3, 1, 1, 8, 32, 3, 1, 1)),
             forward((3, 1, 8, 8, 16, 3, 1, 1)),
         ];
         let rows =
@@ -1031,59 +1042,60 @@ mod tests {
 
     /// Training-step and forward-pass speedups (direct time / FFT time) of transposed layers
     /// on Flex, batch 16: `fft_conv_transpose2d` against burn's `conv_transpose2d`, the
-    /// fastest of 5 calls each on the 2-core Xeon (`cargo run --release --example auto_check
-    /// -- --set transposed`; the two passes from separate runs).
+    /// fastest of 5 calls each on the 2-core Xeon over two runs of `cargo run --release
+    /// --example auto_check -- --reps 5` (2026-12-07, at the tiles
+    /// [`CostModel::image_overhead`] picks).
     const TRANSPOSED: [(Transposed, f64, f64); 50] = [
-        ((8, 1, 16, 4, 2, 1), 0.55, 0.16),
-        ((8, 1, 32, 3, 1, 1), 0.76, 0.26),
-        ((8, 1, 32, 5, 1, 2), 1.72, 0.77),
-        ((8, 1, 32, 7, 1, 3), 1.36, 0.97),
-        ((8, 1, 16, 3, 2, 1), 0.31, 0.07),
-        ((16, 1, 16, 4, 2, 1), 0.61, 0.12),
-        ((16, 1, 32, 3, 1, 1), 0.61, 0.19),
-        ((16, 1, 32, 5, 1, 2), 0.73, 0.56),
-        ((16, 1, 32, 7, 1, 3), 1.39, 0.66),
-        ((16, 1, 16, 3, 2, 1), 0.34, 0.08),
-        ((32, 3, 16, 4, 2, 1), 0.81, 0.25),
-        ((32, 3, 32, 3, 1, 1), 1.31, 0.45),
-        ((32, 3, 32, 5, 1, 2), 1.17, 0.75),
-        ((32, 3, 32, 7, 1, 3), 2.65, 1.47),
-        ((32, 3, 16, 3, 2, 1), 0.50, 0.13),
-        ((64, 3, 16, 4, 2, 1), 0.65, 0.24),
-        ((64, 3, 32, 3, 1, 1), 1.84, 0.39),
-        ((64, 3, 32, 5, 1, 2), 2.65, 0.93),
-        ((64, 3, 32, 7, 1, 3), 2.09, 1.31),
+        ((8, 1, 16, 4, 2, 1), 0.55, 0.17),
+        ((8, 1, 32, 3, 1, 1), 0.57, 0.30),
+        ((8, 1, 32, 5, 1, 2), 1.09, 0.85),
+        ((8, 1, 32, 7, 1, 3), 1.24, 1.06),
+        ((8, 1, 16, 3, 2, 1), 0.42, 0.15),
+        ((16, 1, 16, 4, 2, 1), 0.72, 0.17),
+        ((16, 1, 32, 3, 1, 1), 0.48, 0.23),
+        ((16, 1, 32, 5, 1, 2), 1.16, 0.57),
+        ((16, 1, 32, 7, 1, 3), 1.69, 0.75),
+        ((16, 1, 16, 3, 2, 1), 0.39, 0.09),
+        ((32, 3, 16, 4, 2, 1), 0.71, 0.25),
+        ((32, 3, 32, 3, 1, 1), 1.31, 0.31),
+        ((32, 3, 32, 5, 1, 2), 2.02, 0.90),
+        ((32, 3, 32, 7, 1, 3), 2.41, 1.14),
+        ((32, 3, 16, 3, 2, 1), 0.63, 0.18),
+        ((64, 3, 16, 4, 2, 1), 0.70, 0.24),
+        ((64, 3, 32, 3, 1, 1), 1.35, 0.29),
+        ((64, 3, 32, 5, 1, 2), 1.75, 0.77),
+        ((64, 3, 32, 7, 1, 3), 1.81, 1.06),
         ((64, 3, 16, 3, 2, 1), 0.58, 0.14),
-        ((16, 16, 16, 4, 2, 1), 0.88, 0.41),
-        ((16, 16, 32, 3, 1, 1), 1.69, 0.96),
-        ((16, 16, 32, 5, 1, 2), 4.19, 2.35),
-        ((16, 16, 32, 7, 1, 3), 5.95, 3.74),
+        ((16, 16, 16, 4, 2, 1), 0.70, 0.43),
+        ((16, 16, 32, 3, 1, 1), 1.78, 0.82),
+        ((16, 16, 32, 5, 1, 2), 4.17, 2.45),
+        ((16, 16, 32, 7, 1, 3), 5.56, 3.27),
         ((16, 16, 16, 3, 2, 1), 0.74, 0.37),
-        ((64, 32, 16, 4, 2, 1), 0.89, 0.46),
-        ((64, 32, 32, 3, 1, 1), 2.24, 1.01),
-        ((64, 32, 32, 5, 1, 2), 4.04, 2.59),
-        ((64, 32, 32, 7, 1, 3), 4.94, 3.49),
-        ((64, 32, 16, 3, 2, 1), 0.66, 0.29),
-        ((128, 64, 16, 4, 2, 1), 0.85, 0.54),
-        ((128, 64, 32, 3, 1, 1), 2.57, 1.13),
-        ((128, 64, 32, 5, 1, 2), 4.10, 2.65),
-        ((128, 64, 32, 7, 1, 3), 4.23, 3.19),
-        ((128, 64, 16, 3, 2, 1), 0.70, 0.28),
-        ((32, 8, 16, 4, 2, 1), 1.21, 0.53),
-        ((32, 8, 32, 3, 1, 1), 1.80, 1.01),
-        ((32, 8, 32, 5, 1, 2), 3.55, 2.75),
-        ((32, 8, 32, 7, 1, 3), 4.42, 3.71),
-        ((32, 8, 16, 3, 2, 1), 0.66, 0.29),
-        ((3, 16, 16, 4, 2, 1), 0.92, 0.46),
-        ((3, 16, 32, 3, 1, 1), 1.95, 1.24),
-        ((3, 16, 32, 5, 1, 2), 2.49, 2.24),
-        ((3, 16, 32, 7, 1, 3), 6.75, 5.49),
-        ((3, 16, 16, 3, 2, 1), 0.82, 0.41),
-        ((1, 8, 16, 4, 2, 1), 0.95, 0.60),
-        ((1, 8, 32, 3, 1, 1), 1.85, 1.49),
-        ((1, 8, 32, 5, 1, 2), 4.54, 2.80),
-        ((1, 8, 32, 7, 1, 3), 5.53, 3.24),
-        ((1, 8, 16, 3, 2, 1), 0.70, 0.18),
+        ((64, 32, 16, 4, 2, 1), 0.90, 0.44),
+        ((64, 32, 32, 3, 1, 1), 2.16, 0.69),
+        ((64, 32, 32, 5, 1, 2), 3.55, 2.11),
+        ((64, 32, 32, 7, 1, 3), 4.50, 2.76),
+        ((64, 32, 16, 3, 2, 1), 0.71, 0.25),
+        ((128, 64, 16, 4, 2, 1), 0.85, 0.46),
+        ((128, 64, 32, 3, 1, 1), 2.18, 0.92),
+        ((128, 64, 32, 5, 1, 2), 3.23, 2.17),
+        ((128, 64, 32, 7, 1, 3), 4.20, 2.88),
+        ((128, 64, 16, 3, 2, 1), 0.64, 0.24),
+        ((32, 8, 16, 4, 2, 1), 0.86, 0.53),
+        ((32, 8, 32, 3, 1, 1), 1.80, 0.75),
+        ((32, 8, 32, 5, 1, 2), 3.13, 2.06),
+        ((32, 8, 32, 7, 1, 3), 3.96, 3.11),
+        ((32, 8, 16, 3, 2, 1), 0.72, 0.28),
+        ((3, 16, 16, 4, 2, 1), 1.13, 0.59),
+        ((3, 16, 32, 3, 1, 1), 2.12, 1.09),
+        ((3, 16, 32, 5, 1, 2), 4.35, 3.14),
+        ((3, 16, 32, 7, 1, 3), 6.39, 4.80),
+        ((3, 16, 16, 3, 2, 1), 0.93, 0.50),
+        ((1, 8, 16, 4, 2, 1), 1.28, 0.81),
+        ((1, 8, 32, 3, 1, 1), 2.28, 1.75),
+        ((1, 8, 32, 5, 1, 2), 5.52, 4.68),
+        ((1, 8, 32, 7, 1, 3), 6.17, 5.14),
+        ((1, 8, 16, 3, 2, 1), 0.91, 0.36),
     ];
 
     /// The convolution whose input gradient `layer` computes.
@@ -1104,22 +1116,22 @@ mod tests {
 
     /// Transposed layers, decided against burn's `conv_transpose` in a forward pass alone and
     /// with the convolution's rates in a training step: within 0.9x of the faster but for two
-    /// forward passes by 7x7 kernels to 3 channels (0.68x, 0.76x) and seven training steps,
-    /// all under 32 ms: four at stride 2 to 3 channels (0.50x-0.81x), two wider ones at
-    /// stride 2 (0.85x, 0.89x), a 16 -> 1 layer by 5x5 (0.74x). The rule before missed 8
+    /// forward passes by 3x3 kernels (16 -> 16, 0.82x; 64 -> 32, 0.69x) and seven training
+    /// steps, all at stride 2 and under 32 ms: four to 3 channels (0.58x-0.71x), three by 4x4
+    /// kernels (128 -> 64, 0.85x; 3 -> 16, 0.88x; 1 -> 8, 0.78x). The rule before missed 8
     /// forward passes (the worst at 0.24x) and 17 training steps (0.18x).
     #[test]
     fn auto_is_within_ten_percent_of_the_faster_on_transposed_layers() {
         let known = [
-            (Passes::FORWARD, (32, 3, 32, 7, 1, 3)),
-            (Passes::FORWARD, (64, 3, 32, 7, 1, 3)),
-            (Passes::TRAINING_STEP, (16, 1, 32, 5, 1, 2)),
+            (Passes::FORWARD, (16, 16, 32, 3, 1, 1)),
+            (Passes::FORWARD, (64, 32, 32, 3, 1, 1)),
             (Passes::TRAINING_STEP, (32, 3, 16, 4, 2, 1)),
             (Passes::TRAINING_STEP, (32, 3, 16, 3, 2, 1)),
             (Passes::TRAINING_STEP, (64, 3, 16, 4, 2, 1)),
             (Passes::TRAINING_STEP, (64, 3, 16, 3, 2, 1)),
-            (Passes::TRAINING_STEP, (64, 32, 16, 4, 2, 1)),
             (Passes::TRAINING_STEP, (128, 64, 16, 4, 2, 1)),
+            (Passes::TRAINING_STEP, (3, 16, 16, 4, 2, 1)),
+            (Passes::TRAINING_STEP, (1, 8, 16, 4, 2, 1)),
         ];
         let rows = TRANSPOSED.map(|(layer, step, forward)| {
             let convolution = convolution_of(&layer);
