@@ -15,6 +15,8 @@
 //! - `spectral_flop_scale`: training steps of both algorithms over a grid of layers; the
 //!   geometric mean of measured over modelled time ratios.
 //! - `traffic_per_value` is kept: no stage isolates it, and the fitted scale absorbs it.
+//! - `image_overhead` is kept: it was fitted to one layer's stages at two tile sizes
+//!   (`docs/performance.md`), which this example does not compare.
 //! - `forward_spectral_scale`, `direct_forward` (forward passes alone) and the rest of
 //!   `direct_step` are kept: they were fitted to `cargo bench --bench conv -- '^flex/forward/'`
 //!   and to thin layers (`docs/performance.md`), which this example does not time.
