@@ -32,7 +32,7 @@ pub use conv3d::{FftConv3d, FftConv3dConfig};
 pub use fft2::{FftNorm, fft2, ifft2, irfft2, rfft2};
 pub use fftconv_kernels::{
     ConvGeometry, GeometryError, SpectralBudget, SpectrumKind, TransformCount,
-    release_pooled_buffers,
+    keep_freed_memory_mapped, release_pooled_buffers,
 };
 pub use functional::{
     conv_options, device_named, direct_conv2d_x_backward, fft_conv2d, fft_conv2d_bias_backward,

@@ -41,7 +41,7 @@ pub use budget::{SpectralBudget, check_budget};
 pub use conv::{SpectralConv, SpectrumKind, add_bias, bias_grad};
 pub use fft::{FftPlan, Scalar, TransformCount, fast_len};
 pub use geometry::{AxisGeometry, ConvGeometry, GeometryError, check_len};
-pub use memory::{recycle, release_pooled_buffers};
+pub use memory::{keep_freed_memory_mapped, recycle, release_pooled_buffers};
 pub use num_complex::Complex;
 
 /// The README's examples, compiled and run as doc tests.

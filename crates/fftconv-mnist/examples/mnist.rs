@@ -219,6 +219,9 @@ fn backend_name(device: &str) -> &str {
 }
 
 fn main() -> ExitCode {
+    // Each training step frees and allocates tens of MiB; without this, glibc gave them back
+    // to the OS and faulted them in again, step after step (twice the run time with FFTs).
+    burn_fftconv::keep_freed_memory_mapped();
     let args = Args::parse();
     let result = (|| {
         let devices = args
