@@ -12,9 +12,11 @@ use burn::tensor::ops::ConvOptions;
 
 use crate::functional::convolve;
 use crate::module::{
-    ConvAlgorithm, auto_takes_fft, config_conversions, impl_fft_layer, passes_of, same_padding,
+    ConvAlgorithm, DirectOp, auto_takes_fft, config_conversions, geometry_of, impl_fft_layer,
+    passes_of, same_padding,
 };
 use crate::ops::BackwardMemory;
+use crate::tuning::tuned_takes_fft;
 
 const FUNCTION: &str = "fft_conv1d";
 
@@ -209,31 +211,35 @@ impl FftConv1d {
     pub fn forward(&self, input: Tensor<3>) -> Tensor<3> {
         let options = self.options(input.dims()[2]);
         let bias = self.bias.as_ref().map(|bias| bias.val());
+        let weight = self.weight.val();
+        let run = |fft: bool, [input, weight]: [Tensor<3>; 2], bias: Option<Tensor<1>>| {
+            if fft {
+                fft_conv1d_with_memory(input, weight, bias, options.clone(), self.backward_memory)
+            } else {
+                conv1d(input, weight, bias, options.clone())
+            }
+        };
+        let [batch, channels, length] = input.dims();
+        let [out, per_group, kernel] = weight.dims();
+        let as_2d = ([batch, channels, 1, length], [out, per_group, 1, kernel]);
         let use_fft = match self.algorithm {
             ConvAlgorithm::Fft => true,
             ConvAlgorithm::Direct => false,
-            ConvAlgorithm::Auto => {
-                let [batch, channels, length] = input.dims();
-                let [out, per_group, kernel] = self.weight.dims();
-                auto_takes_fft(
-                    &[batch, channels, 1, length],
-                    &[out, per_group, 1, kernel],
-                    &conv1d_as_conv2d(options.clone()),
-                    &input.device(),
-                    passes_of(&input, &self.weight.val()),
-                )
-            }
+            ConvAlgorithm::Auto => auto_takes_fft(
+                &as_2d.0,
+                &as_2d.1,
+                &conv1d_as_conv2d(options.clone()),
+                &input.device(),
+                passes_of(&input, &weight),
+            ),
+            ConvAlgorithm::Tuned => tuned_takes_fft(
+                geometry_of(&as_2d.0, &as_2d.1, &conv1d_as_conv2d(options.clone())),
+                DirectOp::Convolution,
+                [&input, &weight],
+                bias.as_ref(),
+                run,
+            ),
         };
-        if use_fft {
-            fft_conv1d_with_memory(
-                input,
-                self.weight.val(),
-                bias,
-                options,
-                self.backward_memory,
-            )
-        } else {
-            conv1d(input, self.weight.val(), bias, options)
-        }
+        run(use_fft, [input, weight], bias)
     }
 }

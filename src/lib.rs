@@ -24,6 +24,7 @@ mod ops;
 mod transposed;
 mod transposed1d;
 mod transposed3d;
+mod tuning;
 
 pub use conv1d::{
     FftConv1d, FftConv1dConfig, conv1d_as_conv2d, fft_conv1d, fft_conv1d_with_memory,
@@ -53,6 +54,7 @@ pub use transposed1d::{
     fft_conv_transpose1d_with_memory,
 };
 pub use transposed3d::{FftConvTranspose3d, FftConvTranspose3dConfig};
+pub use tuning::tuned_algorithm;
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

@@ -12,6 +12,7 @@ use fftconv_kernels::ConvGeometry;
 use crate::FftConv3d;
 use crate::functional::{DirectConv, convolve};
 use crate::ops::BackwardMemory;
+use crate::tuning::tuned_takes_fft;
 
 /// How an [`FftConv2d`] computes its convolution.
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -28,6 +29,14 @@ pub enum ConvAlgorithm {
     Fft,
     /// Always burn's direct convolution (`burn::tensor::module::conv2d`).
     Direct,
+    /// The faster of the two as timed on the first call of each shape: the layer runs both
+    /// on copies of its operands (the forward pass, and the gradients autodiff tracks), as
+    /// cuDNN's benchmark mode does, then remembers the faster for that geometry, set of passes,
+    /// device and float type for the rest of the process ([`crate::tuned_algorithm`] says
+    /// which). That first call costs the two algorithms' time three times over; the others
+    /// run at the faster's speed wherever the two differ by more than the machine's noise.
+    /// A layer past the [`crate::SpectralBudget`] goes direct untimed.
+    Tuned,
 }
 
 pub use fftconv_kernels::cost::{DirectOp, Passes, prefers_fft, prefers_fft_as, prefers_fft_for};
@@ -94,6 +103,17 @@ pub(crate) fn auto_takes_fft<const N: usize>(
     device: &Device,
     passes: Passes,
 ) -> bool {
+    geometry_of(x_shape, weight_shape, options)
+        .is_none_or(|geometry| fft_pays(device, &geometry, passes, DirectOp::Convolution))
+}
+
+/// The geometry of a convolution of an `x_shape` input by a `weight_shape` weight with
+/// `options`, or `None` where they are invalid.
+pub(crate) fn geometry_of<const N: usize>(
+    x_shape: &[usize],
+    weight_shape: &[usize],
+    options: &ConvOptions<N>,
+) -> Option<ConvGeometry> {
     ConvGeometry::new(
         x_shape,
         weight_shape,
@@ -102,9 +122,7 @@ pub(crate) fn auto_takes_fft<const N: usize>(
         options.dilation,
         options.groups,
     )
-    .map_or(true, |geometry| {
-        fft_pays(device, &geometry, passes, DirectOp::Convolution)
-    })
+    .ok()
 }
 
 /// For a layer that is burn's `$burn` (fields `$field`) plus `algorithm` and
@@ -141,7 +159,8 @@ pub(crate) use impl_fft_layer;
 
 /// A convolution layer's forward pass by its `algorithm`: in the frequency domain (as the
 /// public `function`, keeping `memory` for the backward pass), or by burn's direct
-/// convolution; for `Auto`, whichever [`auto_takes_fft`] picks.
+/// convolution; for `Auto`, whichever [`auto_takes_fft`] picks, for `Tuned` whichever
+/// [`tuned_takes_fft`] measured.
 pub(crate) fn layer_convolve<const D: usize, const N: usize>(
     function: &str,
     (algorithm, memory): (ConvAlgorithm, BackwardMemory),
@@ -152,6 +171,14 @@ pub(crate) fn layer_convolve<const D: usize, const N: usize>(
 where
     ConvOptions<N>: DirectConv<D>,
 {
+    let run = |fft: bool, operands: [Tensor<D>; 2], bias: Option<Tensor<1>>| {
+        if fft {
+            convolve(function, operands, bias, options.clone(), memory)
+        } else {
+            let [input, weight] = operands;
+            DirectConv::conv(input, weight, bias, options.clone())
+        }
+    };
     let use_fft = match algorithm {
         ConvAlgorithm::Fft => true,
         ConvAlgorithm::Direct => false,
@@ -162,12 +189,15 @@ where
             &input.device(),
             passes_of(&input, &weight),
         ),
+        ConvAlgorithm::Tuned => tuned_takes_fft(
+            geometry_of(&input.dims(), &weight.dims(), &options),
+            DirectOp::Convolution,
+            [&input, &weight],
+            bias.as_ref(),
+            run,
+        ),
     };
-    if use_fft {
-        convolve(function, [input, weight], bias, options, memory)
-    } else {
-        DirectConv::conv(input, weight, bias, options)
-    }
+    run(use_fft, [input, weight], bias)
 }
 
 /// The two conversions between a layer config `$fft` and burn's `$burn`, whose fields it

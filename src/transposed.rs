@@ -20,6 +20,7 @@ use crate::module::{
     ConvAlgorithm, DirectOp, config_conversions, fft_pays, impl_fft_layer, passes_of,
 };
 use crate::ops::{BackwardMemory, ConvPass};
+use crate::tuning::tuned_takes_fft;
 
 /// The 2-D function, as its errors name it.
 const CALLER_2D: Caller = Caller {
@@ -397,6 +398,17 @@ pub(crate) fn fft_pays_for<const D: usize, const N: usize>(
     })
 }
 
+/// The convolution whose input gradient this transposed convolution (of `caller`) computes;
+/// `None` where padding crops every sample an input reaches.
+pub(crate) fn convolution_of<const D: usize, const N: usize>(
+    caller: Caller,
+    input: &Tensor<D>,
+    weight: &Tensor<D>,
+    options: &ConvTransposeOptions<N>,
+) -> Option<ConvGeometry> {
+    transposed_geometry(caller, input, weight, options).map(|g| g.convolution)
+}
+
 /// A transposed convolution layer's forward pass by its `algorithm`: in the frequency domain
 /// (as `caller`, keeping `memory` for the backward pass), or by burn's direct transposed
 /// convolution; for `Auto`, whichever [`fft_pays_for`] picks.
@@ -410,16 +422,26 @@ pub(crate) fn layer_transpose<const D: usize, const N: usize>(
 where
     ConvTransposeOptions<N>: DirectTransposed<D>,
 {
+    let run = |fft: bool, [input, weight]: [Tensor<D>; 2], bias: Option<Tensor<1>>| {
+        if fft {
+            transpose(caller, [input, weight], bias, options.clone(), memory)
+        } else {
+            DirectTransposed::conv_transpose(input, weight, bias, options.clone())
+        }
+    };
     let use_fft = match algorithm {
         ConvAlgorithm::Fft => true,
         ConvAlgorithm::Direct => false,
         ConvAlgorithm::Auto => fft_pays_for(caller, &input, &weight, &options),
+        ConvAlgorithm::Tuned => tuned_takes_fft(
+            convolution_of(caller, &input, &weight, &options),
+            DirectOp::Transposed,
+            [&input, &weight],
+            bias.as_ref(),
+            run,
+        ),
     };
-    if use_fft {
-        transpose(caller, [input, weight], bias, options, memory)
-    } else {
-        DirectTransposed::conv_transpose(input, weight, bias, options)
-    }
+    run(use_fft, [input, weight], bias)
 }
 
 /// Configuration of an [`FftConvTranspose2d`]: the fields, defaults and initializer of

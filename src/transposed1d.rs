@@ -9,9 +9,10 @@ use burn::tensor::Tensor;
 use burn::tensor::module::conv_transpose1d;
 use burn::tensor::ops::ConvTransposeOptions;
 
-use crate::module::{ConvAlgorithm, config_conversions, impl_fft_layer};
+use crate::module::{ConvAlgorithm, DirectOp, config_conversions, impl_fft_layer};
 use crate::ops::BackwardMemory;
-use crate::transposed::{Caller, fft_pays_for, transpose};
+use crate::transposed::{Caller, convolution_of, fft_pays_for, transpose};
+use crate::tuning::tuned_takes_fft;
 
 /// The 1-D function, as its errors name it: in 1-D terms, over maps one row high.
 const CALLER_1D: Caller = Caller {
@@ -175,20 +176,28 @@ impl FftConvTranspose1d {
     pub fn forward(&self, input: Tensor<3>) -> Tensor<3> {
         let (weight, options) = (self.weight.val(), self.options());
         let bias = self.bias.as_ref().map(|bias| bias.val());
+        let run = |fft: bool, [input, weight]: [Tensor<3>; 2], bias: Option<Tensor<1>>| {
+            let options = options.clone();
+            if fft {
+                fft_conv_transpose1d_with_memory(input, weight, bias, options, self.backward_memory)
+            } else {
+                conv_transpose1d(input, weight, bias, options)
+            }
+        };
+        let as_2d = [&input, &weight].map(|tensor| tensor.clone().unsqueeze_dim::<4>(2));
+        let options_2d = conv_transpose1d_as_2d(options.clone());
         let use_fft = match self.algorithm {
             ConvAlgorithm::Fft => true,
             ConvAlgorithm::Direct => false,
-            ConvAlgorithm::Auto => fft_pays_for::<4, 2>(
-                CALLER_1D,
-                &input.clone().unsqueeze_dim(2),
-                &weight.clone().unsqueeze_dim(2),
-                &conv_transpose1d_as_2d(options.clone()),
+            ConvAlgorithm::Auto => fft_pays_for(CALLER_1D, &as_2d[0], &as_2d[1], &options_2d),
+            ConvAlgorithm::Tuned => tuned_takes_fft(
+                convolution_of(CALLER_1D, &as_2d[0], &as_2d[1], &options_2d),
+                DirectOp::Transposed,
+                [&input, &weight],
+                bias.as_ref(),
+                run,
             ),
         };
-        if use_fft {
-            fft_conv_transpose1d_with_memory(input, weight, bias, options, self.backward_memory)
-        } else {
-            conv_transpose1d(input, weight, bias, options)
-        }
+        run(use_fft, [input, weight], bias)
     }
 }
