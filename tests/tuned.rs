@@ -74,11 +74,12 @@ fn tuned_runs_what_it_measured_and_measures_each_shape_once() {
                 step(layer, &x)
             }
         };
-        // The first call times both algorithms, several calls each.
+        // The first call times both algorithms (the FFT at least once, more unless it ran 8x
+        // slower than direct).
         let fft_call = transforms_of(|| drop(run(&fft)));
         let first = transforms_of(|| drop(run(&tuned)));
         assert!(
-            first > fft_call,
+            first >= fft_call,
             "the first call timed the FFT ({first} transforms)"
         );
         let chosen = pick().expect("measured on the first call");
