@@ -10,6 +10,8 @@ use burn_fftconv::{
 };
 use fftconv_testing::relative_error;
 
+mod common;
+
 fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f64> {
     let values = tensor.into_data().try_to_vec::<f32>().expect("f32 values");
     values.into_iter().map(f64::from).collect()
@@ -167,4 +169,36 @@ fn tuned_runs_what_it_measured_and_measures_each_shape_once() {
     );
     let y_direct = transposed.with_algorithm(ConvAlgorithm::Direct).forward(x);
     assert!(relative_error(&values(y), &values(y_direct)) < 1e-5);
+
+    // On a CubeCL device the timing waits for the device (lavapipe where no GPU is present).
+    #[cfg(feature = "wgpu")]
+    if let Some(wgpu) =
+        common::wgpu_or_skip("tuned_runs_what_it_measured_and_measures_each_shape_once (wgpu)")
+    {
+        let tuned = FftConv2dConfig::new([4, 4], [5, 5])
+            .with_padding(PaddingConfig2d::Same)
+            .with_algorithm(ConvAlgorithm::Tuned)
+            .init(&wgpu);
+        let x = Tensor::<4>::random([1, 4, 16, 16], Distribution::Default, &wgpu);
+        let y = tuned.forward(x.clone());
+        let geometry = ConvGeometry::new(
+            &[1, 4, 16, 16],
+            &[4, 4, 5, 5],
+            [1, 1],
+            [(2, 2); 2],
+            [1, 1],
+            1,
+        )
+        .expect("a valid layer");
+        let pick = tuned_algorithm(
+            &geometry,
+            Passes::FORWARD,
+            DirectOp::Convolution,
+            &wgpu,
+            DType::F32,
+        );
+        assert!(pick.is_some(), "measured on wgpu");
+        let y_direct = tuned.with_algorithm(ConvAlgorithm::Direct).forward(x);
+        assert!(relative_error(&values(y), &values(y_direct)) < 1e-4);
+    }
 }
