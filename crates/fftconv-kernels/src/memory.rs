@@ -78,8 +78,9 @@ const KEPT_FREE_BYTES: libc::c_int = 512 << 20;
 const OWN_MAPPING_BYTES: libc::c_int = 32 << 20;
 
 /// Makes glibc's malloc keep the memory a training loop frees mapped for the next step.
-/// Returns whether it did: `false` off glibc, and where `GLIBC_TUNABLES` is set (the user's
-/// settings win).
+/// Returns whether it did: `false` off glibc, and where `GLIBC_TUNABLES` sets either threshold
+/// (`glibc.malloc.mmap_threshold`, `glibc.malloc.trim_threshold`: the user's settings win;
+/// other tunables are no reason to step aside).
 ///
 /// By default glibc hands the top of a heap back to the OS once more than a threshold lies
 /// free there, and that threshold follows the largest block it has unmapped so far: a
@@ -91,7 +92,8 @@ const OWN_MAPPING_BYTES: libc::c_int = 32 << 20;
 pub fn keep_freed_memory_mapped() -> bool {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
-        if std::env::var_os("GLIBC_TUNABLES").is_some() {
+        let tunables = std::env::var_os("GLIBC_TUNABLES").unwrap_or_default();
+        if sets_malloc_thresholds(&tunables.to_string_lossy()) {
             return false;
         }
         // SAFETY: mallopt changes two of malloc's parameters under its own locks; it
@@ -105,6 +107,19 @@ pub fn keep_freed_memory_mapped() -> bool {
     {
         false
     }
+}
+
+/// Whether a `GLIBC_TUNABLES` value (`name=value` entries separated by colons) sets one of
+/// the two thresholds [`keep_freed_memory_mapped`] sets.
+#[cfg_attr(not(all(target_os = "linux", target_env = "gnu")), allow(dead_code))]
+fn sets_malloc_thresholds(tunables: &str) -> bool {
+    tunables.split(':').any(|entry| {
+        let name = entry.split_once('=').map_or(entry, |(name, _)| name);
+        matches!(
+            name.trim(),
+            "glibc.malloc.mmap_threshold" | "glibc.malloc.trim_threshold"
+        )
+    })
 }
 
 /// Buffers the pool keeps at most: the three spectra and three products of a training step,
@@ -276,6 +291,21 @@ impl<V> DisjointWrites<V> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_the_two_thresholds_in_the_tunables_make_way_for_the_user() {
+        assert!(!sets_malloc_thresholds(""));
+        assert!(!sets_malloc_thresholds(
+            "glibc.cpu.hwcaps=-AVX512F:glibc.malloc.arena_max=2"
+        ));
+        assert!(sets_malloc_thresholds(
+            "glibc.malloc.trim_threshold=1048576"
+        ));
+        assert!(sets_malloc_thresholds(
+            "glibc.pthread.rseq=0:glibc.malloc.mmap_threshold=33554432"
+        ));
+        assert!(!sets_malloc_thresholds("glibc.malloc.mmap_threshold_max=1"));
+    }
+
     use super::*;
 
     #[test]
