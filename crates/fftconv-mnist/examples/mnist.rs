@@ -21,7 +21,7 @@ use fftconv_mnist::dataset::{self, Mnist};
 use fftconv_mnist::progress::LineProgress;
 use fftconv_mnist::store::{load_model, save_model};
 use fftconv_mnist::train::{
-    Net, Run, TrainConfig, direct_net, evaluate, fft_net, fit, latest_checkpoint,
+    Net, Run, TrainConfig, direct_net, evaluate, fft_net, fit, latest_checkpoint, tuned_net,
 };
 
 /// Train (or evaluate) a two-convolution CNN on MNIST, its convolutions computed with FFTs
@@ -91,6 +91,9 @@ enum Conv {
     Fft,
     /// burn's `Conv2d`.
     Direct,
+    /// `FftConv2d` layers that time both on their first call of each shape and keep the
+    /// faster (`ConvAlgorithm::Tuned`).
+    Tuned,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -118,6 +121,7 @@ impl Args {
         match self.conv {
             Conv::Fft => "fft",
             Conv::Direct => "direct",
+            Conv::Tuned => "tuned",
         }
     }
 
@@ -253,6 +257,7 @@ fn main() -> ExitCode {
         match args.conv {
             Conv::Fft => run(&args, fft_net, devices, data),
             Conv::Direct => run(&args, direct_net, devices, data),
+            Conv::Tuned => run(&args, tuned_net, devices, data),
         }
     })();
     match result {

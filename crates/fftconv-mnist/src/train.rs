@@ -106,6 +106,14 @@ pub fn fft_net(device: &Device) -> Net<FftConv2d> {
     })
 }
 
+/// A [`Net`] with `FftConv2d` layers that time both algorithms on their first call of each
+/// shape and keep the faster ([`ConvAlgorithm::Tuned`]).
+pub fn tuned_net(device: &Device) -> Net<FftConv2d> {
+    Net::init(device, |config, device| {
+        FftConv2d::from(config.init(device)).with_algorithm(ConvAlgorithm::Tuned)
+    })
+}
+
 /// A [`Net`] with burn's `Conv2d` layers.
 pub fn direct_net(device: &Device) -> Net<burn::nn::conv::Conv2d> {
     Net::init(device, |config, device| config.init(device))
