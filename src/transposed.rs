@@ -411,7 +411,8 @@ pub(crate) fn convolution_of<const D: usize, const N: usize>(
 
 /// A transposed convolution layer's forward pass by its `algorithm`: in the frequency domain
 /// (as `caller`, keeping `memory` for the backward pass), or by burn's direct transposed
-/// convolution; for `Auto`, whichever [`fft_pays_for`] picks.
+/// convolution; for `Auto`, whichever [`fft_pays_for`] picks, for `Tuned` whichever
+/// [`tuned_takes_fft`] measured.
 pub(crate) fn layer_transpose<const D: usize, const N: usize>(
     caller: Caller,
     (algorithm, memory): (ConvAlgorithm, BackwardMemory),
