@@ -8,7 +8,8 @@
 //! spectrum value it writes and reads back. All counts are for a training step: the forward
 //! pass and both gradients.
 
-use std::sync::RwLock;
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex, RwLock};
 
 use crate::budget::SpectralBudget;
 use crate::fft::fast_len;
@@ -445,9 +446,58 @@ impl CostModel {
     }
 
     /// The tile size with the lowest modelled cost (the largest among equals) among those
-    /// within the [`SpectralBudget`]; refused when none is.
+    /// within the [`SpectralBudget`]; refused when none is. Remembered per geometry, model and
+    /// budget (see [`CHOSEN_TILES`]).
     pub fn choose_tile(&self, geometry: &ConvGeometry) -> Result<[usize; 3], GeometryError> {
         let budget = SpectralBudget::current();
+        let key = (
+            *geometry,
+            self.bits(),
+            [budget.max_transform_points, budget.max_spectrum_values],
+        );
+        let remembered = |tiles: &HashMap<TileKey, _>| tiles.get(&key).cloned();
+        if let Some(tile) = remembered(&CHOSEN_TILES.lock().unwrap_or_else(|p| p.into_inner())) {
+            return tile;
+        }
+        let tile = self.search_tile(geometry, &budget);
+        let mut tiles = CHOSEN_TILES.lock().unwrap_or_else(|p| p.into_inner());
+        if tiles.len() >= CHOSEN_TILES_KEPT {
+            tiles.clear();
+        }
+        tiles.insert(key, tile.clone());
+        tile
+    }
+
+    /// The model's parameters bit for bit: part of [`CHOSEN_TILES`]' key.
+    fn bits(&self) -> [u64; 14] {
+        let rates = |r: &DirectRates| [r.depthwise, r.small_channel, r.gemm_columns, r.gemm_depth];
+        let [a, b, c, d] = rates(&self.direct_step);
+        let [e, f, g, h] = rates(&self.direct_forward);
+        [
+            self.spectral_flop_scale,
+            self.transform_flop_weight,
+            self.traffic_per_value,
+            self.image_overhead,
+            self.forward_spectral_scale,
+            self.transposed_depth,
+            a,
+            b,
+            c,
+            d,
+            e,
+            f,
+            g,
+            h,
+        ]
+        .map(f64::to_bits)
+    }
+
+    /// [`CostModel::choose_tile`] by walking every candidate tile.
+    fn search_tile(
+        &self,
+        geometry: &ConvGeometry,
+        budget: &SpectralBudget,
+    ) -> Result<[usize; 3], GeometryError> {
         let mut best: Option<([usize; 3], f64)> = None;
         let mut refusal = None;
         let [depths, heights, widths] = [0, 1, 2].map(|axis| tile_candidates(geometry, axis));
@@ -458,7 +508,7 @@ impl CostModel {
                 .flat_map(move |&th| widths.iter().map(move |&tw| [td, th, tw]))
         });
         for tile in tiles {
-            match TileLayout::new(geometry, tile, &budget) {
+            match TileLayout::new(geometry, tile, budget) {
                 Ok(layout) => {
                     let cost = self
                         .layout_cost(geometry, &layout, Passes::TRAINING_STEP)
@@ -541,6 +591,23 @@ impl CostModel {
             && self.spectral_to_direct_time_as(geometry, passes, op) < 1.0
     }
 }
+
+/// What a tile choice is remembered by: the geometry, the model's parameters bit for bit and
+/// the budget's two limits.
+type TileKey = (ConvGeometry, [u64; 14], [usize; 2]);
+
+/// Tiles chosen so far. Choosing walks every candidate tile, and it ran on every call: twice
+/// in `Auto`'s decision (its budget check and its estimate), once more in the FFT path. Without
+/// this memory (`cargo bench --bench conv -- 'flex/forward/n1_'`, two runs each, the 2-core
+/// Xeon) the FFT's forward pass of one image 3 -> 32 by 3x3 on 32x32 took 509-541 µs against
+/// 415-431 µs, of 1 -> 1 on 8x8 12.3-12.6 µs against 8.9-9.4; `Auto` added 11 µs to burn's
+/// 15 µs forward pass of 1 -> 8 on 28x28, now 1 µs.
+static CHOSEN_TILES: LazyLock<Mutex<HashMap<TileKey, Result<[usize; 3], GeometryError>>>> =
+    LazyLock::new(Mutex::default);
+
+/// Choices [`CHOSEN_TILES`] keeps at most; past it, it starts again empty (a model of
+/// thousands of distinct geometries, or a sweep over budgets, re-chooses).
+const CHOSEN_TILES_KEPT: usize = 4096;
 
 /// Tile sizes worth trying along one of the three axes, increasing: every tile whose
 /// transform length is a [`fast_len`] of at least [`MIN_TILE_FFT`] (rustfft runs those
@@ -920,6 +987,29 @@ mod tests {
 
     /// `Auto` runs at least 0.9x as fast as the faster of the two at every measured grid
     /// point, training steps and forward passes alone.
+    /// A remembered tile is the one the search finds, for the model that asks: two models whose
+    /// searches disagree on a layer each get their own.
+    #[test]
+    fn remembered_tiles_belong_to_their_model() {
+        let geometry = layer(16, 28, 3, 1, 1);
+        let budget = SpectralBudget::current();
+        let without_overhead = CostModel {
+            image_overhead: 0.0,
+            ..CostModel::DEFAULT
+        };
+        let searched = [CostModel::DEFAULT, without_overhead]
+            .map(|model| model.search_tile(&geometry, &budget).unwrap());
+        assert_ne!(
+            searched[0], searched[1],
+            "a layer the two models tile apart"
+        );
+        for _ in 0..2 {
+            for (model, tile) in [CostModel::DEFAULT, without_overhead].iter().zip(searched) {
+                assert_eq!(model.choose_tile(&geometry), Ok(tile));
+            }
+        }
+    }
+
     #[test]
     fn auto_is_within_ten_percent_of_the_faster_on_the_measured_grid() {
         let mut misses = Vec::new();
