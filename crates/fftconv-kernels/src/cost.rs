@@ -447,7 +447,7 @@ impl CostModel {
 
     /// The tile size with the lowest modelled cost (the largest among equals) among those
     /// within the [`SpectralBudget`]; refused when none is. Remembered per geometry, model and
-    /// budget (see [`CHOSEN_TILES`]).
+    /// budget: the search walks every candidate tile, and layers ask on every call.
     pub fn choose_tile(&self, geometry: &ConvGeometry) -> Result<[usize; 3], GeometryError> {
         let budget = SpectralBudget::current();
         let key = (
@@ -493,11 +493,7 @@ impl CostModel {
     }
 
     /// [`CostModel::choose_tile`] by walking every candidate tile.
-    fn search_tile(
-        &self,
-        geometry: &ConvGeometry,
-        budget: &SpectralBudget,
-    ) -> Result<[usize; 3], GeometryError> {
+    fn search_tile(&self, geometry: &ConvGeometry, budget: &SpectralBudget) -> TileChoice {
         let mut best: Option<([usize; 3], f64)> = None;
         let mut refusal = None;
         let [depths, heights, widths] = [0, 1, 2].map(|axis| tile_candidates(geometry, axis));
@@ -596,14 +592,16 @@ impl CostModel {
 /// the budget's two limits.
 type TileKey = (ConvGeometry, [u64; 14], [usize; 2]);
 
+/// A remembered choice: the tile, or why none fits the budget.
+type TileChoice = Result<[usize; 3], GeometryError>;
+
 /// Tiles chosen so far. Choosing walks every candidate tile, and it ran on every call: twice
 /// in `Auto`'s decision (its budget check and its estimate), once more in the FFT path. Without
 /// this memory (`cargo bench --bench conv -- 'flex/forward/n1_'`, two runs each, the 2-core
 /// Xeon) the FFT's forward pass of one image 3 -> 32 by 3x3 on 32x32 took 509-541 µs against
 /// 415-431 µs, of 1 -> 1 on 8x8 12.3-12.6 µs against 8.9-9.4; `Auto` added 11 µs to burn's
 /// 15 µs forward pass of 1 -> 8 on 28x28, now 1 µs.
-static CHOSEN_TILES: LazyLock<Mutex<HashMap<TileKey, Result<[usize; 3], GeometryError>>>> =
-    LazyLock::new(Mutex::default);
+static CHOSEN_TILES: LazyLock<Mutex<HashMap<TileKey, TileChoice>>> = LazyLock::new(Mutex::default);
 
 /// Choices [`CHOSEN_TILES`] keeps at most; past it, it starts again empty (a model of
 /// thousands of distinct geometries, or a sweep over budgets, re-chooses).
