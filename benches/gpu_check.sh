@@ -5,15 +5,15 @@
 # (`long_conv1d`), PyTorch's cuDNN and torch.fft on the same GPU, and a
 # correctness check of the device path (`tests/parity.rs`).
 #
-# Build here and pack (`bash benches/gpu_pack.sh`, or `bash benches/gpu_pack.sh cpu` for the
-# criterion benches `conv` and `stages` in place of `long_conv1d`; about 4 minutes warm, 51
-# MiB packed with `cpu`), then run there (see ../shared/gpu/README.md):
+# Build here and pack (`bash benches/gpu_pack.sh`; `cpu` for the criterion benches `conv`
+# and `stages` in place of `long_conv1d`, `tuned` for `tuned_check`; about 4 minutes warm,
+# 51 MiB packed with `cpu`, 50 with `tuned`), then run there (see ../shared/gpu/README.md):
 #   bash .device/run.sh bash benches/gpu_check.sh      (carry [".device"])
 # About 8 minutes in all.
 # GPU_CHECK_SECONDS (default 170) bounds the 2-D benchmark (its eight geometries with
 # `--stages --memory` took more than 120 s on an H200); the 3-D, strided, dilated and 1-D ones,
-# the peer and the check add at most six minutes. A call may run 10 minutes: with the CPU
-# benches packed, lower GPU_CHECK_SECONDS (120, say).
+# the peer, `tuned_check` and the check add at most seven minutes. A call may run 10 minutes:
+# with the CPU benches packed, lower GPU_CHECK_SECONDS (120, say).
 set -u
 cd "$(dirname "$0")/.."
 timeout "${GPU_CHECK_SECONDS:-170}" gpu_bench --device wgpu --k 3 5 7 15 --reps 5 --warmup 5 \
@@ -30,6 +30,11 @@ if command -v long_conv1d > /dev/null; then
   done
 fi
 timeout 30 python3 .device/torch_peer.py cuda --size 64 128 --k 3 5 7 15
+# `Tuned` against `Auto`'s GPU rule on small and thin layers; each first call compiles both
+# algorithms' kernels (0.2-7 s a layer on lavapipe), so the rows it reaches in a minute.
+if command -v tuned_check > /dev/null; then
+  timeout 60 tuned_check --device wgpu --reps 3
+fi
 # 30 random geometries took 64 s on an H100 (each compiles its own kernels).
 FFTCONV_WGPU_CASES=30 FFTCONV_WGPU_SEED=21 timeout 90 parity \
   wgpu_f32_matches_an_f64_reference_on_random_geometries --nocapture 2>&1 \

@@ -1,5 +1,5 @@
-//! How `ConvAlgorithm::Tuned` fares where `Auto`'s cost model misses most, on Flex, forward
-//! passes and training steps: 2-D layers at batches of 1 and 4 (`auto_check --set
+//! How `ConvAlgorithm::Tuned` fares where `Auto`'s cost model misses most, on Flex (or the
+//! `--device` named), forward passes and training steps: 2-D layers at batches of 1 and 4 (`auto_check --set
 //! small-batch`'s), thin 2-D layers at batch 16, and the 1-D, 3-D and stride-2 layers the cost
 //! model's tests name as `Auto`'s misses. For each layer, a layer of this crate with `Tuned`
 //! runs its first call (which times both algorithms), then it is timed with `Fft`, `Direct` and
@@ -8,6 +8,7 @@
 //!
 //! ```sh
 //! cargo run --release --example tuned_check -- --reps 10
+//! cargo run --release --features wgpu --example tuned_check -- --device wgpu --reps 3
 //! ```
 
 use std::process::ExitCode;
@@ -17,7 +18,7 @@ use burn::nn::{PaddingConfig1d, PaddingConfig2d, PaddingConfig3d};
 use burn::tensor::{DType, Device, Distribution, Tensor};
 use burn_fftconv::{
     ConvAlgorithm, ConvGeometry, DirectOp, FftConv1d, FftConv1dConfig, FftConv2d, FftConv2dConfig,
-    FftConv3d, FftConv3dConfig, Passes, prefers_fft_as, tuned_algorithm,
+    FftConv3d, FftConv3dConfig, Passes, auto_algorithm, device_named, tuned_algorithm,
 };
 
 /// A layer ("same" padding): spatial rank, batch, input and output channels, size of each
@@ -244,20 +245,32 @@ fn name(fft: bool) -> &'static str {
     if fft { "FFT" } else { "direct" }
 }
 
-fn parse_reps() -> Result<usize, String> {
+const USAGE: &str = "usage: tuned_check [--device flex|ndarray|wgpu|wgpu:N] [--reps N]";
+
+/// The device and the repetitions the arguments ask for (Flex and 10 by default).
+fn parse_args() -> Result<(Device, usize), String> {
+    let (mut device, mut reps) = (Device::flex(), 10);
     let mut args = std::env::args().skip(1);
-    match (args.next().as_deref(), args.next(), args.next()) {
-        (None, ..) => Ok(10),
-        (Some("--reps"), Some(text), None) => text.parse().ok().filter(|&reps| reps > 0).ok_or(
-            format!("--reps: expected a positive whole number, got {text}"),
-        ),
-        _ => Err("usage: tuned_check [--reps N]".into()),
+    while let Some(flag) = args.next() {
+        let value = args
+            .next()
+            .ok_or(format!("{flag} needs a value\n{USAGE}"))?;
+        match flag.as_str() {
+            "--device" => device = device_named(&value)?,
+            "--reps" => {
+                reps = value.parse().ok().filter(|&reps| reps > 0).ok_or(format!(
+                    "--reps: expected a positive whole number, got {value}"
+                ))?
+            }
+            _ => return Err(format!("unknown argument {flag}\n{USAGE}")),
+        }
     }
+    Ok((device, reps))
 }
 
 fn main() -> ExitCode {
-    let reps = match parse_reps() {
-        Ok(reps) => reps,
+    let (device, reps) = match parse_args() {
+        Ok(args) => args,
         Err(message) => {
             eprintln!("{message}");
             return ExitCode::FAILURE;
@@ -271,9 +284,9 @@ fn main() -> ExitCode {
     let (mut tuned_hits, mut auto_hits, mut cases) = (0, 0, 0);
     for passes in [Passes::FORWARD, Passes::TRAINING_STEP] {
         let device = if passes == Passes::FORWARD {
-            Device::flex()
+            device.clone()
         } else {
-            Device::flex().autodiff()
+            device.clone().autodiff()
         };
         for layer in LAYERS {
             let [fft, direct, tuned_ms, first] = layer.time(passes, &device, reps);
@@ -286,7 +299,8 @@ fn main() -> ExitCode {
                 DType::F32,
             );
             let tuned_fft = pick == Some(ConvAlgorithm::Fft);
-            let auto_fft = prefers_fft_as(&geometry, passes, DirectOp::Convolution);
+            let auto_fft = auto_algorithm(&geometry, passes, DirectOp::Convolution, &device)
+                == ConvAlgorithm::Fft;
             let faster = fft.min(direct);
             let of = |picks_fft: bool| faster / if picks_fft { fft } else { direct };
             let (tuned_speed, auto_speed) = (of(tuned_fft), of(auto_fft));

@@ -41,8 +41,8 @@ pub use functional::{
     fft_conv3d_weight_backward, fft_conv3d_with_memory, fft_conv3d_x_backward,
 };
 pub use module::{
-    Conv2dLayer, ConvAlgorithm, DirectOp, FftConv2d, FftConv2dConfig, Passes, prefers_fft,
-    prefers_fft_as, prefers_fft_for,
+    Conv2dLayer, ConvAlgorithm, DirectOp, FftConv2d, FftConv2dConfig, Passes, auto_algorithm,
+    prefers_fft, prefers_fft_as, prefers_fft_for,
 };
 pub use ops::{BackwardMemory, ConvPass, Fft2Backend, FftConvBackend};
 pub use transposed::{

@@ -84,6 +84,24 @@ pub(crate) fn fft_pays(
     }
 }
 
+/// The algorithm `Auto` runs for `passes` of `geometry` against burn's `op` on `device`
+/// ([`ConvAlgorithm::Fft`] or [`ConvAlgorithm::Direct`]): the rule of each device, as the
+/// layers apply it on every call. A 1-D layer's geometry is that of its 2-D form
+/// ([`crate::conv1d_as_conv2d`]), a transposed layer's that of the convolution whose input
+/// gradient it computes.
+pub fn auto_algorithm(
+    geometry: &ConvGeometry,
+    passes: Passes,
+    op: DirectOp,
+    device: &Device,
+) -> ConvAlgorithm {
+    if fft_pays(device, geometry, passes, op) {
+        ConvAlgorithm::Fft
+    } else {
+        ConvAlgorithm::Direct
+    }
+}
+
 /// The passes a call on `input` and `weight` makes: the forward pass, and the gradient of
 /// each that autodiff tracks (none in inference).
 pub(crate) fn passes_of<const D: usize>(input: &Tensor<D>, weight: &Tensor<D>) -> Passes {

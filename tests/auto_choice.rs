@@ -3,7 +3,9 @@
 
 use burn::nn::PaddingConfig2d;
 use burn::tensor::{Device, Distribution, Tensor};
-use burn_fftconv::{FftConv2dConfig, TransformCount};
+use burn_fftconv::{
+    ConvAlgorithm, ConvGeometry, DirectOp, FftConv2dConfig, Passes, TransformCount, auto_algorithm,
+};
 
 #[test]
 fn auto_runs_the_fft_where_the_model_or_the_backend_favours_it() {
@@ -38,6 +40,30 @@ fn auto_runs_the_fft_where_the_model_or_the_backend_favours_it() {
             assert_eq!(
                 ran, expected,
                 "Auto on {device:?}, {groups} groups, stride {stride}"
+            );
+            // What `auto_algorithm` says `Auto` runs: the weight alone is tracked, where at all.
+            let geometry = ConvGeometry::new(
+                &[16, 16, 28, 28],
+                &[16, 16 / groups, 3, 3],
+                [stride; 2],
+                [(1, 1); 2],
+                [1, 1],
+                groups,
+            )
+            .expect("a valid layer");
+            let passes = Passes {
+                input_grad: false,
+                weight_grad: device.is_autodiff(),
+            };
+            let said = auto_algorithm(&geometry, passes, DirectOp::Convolution, &device);
+            let ran_as = if ran {
+                ConvAlgorithm::Fft
+            } else {
+                ConvAlgorithm::Direct
+            };
+            assert_eq!(
+                said, ran_as,
+                "auto_algorithm on {device:?}, {groups} groups"
             );
         }
     }
