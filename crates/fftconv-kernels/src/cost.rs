@@ -217,31 +217,12 @@ impl CostModel {
                 .ok()
                 .filter(|v: &f64| v.is_finite() && *v > 0.0)
                 .ok_or_else(|| format!("`{entry}`: the value must be a positive number"))?;
-            let field = match name.trim() {
-                "spectral_flop_scale" => &mut model.spectral_flop_scale,
-                "transform_flop_weight" => &mut model.transform_flop_weight,
-                "traffic_per_value" => &mut model.traffic_per_value,
-                "image_overhead" => &mut model.image_overhead,
-                "forward_spectral_scale" => &mut model.forward_spectral_scale,
-                "transposed_depth" => &mut model.transposed_depth,
-                name => {
-                    let (rates, field) = name
-                        .split_once('.')
-                        .ok_or_else(|| format!("unknown field `{name}`"))?;
-                    let rates = match rates {
-                        "direct_step" => &mut model.direct_step,
-                        "direct_forward" => &mut model.direct_forward,
-                        _ => return Err(format!("unknown field `{name}`")),
-                    };
-                    match field {
-                        "depthwise" => &mut rates.depthwise,
-                        "small_channel" => &mut rates.small_channel,
-                        "gemm_columns" => &mut rates.gemm_columns,
-                        "gemm_depth" => &mut rates.gemm_depth,
-                        _ => return Err(format!("unknown field `{name}`")),
-                    }
-                }
-            };
+            let field = model
+                .parameters_mut()
+                .into_iter()
+                .find(|(known, _)| *known == name.trim())
+                .map(|(_, field)| field)
+                .ok_or_else(|| format!("unknown field `{}`", name.trim()))?;
             *field = value;
         }
         Ok(model)
@@ -295,27 +276,9 @@ impl Default for CostModel {
 
 impl std::fmt::Display for CostModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "spectral_flop_scale={},transform_flop_weight={},traffic_per_value={},\
-             image_overhead={},forward_spectral_scale={},transposed_depth={}",
-            self.spectral_flop_scale,
-            self.transform_flop_weight,
-            self.traffic_per_value,
-            self.image_overhead,
-            self.forward_spectral_scale,
-            self.transposed_depth,
-        )?;
-        for (name, rates) in [
-            ("direct_step", &self.direct_step),
-            ("direct_forward", &self.direct_forward),
-        ] {
-            write!(
-                f,
-                ",{name}.depthwise={},{name}.small_channel={},{name}.gemm_columns={},\
-                 {name}.gemm_depth={}",
-                rates.depthwise, rates.small_channel, rates.gemm_columns, rates.gemm_depth
-            )?;
+        for (i, (name, value)) in self.parameters().into_iter().enumerate() {
+            let separator = if i == 0 { "" } else { "," };
+            write!(f, "{separator}{name}={value}")?;
         }
         Ok(())
     }
@@ -468,28 +431,37 @@ impl CostModel {
         tile
     }
 
+    /// Every parameter by its name in `FFTCONV_COST_MODEL`: the one list that parsing,
+    /// printing and the remembered tiles' key ([`CHOSEN_TILES`]) go by.
+    fn parameters_mut(&mut self) -> [(&'static str, &mut f64); 14] {
+        let [step, forward] = [&mut self.direct_step, &mut self.direct_forward];
+        [
+            ("spectral_flop_scale", &mut self.spectral_flop_scale),
+            ("transform_flop_weight", &mut self.transform_flop_weight),
+            ("traffic_per_value", &mut self.traffic_per_value),
+            ("image_overhead", &mut self.image_overhead),
+            ("forward_spectral_scale", &mut self.forward_spectral_scale),
+            ("transposed_depth", &mut self.transposed_depth),
+            ("direct_step.depthwise", &mut step.depthwise),
+            ("direct_step.small_channel", &mut step.small_channel),
+            ("direct_step.gemm_columns", &mut step.gemm_columns),
+            ("direct_step.gemm_depth", &mut step.gemm_depth),
+            ("direct_forward.depthwise", &mut forward.depthwise),
+            ("direct_forward.small_channel", &mut forward.small_channel),
+            ("direct_forward.gemm_columns", &mut forward.gemm_columns),
+            ("direct_forward.gemm_depth", &mut forward.gemm_depth),
+        ]
+    }
+
+    /// [`CostModel::parameters_mut`]'s names and values.
+    fn parameters(&self) -> [(&'static str, f64); 14] {
+        let mut copy = *self;
+        copy.parameters_mut().map(|(name, value)| (name, *value))
+    }
+
     /// The model's parameters bit for bit: part of [`CHOSEN_TILES`]' key.
     fn bits(&self) -> [u64; 14] {
-        let rates = |r: &DirectRates| [r.depthwise, r.small_channel, r.gemm_columns, r.gemm_depth];
-        let [a, b, c, d] = rates(&self.direct_step);
-        let [e, f, g, h] = rates(&self.direct_forward);
-        [
-            self.spectral_flop_scale,
-            self.transform_flop_weight,
-            self.traffic_per_value,
-            self.image_overhead,
-            self.forward_spectral_scale,
-            self.transposed_depth,
-            a,
-            b,
-            c,
-            d,
-            e,
-            f,
-            g,
-            h,
-        ]
-        .map(f64::to_bits)
+        self.parameters().map(|(_, value)| value.to_bits())
     }
 
     /// [`CostModel::choose_tile`] by walking every candidate tile.
