@@ -12,6 +12,21 @@ use fftconv_testing::relative_error;
 
 mod common;
 
+/// A layer of one group at stride and dilation 1, `pad` before and after along both axes.
+fn layer(x: &[usize], weight: &[usize], pad: usize) -> ConvGeometry {
+    ConvGeometry::new(x, weight, [1, 1], [(pad, pad); 2], [1, 1], 1).expect("a valid layer")
+}
+
+/// What `Tuned` picked for f32 `passes` of `geometry` against `op` on `device`.
+fn picked(
+    geometry: &ConvGeometry,
+    passes: Passes,
+    op: DirectOp,
+    device: &Device,
+) -> Option<ConvAlgorithm> {
+    tuned_algorithm(geometry, passes, op, device, DType::F32)
+}
+
 fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f64> {
     let values = tensor.into_data().try_to_vec::<f32>().expect("f32 values");
     values.into_iter().map(f64::from).collect()
@@ -49,24 +64,8 @@ fn tuned_runs_what_it_measured_and_measures_each_shape_once() {
         let [fft, direct] =
             [ConvAlgorithm::Fft, ConvAlgorithm::Direct].map(|a| tuned.clone().with_algorithm(a));
         let x = Tensor::<4>::random([2, 8, 20, 20], Distribution::Default, &device);
-        let geometry = ConvGeometry::new(
-            &[2, 8, 20, 20],
-            &[8, 8, 5, 5],
-            [1, 1],
-            [(2, 2); 2],
-            [1, 1],
-            1,
-        )
-        .expect("a valid layer");
-        let pick = || {
-            tuned_algorithm(
-                &geometry,
-                passes,
-                DirectOp::Convolution,
-                &device,
-                DType::F32,
-            )
-        };
+        let geometry = layer(&[2, 8, 20, 20], &[8, 8, 5, 5], 2);
+        let pick = || picked(&geometry, passes, DirectOp::Convolution, &device);
         assert_eq!(pick(), None, "measured before its first call ({passes:?})");
 
         let run = |layer: &FftConv2d| {
@@ -114,22 +113,13 @@ fn tuned_runs_what_it_measured_and_measures_each_shape_once() {
         .with_algorithm(ConvAlgorithm::Tuned)
         .init(&device);
     let input = Tensor::<3>::random([1, 4, 300], Distribution::Default, &device);
-    let geometry_1d = ConvGeometry::new(
-        &[1, 4, 1, 300],
-        &[4, 4, 1, 9],
-        [1, 1],
-        [(0, 0); 2],
-        [1, 1],
-        1,
-    )
-    .expect("a valid layer");
+    let geometry_1d = layer(&[1, 4, 1, 300], &[4, 4, 1, 9], 0);
     let pick_1d = || {
-        tuned_algorithm(
+        picked(
             &geometry_1d,
             Passes::FORWARD,
             DirectOp::Convolution,
             &device,
-            DType::F32,
         )
     };
     assert_eq!(pick_1d(), None);
@@ -148,25 +138,8 @@ fn tuned_runs_what_it_measured_and_measures_each_shape_once() {
     let y = transposed.forward(x.clone());
     assert_eq!(y.dims(), [2, 6, 12, 12]);
     // The convolution whose input gradient it computes: 6 -> 4 channels on 12x12.
-    let convolution = ConvGeometry::new(
-        &[2, 6, 12, 12],
-        &[4, 6, 3, 3],
-        [1, 1],
-        [(0, 0); 2],
-        [1, 1],
-        1,
-    )
-    .expect("a valid layer");
-    assert!(
-        tuned_algorithm(
-            &convolution,
-            Passes::FORWARD,
-            DirectOp::Transposed,
-            &device,
-            DType::F32
-        )
-        .is_some()
-    );
+    let convolution = layer(&[2, 6, 12, 12], &[4, 6, 3, 3], 0);
+    assert!(picked(&convolution, Passes::FORWARD, DirectOp::Transposed, &device).is_some());
     let y_direct = transposed.with_algorithm(ConvAlgorithm::Direct).forward(x);
     assert!(relative_error(&values(y), &values(y_direct)) < 1e-5);
 
@@ -181,22 +154,8 @@ fn tuned_runs_what_it_measured_and_measures_each_shape_once() {
             .init(&wgpu);
         let x = Tensor::<4>::random([1, 4, 16, 16], Distribution::Default, &wgpu);
         let y = tuned.forward(x.clone());
-        let geometry = ConvGeometry::new(
-            &[1, 4, 16, 16],
-            &[4, 4, 5, 5],
-            [1, 1],
-            [(2, 2); 2],
-            [1, 1],
-            1,
-        )
-        .expect("a valid layer");
-        let pick = tuned_algorithm(
-            &geometry,
-            Passes::FORWARD,
-            DirectOp::Convolution,
-            &wgpu,
-            DType::F32,
-        );
+        let geometry = layer(&[1, 4, 16, 16], &[4, 4, 5, 5], 2);
+        let pick = picked(&geometry, Passes::FORWARD, DirectOp::Convolution, &wgpu);
         assert!(pick.is_some(), "measured on wgpu");
         let y_direct = tuned.with_algorithm(ConvAlgorithm::Direct).forward(x);
         assert!(relative_error(&values(y), &values(y_direct)) < 1e-4);
